@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * weft/common.h: what every weft module shares: symbol visibility, attribute
+ * macros and the error-code convention.
+ *
+ * Convention: a call that can fail returns int, 0 (or a count) on success and
+ * a negative value on failure: -errno for system failures, or one of the
+ * WEFT_E* codes below, all under -4096 so they never collide with errno.
+ * weft_strerror() names both kinds.
+ */
+#ifndef WEFT_COMMON_H
+#define WEFT_COMMON_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define WEFT_API __attribute__((visibility("default")))
+#define WEFT_NODISCARD __attribute__((warn_unused_result))
+#define WEFT_NONNULL(...) __attribute__((nonnull(__VA_ARGS__)))
+#else
+#define WEFT_API
+#define WEFT_NODISCARD
+#define WEFT_NONNULL(...)
+#endif
+
+enum {
+    WEFT_EINVAL = -4097,      /* bad argument to an API call */
+    WEFT_ETRUNC = -4098,      /* shard shorter or longer than its header says */
+    WEFT_EVERSION = -4099,    /* unknown shard format version */
+    WEFT_EFIELD = -4100,      /* unknown field id */
+    WEFT_EK = -4101,          /* k outside 1..WEFT_MAX_K */
+    WEFT_EPIECE = -4102,      /* piece_size is zero */
+    WEFT_EMSGLEN = -4103,     /* message_len > k * piece_size */
+    WEFT_EGENERATION = -4104, /* shard belongs to another generation (k, piece, len) */
+    WEFT_EZEROVEC = -4105,    /* all-zero coefficient vector */
+    WEFT_ENOSPC = -4106,      /* caller's output buffer too small */
+    WEFT_EINCOMPLETE = -4107, /* message not decoded yet (rank < k) */
+    WEFT_EEMPTY = -4108,      /* nothing held to recode from */
+    WEFT_ENOIMPL = -4109,     /* requested implementation not available on this CPU */
+    WEFT_ETOOBIG = -4110,     /* size over a configured or representable bound */
+};
+
+/* Human-readable text for a negative return value (WEFT_E* or -errno).
+ * Never returns NULL; the string is static. Thread-safe. */
+WEFT_API const char *weft_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WEFT_COMMON_H */

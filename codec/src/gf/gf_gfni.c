@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * GFNI kernels on 64-byte vectors: gf2p8affineqb with the 8x8 bit matrix of
+ * x -> c*x for polynomial 0x11D (gf2p8mulb alone would use 0x11B), and
+ * vpternlogq to fold two products into an accumulator per instruction.
+ * Compiled with -mavx512f -mavx512bw -mavx512vl -mgfni only.
+ */
+#include <immintrin.h>
+
+#include "gf_internal.h"
+
+#define SET gfni
+#define VEC __m512i
+#define VBYTES 64
+#define VLOAD(p) _mm512_loadu_si512((const void *)(p))
+#define VSTORE(p, v) _mm512_storeu_si512((void *)(p), (v))
+#define VXOR(a, b) _mm512_xor_si512((a), (b))
+#define VXOR3(a, b, c) _mm512_ternarylogic_epi64((a), (b), (c), 0x96)
+#define VZERO() _mm512_setzero_si512()
+#define TBL __m512i
+#define TBL_MAKE(c) _mm512_set1_epi64((long long)weft_gf_affine_table[(c)])
+#define XP __m512i
+#define XPREP(v) (v)
+#define MULT(p, t) _mm512_gf2p8affine_epi64_epi8((p), (t), 0)
+#define ROWS 8
+#include "gf_simd_tmpl.h"
+
+const weft_gf_kernels weft_gf_gfni_kernels = {
+    .name = "gfni",
+    .needs = WEFT_CPU_GFNI | WEFT_CPU_AVX512BW,
+    .mul = mul_gfni,
+    .muladd = muladd_gfni,
+    .dot = dot_gfni,
+};
