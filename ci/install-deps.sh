@@ -8,7 +8,7 @@ set -euo pipefail
 
 PKGS=(
     # toolchain
-    build-essential cmake ninja-build pkg-config git
+    build-essential cmake ninja-build pkg-config git openssl
     clang libclang-rt-14-dev
     # codec oracles and the ISA-L comparison backend
     libisal-dev libgf-complete-dev

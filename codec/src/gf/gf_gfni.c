@@ -17,11 +17,11 @@
 #define VXOR(a, b) _mm512_xor_si512((a), (b))
 #define VXOR3(a, b, c) _mm512_ternarylogic_epi64((a), (b), (c), 0x96)
 #define VZERO() _mm512_setzero_si512()
-#define TBL __m512i
-#define TBL_MAKE(c) _mm512_set1_epi64((long long)weft_gf_affine_table[(c)])
+#define TBL uint64_t
+#define TBL_MAKE(c) weft_gf_affine_table[(c)]
 #define XP __m512i
 #define XPREP(v) (v)
-#define MULT(p, t) _mm512_gf2p8affine_epi64_epi8((p), (t), 0)
+#define MULT(p, t) _mm512_gf2p8affine_epi64_epi8((p), _mm512_set1_epi64((long long)(t)), 0)
 #define ROWS 8
 #include "gf_simd_tmpl.h"
 

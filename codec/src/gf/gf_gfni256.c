@@ -15,11 +15,11 @@
 #define VSTORE(p, v) _mm256_storeu_si256((__m256i *)(void *)(p), (v))
 #define VXOR(a, b) _mm256_xor_si256((a), (b))
 #define VZERO() _mm256_setzero_si256()
-#define TBL __m256i
-#define TBL_MAKE(c) _mm256_set1_epi64x((long long)weft_gf_affine_table[(c)])
+#define TBL uint64_t
+#define TBL_MAKE(c) weft_gf_affine_table[(c)]
 #define XP __m256i
 #define XPREP(v) (v)
-#define MULT(p, t) _mm256_gf2p8affine_epi64_epi8((p), (t), 0)
+#define MULT(p, t) _mm256_gf2p8affine_epi64_epi8((p), _mm256_set1_epi64x((long long)(t)), 0)
 #define ROWS 4
 #include "gf_simd_tmpl.h"
 

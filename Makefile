@@ -1,0 +1,62 @@
+# SPDX-License-Identifier: Apache-2.0
+# Thin wrapper over CMake. `make demo` and `make test` are the README's two
+# commands: each installs what is missing (ci/install-deps.sh), builds, runs.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_SECONDS ?= 60
+JOBS       ?= $(shell nproc)
+CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
+
+.PHONY: all deps build test test-sanitize fuzz fuzz-replay bench demo install clean format help
+
+all: build
+
+help:
+	@echo "make demo           install deps, build, run the codec demo (encode, drop, recode, decode)"
+	@echo "make test           install deps, build, run the whole test suite (ctest)"
+	@echo "make test-sanitize  the same suite under ASan+UBSan"
+	@echo "make bench          codec benchmarks against ISA-L, JSON lines"
+	@echo "make fuzz           each libFuzzer target for FUZZ_SECONDS (clang, ASan+UBSan)"
+	@echo "make install        cmake --install (PREFIX=/usr/local)"
+
+deps:
+	@bash ci/install-deps.sh
+
+$(BUILD)/build.ninja $(BUILD)/Makefile:
+	cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Release -DWEFT_BUILD_TESTS=ON
+
+build: deps $(BUILD)/$(if $(CMAKE_GEN),build.ninja,Makefile)
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test-sanitize: deps
+	cmake -S . -B $(ASAN_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DWEFT_SANITIZE=ON \
+	    -DWEFT_BUILD_TESTS=ON -DWEFT_BUILD_BENCH=OFF
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && WEFT_TEST_QUICK=1 ctest --output-on-failure -j $(JOBS)
+
+fuzz: deps
+	@for t in fuzz_shard_parse fuzz_decoder fuzz_roundtrip; do \
+	    bash fuzz/run.sh $$t $(FUZZ_SECONDS) || exit 1; done
+
+bench: build
+	$(BUILD)/bench/weft-bench codec --op encode --k 16 --n 24 --msg 1048576 --json
+	$(BUILD)/bench/weft-bench codec --op encode --k 16 --n 24 --msg 1048576 --systematic --json
+	$(BUILD)/bench/weft-bench codec --op decode --k 16 --msg 1048576 --json
+	$(BUILD)/bench/weft-bench codec --op decode --k 64 --msg 1048576 --json
+	$(BUILD)/bench/weft-bench codec --op recode --k 16 --msg 1048576 --json
+
+demo: build
+	bash ci/codec-demo.sh $(BUILD)/codec/weft-codec
+
+install: build
+	cmake --install $(BUILD) --prefix $(or $(PREFIX),/usr/local)
+
+format:
+	find codec bench fuzz tests -name '*.[ch]' | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
