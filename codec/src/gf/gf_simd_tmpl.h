@@ -22,11 +22,21 @@
 #define CAT(a, b) CAT2(a, b)
 #define FN(x) CAT(CAT(x, _), SET)
 
-#ifndef VXOR3
+/* With a three-way xor (vpternlogq), fold two sources per accumulator update. */
+#ifdef VXOR3
+#define SRC_STEP 2
+#else
+#define SRC_STEP 1
 #define VXOR3(a, b, c) VXOR(VXOR(a, b), c)
 #endif
 
-#define SRC_BLOCK 16 /* sources whose tables are prepared at once */
+#define SRC_BLOCK 16
+#define PRAGMA(x) _Pragma(#x)
+#if defined(__clang__)
+#define UNROLL PRAGMA(clang loop unroll(full))
+#else
+#define UNROLL PRAGMA(GCC unroll 8)
+#endif /* sources whose tables are prepared at once */
 
 static void
 FN(mul)(uint8_t *dst, const uint8_t *src, uint8_t c, size_t len)
@@ -85,21 +95,24 @@ FN(pass)(const int R, uint8_t *const *dst, const uint8_t *const *src, size_t ns,
 {
     for (size_t x = off; x < off + n; x += VBYTES) {
         VEC acc[ROWS];
-        for (int r = 0; r < R; r++)
-            acc[r] = first ? VZERO() : VLOAD(dst[r] + x);
+        if (first) {
+            UNROLL for (int r = 0; r < R; r++) acc[r] = VZERO();
+        } else {
+            UNROLL for (int r = 0; r < R; r++) acc[r] = VLOAD(dst[r] + x);
+        }
         size_t s = 0;
-        for (; s + 2 <= ns; s += 2) {
+        for (; SRC_STEP == 2 && s + 2 <= ns; s += 2) {
             XP p0 = XPREP(VLOAD(src[s] + x));
             XP p1 = XPREP(VLOAD(src[s + 1] + x));
-            for (int r = 0; r < R; r++)
+            UNROLL for (int r = 0; r < R; r++)
                 acc[r] = VXOR3(acc[r], MULT(p0, tb[s][r]), MULT(p1, tb[s + 1][r]));
         }
-        if (s < ns) {
+        for (; s < ns; s++) {
             XP p0 = XPREP(VLOAD(src[s] + x));
-            for (int r = 0; r < R; r++)
+            UNROLL for (int r = 0; r < R; r++)
                 acc[r] = VXOR(acc[r], MULT(p0, tb[s][r]));
         }
-        for (int r = 0; r < R; r++)
+        UNROLL for (int r = 0; r < R; r++)
             VSTORE(dst[r] + x, acc[r]);
     }
 }
