@@ -7,15 +7,20 @@
  * data + q * piece_size. So when the rank reaches k, back substitution runs
  * in place and data is the padded message, contiguous, with no copy.
  *
- * A push first eliminates the coefficient vector alone (k bytes per held
- * row), recording one multiplier per row used. Only if a pivot is left does
- * it touch payloads, and then in a single fused pass:
- *     data[p] = inv(v) * (payload + sum m_j * data[j])
- * so a redundant shard costs O(k^2) byte operations and no payload work, and
- * an innovative one reads each held payload at most once.
+ * A push eliminates the coefficient vector at once (k bytes per held row),
+ * so every shard is classified on arrival, and records the multiplier used
+ * for each held row. A redundant shard costs no payload work. An innovative
+ * one is copied into its pivot slot and joins a pending block; payload
+ * elimination runs per block of up to BLOCK rows (flush), as one fused
+ * multi-row pass over the rows held before the block plus a small
+ * triangular step inside it. Eliminating one row at a time would stream
+ * every held payload from L2 once per shard; a block reads them once per
+ * BLOCK shards. Recoding and completion flush first.
  *
- * Invariants: rank = number of set has[] flags; complete implies rank = k
- * and every row is a unit vector.
+ * Invariants: rank = number of set has[] flags; rows whose pending[] flag is
+ * set hold a raw payload not yet reduced; complete implies rank = k, no row
+ * pending, and every row a unit vector. Memory: the message, k^2
+ * coefficients and O(k) more, all allocated by weft_dec_new.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -33,7 +38,15 @@ struct weft_decoder {
     uint8_t *vec;          /* k: working coefficient vector */
     uint8_t *mult;         /* k + 1 multipliers for a fused pass */
     const uint8_t **srcs;  /* k + 1 sources for a fused pass */
+    uint8_t *scratch;      /* BLOCK x k coefficients for a fused pass */
+    uint8_t *pending;      /* k flags: row holds a raw, unreduced payload */
+    uint8_t *pmult;        /* BLOCK x k: multiplier per pivot column, per pending row */
+    uint32_t ppivot[8];    /* pivot column of each pending row, in arrival order */
+    uint8_t pinv[8];       /* inverse of its leading coefficient */
+    uint32_t npending;
 };
+
+#define BLOCK 8
 
 weft_decoder *
 weft_dec_new(const weft_gen *gen, int *err)
@@ -61,7 +74,11 @@ weft_dec_new(const weft_gen *gen, int *err)
     dec->vec = malloc((size_t)k);
     dec->mult = malloc((size_t)k + 1);
     dec->srcs = malloc(sizeof(*dec->srcs) * ((size_t)k + 1));
-    if (!dec->coef || !dec->data || !dec->has || !dec->vec || !dec->mult || !dec->srcs) {
+    dec->scratch = malloc((size_t)BLOCK * k);
+    dec->pending = calloc((size_t)k, 1);
+    dec->pmult = malloc((size_t)BLOCK * k);
+    if (!dec->coef || !dec->data || !dec->has || !dec->vec || !dec->mult || !dec->srcs ||
+        !dec->scratch || !dec->pending || !dec->pmult) {
         rc = -ENOMEM;
         goto fail;
     }
@@ -87,6 +104,9 @@ weft_dec_free(weft_decoder *dec)
     free(dec->vec);
     free(dec->mult);
     free(dec->srcs);
+    free(dec->scratch);
+    free(dec->pending);
+    free(dec->pmult);
     free(dec);
 }
 
@@ -113,30 +133,122 @@ weft_dec_reset(weft_decoder *dec)
 {
     dec->rank = 0;
     dec->complete = 0;
+    dec->npending = 0;
     memset(dec->has, 0, dec->gen.k);
+    memset(dec->pending, 0, dec->gen.k);
 }
 
-/* Rank k reached: solve the unit upper-triangular system in place, last
- * row first, so each row needs only rows already solved. */
+/* Reduce the pending rows' payloads. Row j of the block (arrival order) is
+ *   inv_j * (raw_j + sum_{old q} m_jq row_q + sum_{i<j} m_j,piv(i) row_piv(i))
+ * Step A adds the old rows' terms for all pending rows in one fused pass,
+ * in place (no pending row is a source). Step B scales and adds the earlier
+ * pending rows, in arrival order. */
+static void
+flush(weft_decoder *dec, const weft_gf_kernels *kern)
+{
+    const uint32_t k = dec->gen.k, n = dec->npending;
+    const size_t piece = dec->gen.piece_size;
+    if (n == 0)
+        return;
+    uint8_t *dst[BLOCK];
+    size_t ns = 0;
+    for (uint32_t q = 0; q < k; q++) {
+        if (dec->pending[q] || !dec->has[q])
+            continue;
+        uint8_t any = 0;
+        for (uint32_t j = 0; j < n; j++)
+            any |= dec->pmult[(size_t)j * k + q];
+        if (any)
+            dec->srcs[ns++] = dec->data + (size_t)q * piece;
+    }
+    if (ns) {
+        for (uint32_t j = 0; j < n; j++) {
+            const uint8_t *mrow = dec->pmult + (size_t)j * k;
+            size_t c = 0;
+            for (uint32_t q = 0; q < k && c < ns; q++)
+                if (dec->srcs[c] == dec->data + (size_t)q * piece)
+                    dec->scratch[(size_t)j * ns + c++] = mrow[q];
+            dst[j] = dec->data + (size_t)dec->ppivot[j] * piece;
+        }
+        kern->dot(dst, n, dec->srcs, ns, dec->scratch, piece, 1);
+    }
+    for (uint32_t j = 0; j < n; j++) {
+        uint8_t inv = dec->pinv[j];
+        uint8_t *d = dec->data + (size_t)dec->ppivot[j] * piece;
+        if (inv != 1)
+            kern->mul(d, d, inv, piece);
+        const uint8_t *mrow = dec->pmult + (size_t)j * k;
+        size_t m = 0;
+        for (uint32_t i = 0; i < j; i++) {
+            uint8_t c = mrow[dec->ppivot[i]];
+            if (c) {
+                dec->mult[m] = weft_gf_mul_table[inv][c];
+                dec->srcs[m++] = dec->data + (size_t)dec->ppivot[i] * piece;
+            }
+        }
+        if (m)
+            kern->dot(&d, 1, dec->srcs, m, dec->mult, piece, 1);
+    }
+    for (uint32_t j = 0; j < n; j++)
+        dec->pending[dec->ppivot[j]] = 0;
+    dec->npending = 0;
+}
+
+/* Rank k reached: solve the unit upper-triangular system in place, from
+ * the last rows up, BLOCK rows at a time. For each block, one fused
+ * multi-row pass removes the contributions of all rows already solved below
+ * it (columns where the block is all zero are skipped, so systematic rows
+ * cost nothing); then the few dependencies inside the block are resolved
+ * bottom-up. */
 static void
 back_substitute(weft_decoder *dec, const weft_gf_kernels *kern)
 {
     const uint32_t k = dec->gen.k;
     const size_t piece = dec->gen.piece_size;
-    for (uint32_t q = k; q-- > 0;) {
-        uint8_t *row = dec->coef + (size_t)q * k;
+    uint8_t *dst[BLOCK];
+    for (uint32_t q1 = k; q1 > 0;) {
+        uint32_t q0 = q1 > BLOCK ? q1 - BLOCK : 0;
+        uint32_t nb = q1 - q0;
+        /* Columns [q1, k) that some row of the block needs. */
         size_t n = 0;
-        for (uint32_t j = q + 1; j < k; j++) {
-            if (row[j]) {
-                dec->mult[n] = row[j];
+        for (uint32_t j = q1; j < k; j++) {
+            uint8_t any = 0;
+            for (uint32_t q = q0; q < q1; q++)
+                any |= dec->coef[(size_t)q * k + j];
+            if (any)
                 dec->srcs[n++] = dec->data + (size_t)j * piece;
-            }
         }
         if (n) {
-            uint8_t *dst = dec->data + (size_t)q * piece;
-            kern->dot(&dst, 1, dec->srcs, n, dec->mult, piece, 1);
+            for (uint32_t r = 0; r < nb; r++) {
+                const uint8_t *row = dec->coef + (size_t)(q0 + r) * k;
+                size_t c = 0;
+                for (uint32_t j = q1; j < k; j++) {
+                    if (dec->srcs[c] == dec->data + (size_t)j * piece) {
+                        dec->scratch[r * n + c] = row[j];
+                        if (++c == n)
+                            break;
+                    }
+                }
+                dst[r] = dec->data + (size_t)(q0 + r) * piece;
+            }
+            kern->dot(dst, nb, dec->srcs, n, dec->scratch, piece, 1);
         }
-        memset(row + q + 1, 0, k - q - 1);
+        for (uint32_t q = q1; q-- > q0;) {
+            uint8_t *row = dec->coef + (size_t)q * k;
+            size_t m = 0;
+            for (uint32_t j = q + 1; j < q1; j++) {
+                if (row[j]) {
+                    dec->mult[m] = row[j];
+                    dec->srcs[m++] = dec->data + (size_t)j * piece;
+                }
+            }
+            if (m) {
+                uint8_t *d = dec->data + (size_t)q * piece;
+                kern->dot(&d, 1, dec->srcs, m, dec->mult, piece, 1);
+            }
+            memset(row + q + 1, 0, k - q - 1);
+        }
+        q1 = q0;
     }
     dec->complete = 1;
 }
@@ -158,8 +270,9 @@ weft_dec_push_parts(weft_decoder *dec, const uint8_t *coefs, const uint8_t *payl
 
     const weft_gf_kernels *kern = weft_gf_active();
     uint8_t *vec = dec->vec;
+    uint8_t *mrow = dec->pmult + (size_t)dec->npending * k;
     memcpy(vec, coefs, k);
-    size_t n = 1; /* slot 0 is the incoming payload */
+    memset(mrow, 0, k);
     uint32_t pivot = k;
     for (uint32_t q = nz; q < k; q++) {
         uint8_t c = vec[q];
@@ -171,8 +284,7 @@ weft_dec_push_parts(weft_decoder *dec, const uint8_t *coefs, const uint8_t *payl
         }
         const uint8_t *row = dec->coef + (size_t)q * k;
         kern->muladd(vec + q, row + q, c, k - q);
-        dec->mult[n] = c;
-        dec->srcs[n++] = dec->data + (size_t)q * piece;
+        mrow[q] = c;
     }
     if (pivot == k)
         return WEFT_DEC_REDUNDANT;
@@ -181,19 +293,16 @@ weft_dec_push_parts(weft_decoder *dec, const uint8_t *coefs, const uint8_t *payl
     uint8_t *crow = dec->coef + (size_t)pivot * k;
     memset(crow, 0, pivot);
     kern->mul(crow + pivot, vec + pivot, inv, k - pivot);
+    memcpy(dec->data + (size_t)pivot * piece, payload, piece);
 
-    uint8_t *dst = dec->data + (size_t)pivot * piece;
-    if (n == 1 && inv == 1) {
-        memcpy(dst, payload, piece);
-    } else {
-        dec->mult[0] = inv;
-        dec->srcs[0] = payload;
-        for (size_t j = 1; j < n; j++)
-            dec->mult[j] = weft_gf_mul_table[inv][dec->mult[j]];
-        kern->dot(&dst, 1, dec->srcs, n, dec->mult, piece, 0);
-    }
+    dec->ppivot[dec->npending] = pivot;
+    dec->pinv[dec->npending] = inv;
+    dec->npending++;
+    dec->pending[pivot] = 1;
     dec->has[pivot] = 1;
     dec->rank++;
+    if (dec->npending == BLOCK || dec->rank == k)
+        flush(dec, kern);
     if (dec->rank == k)
         back_substitute(dec, kern);
     return WEFT_DEC_INNOVATIVE;
@@ -237,6 +346,7 @@ weft_dec_recode(weft_decoder *dec, weft_rng *rng, uint8_t *out, size_t cap)
         return WEFT_EEMPTY;
 
     const weft_gf_kernels *kern = weft_gf_active();
+    flush(dec, kern);
     /* Random nonzero combination of the held rows; the rows are
      * independent, so the resulting vector is never zero. */
     weft_rng_coefs(rng, dec->mult, dec->rank);

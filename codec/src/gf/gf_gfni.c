@@ -22,6 +22,8 @@
 #define XP __m512i
 #define XPREP(v) (v)
 #define MULT(p, t) _mm512_gf2p8affine_epi64_epi8((p), _mm512_set1_epi64((long long)(t)), 0)
+#define TBL_BCAST(t) _mm512_set1_epi64((long long)(t))
+#define MULTV(p, m) _mm512_gf2p8affine_epi64_epi8((p), (m), 0)
 #define ROWS 8
 #include "gf_simd_tmpl.h"
 

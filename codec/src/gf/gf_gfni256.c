@@ -20,6 +20,8 @@
 #define XP __m256i
 #define XPREP(v) (v)
 #define MULT(p, t) _mm256_gf2p8affine_epi64_epi8((p), _mm256_set1_epi64x((long long)(t)), 0)
+#define TBL_BCAST(t) _mm256_set1_epi64x((long long)(t))
+#define MULTV(p, m) _mm256_gf2p8affine_epi64_epi8((p), (m), 0)
 #define ROWS 4
 #include "gf_simd_tmpl.h"
 

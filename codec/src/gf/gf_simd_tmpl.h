@@ -117,6 +117,43 @@ FN(pass)(const int R, uint8_t *const *dst, const uint8_t *const *src, size_t ns,
     }
 }
 
+#ifdef TBL_BCAST
+/* Single-row pass for sets whose per-constant state fits one register:
+ * the (up to SRC_BLOCK) multipliers stay in registers for the whole pass
+ * and two vectors advance per step, so each source pointer is read once per
+ * 2 * VBYTES. This is the decoder's elimination step. */
+#define UNROLL_SB PRAGMA(GCC unroll 16)
+static inline __attribute__((always_inline)) void
+FN(pass1)(uint8_t *dst, const uint8_t *const *src, size_t ns, const TBL (*tb)[ROWS], size_t off,
+          size_t n, int first)
+{
+    VEC m[SRC_BLOCK];
+    UNROLL_SB for (size_t s = 0; s < SRC_BLOCK; s++) m[s] = s < ns ? TBL_BCAST(tb[s][0]) : VZERO();
+    size_t x = off, end = off + n;
+    for (; x + 2 * VBYTES <= end; x += 2 * VBYTES) {
+        VEC a0 = first ? VZERO() : VLOAD(dst + x);
+        VEC a1 = first ? VZERO() : VLOAD(dst + x + VBYTES);
+        UNROLL_SB for (size_t s = 0; s < SRC_BLOCK; s++) {
+            if (s < ns) {
+                const uint8_t *p = src[s] + x;
+                a0 = VXOR(a0, MULTV(VLOAD(p), m[s]));
+                a1 = VXOR(a1, MULTV(VLOAD(p + VBYTES), m[s]));
+            }
+        }
+        VSTORE(dst + x, a0);
+        VSTORE(dst + x + VBYTES, a1);
+    }
+    for (; x < end; x += VBYTES) {
+        VEC a0 = first ? VZERO() : VLOAD(dst + x);
+        UNROLL_SB for (size_t s = 0; s < SRC_BLOCK; s++) {
+            if (s < ns)
+                a0 = VXOR(a0, MULTV(VLOAD(src[s] + x), m[s]));
+        }
+        VSTORE(dst + x, a0);
+    }
+}
+#endif
+
 static void
 FN(dot)(uint8_t *const *dst, size_t nrows, const uint8_t *const *src, size_t nsrc,
         const uint8_t *coef, size_t len, int accumulate)
@@ -149,6 +186,12 @@ FN(dot)(uint8_t *const *dst, size_t nrows, const uint8_t *const *src, size_t nsr
                 int first = !accumulate && s0 == 0;
                 uint8_t *const *d = dst + r0;
                 const uint8_t *const *sp = src + s0;
+#ifdef TBL_BCAST
+                if (rr == 1) {
+                    FN(pass1)(d[0], sp, ss, (const TBL(*)[ROWS])tb, off, n, first);
+                    continue;
+                }
+#endif
                 switch (rr) {
 #define CASE(k)                                                                                    \
     case k:                                                                                        \
