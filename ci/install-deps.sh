@@ -16,6 +16,8 @@ PKGS=(
     libcriterion-dev
     # benchmarks: plots
     gnuplot-nox
+    # AArch64: NEON kernels cross-built and tested under qemu
+    gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
 )
 
 missing=()

@@ -2,25 +2,31 @@
 /*
  * Progressive decoder and recoder.
  *
- * Held shards are kept in row echelon form, one row per pivot column: the
- * row with pivot q has zeros before q and a 1 at q, and its payload lives at
- * data + q * piece_size. So when the rank reaches k, back substitution runs
- * in place and data is the padded message, contiguous, with no copy.
+ * Each innovative shard's raw payload is copied once into the next free slot
+ * (arrival order: slot i holds the i-th innovative shard) and its raw
+ * coefficients into raw[i]. Elimination is kept on coefficients only, in
+ * row echelon form indexed by pivot column: row q of ech has zeros before q
+ * and a 1 at q, and rep[q] says which combination of slots that row is. A
+ * push therefore costs O(rank * k) byte operations and one payload copy;
+ * a redundant shard costs no payload work at all, and nothing done for one
+ * push is redone for the next.
  *
- * A push eliminates the coefficient vector at once (k bytes per held row),
- * so every shard is classified on arrival, and records the multiplier used
- * for each held row. A redundant shard costs no payload work. An innovative
- * one is copied into its pivot slot and joins a pending block; payload
- * elimination runs per block of up to BLOCK rows (flush), as one fused
- * multi-row pass over the rows held before the block plus a small
- * triangular step inside it. Eliminating one row at a time would stream
- * every held payload from L2 once per shard; a block reads them once per
- * BLOCK shards. Recoding and completion flush first.
+ * At rank k, back substitution on (ech, rep) turns rep into the inverse of
+ * the raw coefficient matrix (row q: the combination of slots that is piece
+ * q), and one fused multi-row pass applies it to all payloads. It runs in
+ * place, a chunk of columns at a time through a k x chunk buffer, since
+ * output byte x depends only on input byte x of every slot. Doing the
+ * payload work once, fused, reads every payload byte once per chunk for all
+ * k outputs; eliminating payloads shard by shard reads every held payload
+ * once per shard. Afterwards data is the padded message, contiguous.
  *
- * Invariants: rank = number of set has[] flags; rows whose pending[] flag is
- * set hold a raw payload not yet reduced; complete implies rank = k, no row
- * pending, and every row a unit vector. Memory: the message, k^2
- * coefficients and O(k) more, all allocated by weft_dec_new.
+ * Recoding combines the raw slots with random weights: the same shard
+ * whether or not the generation has been decoded.
+ *
+ * Invariants: rank = innovative shards held = set has[] flags; complete
+ * implies rank = k, data holds the pieces in order and raw is the identity.
+ * Memory: the message, 3 k^2 coefficient bytes, a k x chunk buffer (at most
+ * TEMP_BYTES) and O(k), all allocated by weft_dec_new.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -28,25 +34,37 @@
 
 #include "shard.h"
 
+#define TEMP_BYTES ((size_t)256 << 10)
+#define CHUNK_MAX ((size_t)8 << 10)
+
 struct weft_decoder {
     weft_gen gen;
     uint32_t rank;
     int complete;
-    uint8_t *coef;         /* k x k, row q = pivot q */
-    uint8_t *data;         /* k x piece_size, row q = pivot q */
-    uint8_t *has;          /* k flags */
+    size_t chunk;          /* columns per in-place pass at completion */
+    uint8_t *data;         /* k x piece_size: slot i = i-th innovative payload */
+    uint8_t *raw;          /* k x k: slot i's coefficients as received */
+    uint8_t *ech;          /* k x k: echelon row with pivot q */
+    uint8_t *rep;          /* k x k: row q as a combination of slots */
+    uint8_t *has;          /* k flags: pivot q present */
     uint8_t *vec;          /* k: working coefficient vector */
-    uint8_t *mult;         /* k + 1 multipliers for a fused pass */
-    const uint8_t **srcs;  /* k + 1 sources for a fused pass */
-    uint8_t *scratch;      /* BLOCK x k coefficients for a fused pass */
-    uint8_t *pending;      /* k flags: row holds a raw, unreduced payload */
-    uint8_t *pmult;        /* BLOCK x k: multiplier per pivot column, per pending row */
-    uint32_t ppivot[8];    /* pivot column of each pending row, in arrival order */
-    uint8_t pinv[8];       /* inverse of its leading coefficient */
-    uint32_t npending;
+    uint8_t *wrep;         /* k: working representation */
+    uint8_t *mult;         /* k: weights for recoding */
+    uint8_t *temp;         /* k x chunk */
+    const uint8_t **srcs;  /* k source pointers */
+    uint8_t **dsts;        /* k destination pointers */
 };
 
-#define BLOCK 8
+static size_t
+chunk_for(uint32_t k, uint32_t piece)
+{
+    size_t c = TEMP_BYTES / k;
+    c = c > CHUNK_MAX ? CHUNK_MAX : c;
+    c &= ~(size_t)63;
+    if (c < 64)
+        c = 64;
+    return c < piece ? c : piece;
+}
 
 weft_decoder *
 weft_dec_new(const weft_gen *gen, int *err)
@@ -68,17 +86,20 @@ weft_dec_new(const weft_gen *gen, int *err)
         goto fail;
     }
     dec->gen = *gen;
-    dec->coef = weft_alloc64((size_t)(k * k));
+    dec->chunk = chunk_for(gen->k, gen->piece_size);
     dec->data = weft_alloc64((size_t)total);
+    dec->raw = weft_alloc64((size_t)(k * k));
+    dec->ech = weft_alloc64((size_t)(k * k));
+    dec->rep = weft_alloc64((size_t)(k * k));
     dec->has = calloc((size_t)k, 1);
     dec->vec = malloc((size_t)k);
-    dec->mult = malloc((size_t)k + 1);
-    dec->srcs = malloc(sizeof(*dec->srcs) * ((size_t)k + 1));
-    dec->scratch = malloc((size_t)BLOCK * k);
-    dec->pending = calloc((size_t)k, 1);
-    dec->pmult = malloc((size_t)BLOCK * k);
-    if (!dec->coef || !dec->data || !dec->has || !dec->vec || !dec->mult || !dec->srcs ||
-        !dec->scratch || !dec->pending || !dec->pmult) {
+    dec->wrep = malloc((size_t)k);
+    dec->mult = malloc((size_t)k);
+    dec->temp = weft_alloc64((size_t)k * dec->chunk);
+    dec->srcs = malloc(sizeof(*dec->srcs) * (size_t)k);
+    dec->dsts = malloc(sizeof(*dec->dsts) * (size_t)k);
+    if (!dec->data || !dec->raw || !dec->ech || !dec->rep || !dec->has || !dec->vec ||
+        !dec->wrep || !dec->mult || !dec->temp || !dec->srcs || !dec->dsts) {
         rc = -ENOMEM;
         goto fail;
     }
@@ -98,15 +119,17 @@ weft_dec_free(weft_decoder *dec)
 {
     if (!dec)
         return;
-    free(dec->coef);
     free(dec->data);
+    free(dec->raw);
+    free(dec->ech);
+    free(dec->rep);
     free(dec->has);
     free(dec->vec);
+    free(dec->wrep);
     free(dec->mult);
+    free(dec->temp);
     free(dec->srcs);
-    free(dec->scratch);
-    free(dec->pending);
-    free(dec->pmult);
+    free(dec->dsts);
     free(dec);
 }
 
@@ -133,123 +156,40 @@ weft_dec_reset(weft_decoder *dec)
 {
     dec->rank = 0;
     dec->complete = 0;
-    dec->npending = 0;
     memset(dec->has, 0, dec->gen.k);
-    memset(dec->pending, 0, dec->gen.k);
 }
 
-/* Reduce the pending rows' payloads. Row j of the block (arrival order) is
- *   inv_j * (raw_j + sum_{old q} m_jq row_q + sum_{i<j} m_j,piv(i) row_piv(i))
- * Step A adds the old rows' terms for all pending rows in one fused pass,
- * in place (no pending row is a source). Step B scales and adds the earlier
- * pending rows, in arrival order. */
+/* Rank k: make ech the identity by back substitution, carrying rep along,
+ * so that rep[q] is piece q as a combination of slots; then replace the
+ * slots by the pieces, chunk by chunk. */
 static void
-flush(weft_decoder *dec, const weft_gf_kernels *kern)
-{
-    const uint32_t k = dec->gen.k, n = dec->npending;
-    const size_t piece = dec->gen.piece_size;
-    if (n == 0)
-        return;
-    uint8_t *dst[BLOCK];
-    size_t ns = 0;
-    for (uint32_t q = 0; q < k; q++) {
-        if (dec->pending[q] || !dec->has[q])
-            continue;
-        uint8_t any = 0;
-        for (uint32_t j = 0; j < n; j++)
-            any |= dec->pmult[(size_t)j * k + q];
-        if (any)
-            dec->srcs[ns++] = dec->data + (size_t)q * piece;
-    }
-    if (ns) {
-        for (uint32_t j = 0; j < n; j++) {
-            const uint8_t *mrow = dec->pmult + (size_t)j * k;
-            size_t c = 0;
-            for (uint32_t q = 0; q < k && c < ns; q++)
-                if (dec->srcs[c] == dec->data + (size_t)q * piece)
-                    dec->scratch[(size_t)j * ns + c++] = mrow[q];
-            dst[j] = dec->data + (size_t)dec->ppivot[j] * piece;
-        }
-        kern->dot(dst, n, dec->srcs, ns, dec->scratch, piece, 1);
-    }
-    for (uint32_t j = 0; j < n; j++) {
-        uint8_t inv = dec->pinv[j];
-        uint8_t *d = dec->data + (size_t)dec->ppivot[j] * piece;
-        if (inv != 1)
-            kern->mul(d, d, inv, piece);
-        const uint8_t *mrow = dec->pmult + (size_t)j * k;
-        size_t m = 0;
-        for (uint32_t i = 0; i < j; i++) {
-            uint8_t c = mrow[dec->ppivot[i]];
-            if (c) {
-                dec->mult[m] = weft_gf_mul_table[inv][c];
-                dec->srcs[m++] = dec->data + (size_t)dec->ppivot[i] * piece;
-            }
-        }
-        if (m)
-            kern->dot(&d, 1, dec->srcs, m, dec->mult, piece, 1);
-    }
-    for (uint32_t j = 0; j < n; j++)
-        dec->pending[dec->ppivot[j]] = 0;
-    dec->npending = 0;
-}
-
-/* Rank k reached: solve the unit upper-triangular system in place, from
- * the last rows up, BLOCK rows at a time. For each block, one fused
- * multi-row pass removes the contributions of all rows already solved below
- * it (columns where the block is all zero are skipped, so systematic rows
- * cost nothing); then the few dependencies inside the block are resolved
- * bottom-up. */
-static void
-back_substitute(weft_decoder *dec, const weft_gf_kernels *kern)
+solve(weft_decoder *dec, const weft_gf_kernels *kern)
 {
     const uint32_t k = dec->gen.k;
     const size_t piece = dec->gen.piece_size;
-    uint8_t *dst[BLOCK];
-    for (uint32_t q1 = k; q1 > 0;) {
-        uint32_t q0 = q1 > BLOCK ? q1 - BLOCK : 0;
-        uint32_t nb = q1 - q0;
-        /* Columns [q1, k) that some row of the block needs. */
-        size_t n = 0;
-        for (uint32_t j = q1; j < k; j++) {
-            uint8_t any = 0;
-            for (uint32_t q = q0; q < q1; q++)
-                any |= dec->coef[(size_t)q * k + j];
-            if (any)
-                dec->srcs[n++] = dec->data + (size_t)j * piece;
-        }
-        if (n) {
-            for (uint32_t r = 0; r < nb; r++) {
-                const uint8_t *row = dec->coef + (size_t)(q0 + r) * k;
-                size_t c = 0;
-                for (uint32_t j = q1; j < k; j++) {
-                    if (dec->srcs[c] == dec->data + (size_t)j * piece) {
-                        dec->scratch[r * n + c] = row[j];
-                        if (++c == n)
-                            break;
-                    }
-                }
-                dst[r] = dec->data + (size_t)(q0 + r) * piece;
-            }
-            kern->dot(dst, nb, dec->srcs, n, dec->scratch, piece, 1);
-        }
-        for (uint32_t q = q1; q-- > q0;) {
-            uint8_t *row = dec->coef + (size_t)q * k;
-            size_t m = 0;
-            for (uint32_t j = q + 1; j < q1; j++) {
-                if (row[j]) {
-                    dec->mult[m] = row[j];
-                    dec->srcs[m++] = dec->data + (size_t)j * piece;
-                }
-            }
-            if (m) {
-                uint8_t *d = dec->data + (size_t)q * piece;
-                kern->dot(&d, 1, dec->srcs, m, dec->mult, piece, 1);
-            }
-            memset(row + q + 1, 0, k - q - 1);
-        }
-        q1 = q0;
+    for (uint32_t q = k; q-- > 0;) {
+        const uint8_t *row = dec->ech + (size_t)q * k;
+        uint8_t *rq = dec->rep + (size_t)q * k;
+        for (uint32_t j = q + 1; j < k; j++)
+            if (row[j])
+                kern->muladd(rq, dec->rep + (size_t)j * k, row[j], k);
     }
+    for (uint32_t i = 0; i < k; i++) {
+        dec->srcs[i] = dec->data + (size_t)i * piece;
+        dec->dsts[i] = dec->temp + (size_t)i * dec->chunk;
+    }
+    for (size_t off = 0; off < piece; off += dec->chunk) {
+        size_t n = piece - off < dec->chunk ? piece - off : dec->chunk;
+        kern->dot(dec->dsts, k, dec->srcs, k, dec->rep, n, 0);
+        for (uint32_t i = 0; i < k; i++) {
+            memcpy((uint8_t *)dec->srcs[i], dec->dsts[i], n);
+            dec->srcs[i] += n;
+        }
+    }
+    /* Slots now hold the pieces: their coefficients are unit vectors. */
+    memset(dec->raw, 0, (size_t)k * k);
+    for (uint32_t i = 0; i < k; i++)
+        dec->raw[(size_t)i * k + i] = 1;
     dec->complete = 1;
 }
 
@@ -259,7 +199,6 @@ weft_dec_push_parts(weft_decoder *dec, const uint8_t *coefs, const uint8_t *payl
     if (!dec || !coefs || !payload)
         return WEFT_EINVAL;
     const uint32_t k = dec->gen.k;
-    const size_t piece = dec->gen.piece_size;
     uint32_t nz = 0;
     while (nz < k && coefs[nz] == 0)
         nz++;
@@ -269,10 +208,11 @@ weft_dec_push_parts(weft_decoder *dec, const uint8_t *coefs, const uint8_t *payl
         return WEFT_DEC_REDUNDANT;
 
     const weft_gf_kernels *kern = weft_gf_active();
-    uint8_t *vec = dec->vec;
-    uint8_t *mrow = dec->pmult + (size_t)dec->npending * k;
+    const uint32_t slot = dec->rank;
+    uint8_t *vec = dec->vec, *wrep = dec->wrep;
     memcpy(vec, coefs, k);
-    memset(mrow, 0, k);
+    memset(wrep, 0, k);
+    wrep[slot] = 1;
     uint32_t pivot = k;
     for (uint32_t q = nz; q < k; q++) {
         uint8_t c = vec[q];
@@ -282,29 +222,24 @@ weft_dec_push_parts(weft_decoder *dec, const uint8_t *coefs, const uint8_t *payl
             pivot = q;
             break;
         }
-        const uint8_t *row = dec->coef + (size_t)q * k;
-        kern->muladd(vec + q, row + q, c, k - q);
-        mrow[q] = c;
+        kern->muladd(vec + q, dec->ech + (size_t)q * k + q, c, k - q);
+        /* rep rows only use slots below rank. */
+        kern->muladd(wrep, dec->rep + (size_t)q * k, c, slot);
     }
     if (pivot == k)
         return WEFT_DEC_REDUNDANT;
 
     uint8_t inv = weft_gf_inv_table[vec[pivot]];
-    uint8_t *crow = dec->coef + (size_t)pivot * k;
-    memset(crow, 0, pivot);
-    kern->mul(crow + pivot, vec + pivot, inv, k - pivot);
-    memcpy(dec->data + (size_t)pivot * piece, payload, piece);
-
-    dec->ppivot[dec->npending] = pivot;
-    dec->pinv[dec->npending] = inv;
-    dec->npending++;
-    dec->pending[pivot] = 1;
+    uint8_t *erow = dec->ech + (size_t)pivot * k;
+    memset(erow, 0, pivot);
+    kern->mul(erow + pivot, vec + pivot, inv, k - pivot);
+    kern->mul(dec->rep + (size_t)pivot * k, wrep, inv, k);
+    memcpy(dec->raw + (size_t)slot * k, coefs, k);
+    memcpy(dec->data + (size_t)slot * dec->gen.piece_size, payload, dec->gen.piece_size);
     dec->has[pivot] = 1;
     dec->rank++;
-    if (dec->npending == BLOCK || dec->rank == k)
-        flush(dec, kern);
     if (dec->rank == k)
-        back_substitute(dec, kern);
+        solve(dec, kern);
     return WEFT_DEC_INNOVATIVE;
 }
 
@@ -337,33 +272,27 @@ weft_dec_recode(weft_decoder *dec, weft_rng *rng, uint8_t *out, size_t cap)
 {
     if (!dec || !rng || !out)
         return WEFT_EINVAL;
-    const uint32_t k = dec->gen.k;
+    const uint32_t k = dec->gen.k, n = dec->rank;
     const size_t piece = dec->gen.piece_size;
     size_t sz = weft_shard_size(&dec->gen);
     if (cap < sz)
         return WEFT_ENOSPC;
-    if (dec->rank == 0)
+    if (n == 0)
         return WEFT_EEMPTY;
 
     const weft_gf_kernels *kern = weft_gf_active();
-    flush(dec, kern);
-    /* Random nonzero combination of the held rows; the rows are
-     * independent, so the resulting vector is never zero. */
-    weft_rng_coefs(rng, dec->mult, dec->rank);
+    /* Slots are independent, so a nonzero weight vector never gives a zero
+     * coefficient vector. */
+    weft_rng_coefs(rng, dec->mult, n);
     weft_shard_put_header(out, &dec->gen);
     uint8_t *oc = out + WEFT_SHARD_HDR;
-    memset(oc, 0, k);
-    size_t n = 0;
-    for (uint32_t q = 0; q < k; q++) {
-        if (!dec->has[q])
-            continue;
-        uint8_t r = dec->mult[n];
-        dec->srcs[n] = dec->data + (size_t)q * piece;
-        /* Row q is zero before q. */
-        kern->muladd(oc + q, dec->coef + (size_t)q * k + q, r, k - q);
-        n++;
-    }
-    uint8_t *dst = out + WEFT_SHARD_HDR + k;
+    for (uint32_t i = 0; i < n; i++)
+        dec->srcs[i] = dec->raw + (size_t)i * k;
+    uint8_t *dst = oc;
+    kern->dot(&dst, 1, dec->srcs, n, dec->mult, k, 0);
+    for (uint32_t i = 0; i < n; i++)
+        dec->srcs[i] = dec->data + (size_t)i * piece;
+    dst = oc + k;
     kern->dot(&dst, 1, dec->srcs, n, dec->mult, piece, 0);
     return (int)sz;
 }

@@ -168,7 +168,7 @@ FN(dot)(uint8_t *const *dst, size_t nrows, const uint8_t *const *src, size_t nsr
         return;
     }
     size_t sb = nsrc < SRC_BLOCK ? nsrc : SRC_BLOCK;
-    size_t chunk = (size_t)16384 / (sb + ROWS);
+    size_t chunk = (size_t)32768 / (sb + ROWS);
     chunk -= chunk % VBYTES;
     if (chunk < 4 * VBYTES)
         chunk = 4 * VBYTES;
