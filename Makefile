@@ -4,11 +4,12 @@
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+ARM_BUILD  ?= build-arm64
 FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
-.PHONY: all deps build test test-sanitize fuzz fuzz-replay bench demo install clean format help
+.PHONY: all deps build test test-sanitize test-arm64 fuzz bench demo install clean format help
 
 all: build
 
@@ -16,6 +17,7 @@ help:
 	@echo "make demo           install deps, build, run the codec demo (encode, drop, recode, decode)"
 	@echo "make test           install deps, build, run the whole test suite (ctest)"
 	@echo "make test-sanitize  the same suite under ASan+UBSan"
+	@echo "make test-arm64     the suite cross-built for AArch64 (NEON) and run under qemu"
 	@echo "make bench          codec benchmarks against ISA-L, JSON lines"
 	@echo "make fuzz           each libFuzzer target for FUZZ_SECONDS (clang, ASan+UBSan)"
 	@echo "make install        cmake --install (PREFIX=/usr/local)"
@@ -38,6 +40,13 @@ test-sanitize: deps
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && WEFT_TEST_QUICK=1 ctest --output-on-failure -j $(JOBS)
 
+test-arm64:
+	@bash ci/install-deps.sh --arm64-sysroot
+	cmake -S . -B $(ARM_BUILD) $(CMAKE_GEN) -DCMAKE_TOOLCHAIN_FILE=cmake/toolchain-aarch64.cmake \
+	    -DCMAKE_BUILD_TYPE=Release -DWEFT_BUILD_TESTS=ON -DWEFT_BUILD_BENCH=OFF
+	cmake --build $(ARM_BUILD) -j $(JOBS)
+	cd $(ARM_BUILD) && WEFT_TEST_QUICK=1 ctest --output-on-failure -j $(JOBS)
+
 fuzz: deps
 	@for t in fuzz_shard_parse fuzz_decoder fuzz_roundtrip; do \
 	    bash fuzz/run.sh $$t $(FUZZ_SECONDS) || exit 1; done
@@ -59,4 +68,4 @@ format:
 	find codec bench fuzz tests -name '*.[ch]' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
+	rm -rf $(BUILD) $(ASAN_BUILD) $(ARM_BUILD) build-fuzz

@@ -4,6 +4,12 @@
 # The single list of Debian packages weft needs to build, test, fuzz and
 # benchmark. Idempotent and quiet: installs only what is missing.
 # Usage: ci/install-deps.sh            (as root, or with sudo available)
+#        ci/install-deps.sh --arm64-sysroot [DIR]
+#            also unpack the AArch64 runtime of the test framework into DIR
+#            (default /opt/weft/arm64-sysroot) for cross-built tests under
+#            qemu. Unpacked, not installed: Criterion's amd64 and arm64
+#            packages cannot be installed side by side (their libnanomsg
+#            builds differ in version).
 set -euo pipefail
 
 PKGS=(
@@ -20,6 +26,14 @@ PKGS=(
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
 )
 
+# AArch64 runtime for the cross-built test suite (unpacked into a sysroot).
+ARM64_SYSROOT_PKGS=(
+    libc6 libgcc-s1 gcc-12-base libcriterion3 libcriterion-dev libffi8 libgit2-1.5
+    libnanomsg5 libhttp-parser2.9 libssh2-1 libssl3 zlib1g libpcre2-8-0 libmbedtls14
+    libmbedx509-1 libmbedcrypto7 libgssapi-krb5-2 libkrb5-3 libk5crypto3 libkrb5support0
+    libcom-err2 libkeyutils1
+)
+
 missing=()
 for p in "${PKGS[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
@@ -27,15 +41,44 @@ for p in "${PKGS[@]}"; do
     fi
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-    exit 0
-fi
-
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
     SUDO="sudo"
 fi
-echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "install-deps: installing ${missing[*]}" >&2
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ "${1:-}" = "--arm64-sysroot" ]; then
+    dest=${2:-/opt/weft/arm64-sysroot}
+    stamp="$dest/.weft-sysroot-$(printf '%s ' "${ARM64_SYSROOT_PKGS[@]}" | sha256sum | cut -c1-16)"
+    if [ ! -f "$stamp" ]; then
+        echo "install-deps: unpacking the AArch64 test runtime into $dest" >&2
+        if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+            $SUDO dpkg --add-architecture arm64
+            $SUDO apt-get update -qq
+        fi
+        work=$(mktemp -d)
+        trap 'rm -rf "$work"' EXIT
+        (cd "$work" && apt-get download -qq "${ARM64_SYSROOT_PKGS[@]/%/:arm64}" >/dev/null 2>&1) ||
+            { $SUDO apt-get update -qq && (cd "$work" && apt-get download -qq "${ARM64_SYSROOT_PKGS[@]/%/:arm64}" >/dev/null); }
+        $SUDO mkdir -p "$dest"
+        for deb in "$work"/*.deb; do
+            $SUDO dpkg-deb -x "$deb" "$dest"
+        done
+        $SUDO touch "$stamp"
+    fi
+    # Criterion runs each test in a child it spawns by exec; under qemu-user
+    # that child must be an AArch64 exec too, so let the kernel hand AArch64
+    # ELF files to qemu (binfmt_misc, with the F flag: interpreter opened now).
+    if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
+        if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
+            $SUDO mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+        fi
+        printf '%s' ':qemu-aarch64:M::\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00:\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff:/usr/bin/qemu-aarch64-static:F' |
+            $SUDO tee /proc/sys/fs/binfmt_misc/register >/dev/null
+    fi
+fi
