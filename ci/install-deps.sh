@@ -18,6 +18,8 @@ PKGS=(
     clang libclang-rt-14-dev
     # codec oracles and the ISA-L comparison backend
     libisal-dev libgf-complete-dev
+    # transport: crypto (Noise, Ed25519), io_uring
+    libsodium-dev liburing-dev
     # tests
     libcriterion-dev
     # benchmarks: plots

@@ -22,6 +22,13 @@ static const char *const texts[] = {
     [-(WEFT_EEMPTY) - 4097] = "nothing held to recode from",
     [-(WEFT_ENOIMPL) - 4097] = "kernel implementation not available on this CPU or unknown",
     [-(WEFT_ETOOBIG) - 4097] = "size exceeds a bound",
+    [-(WEFT_EPROTO) - 4097] = "malformed protocol data",
+    [-(WEFT_EAUTH) - 4097] = "authentication failed (signature, key or peer id mismatch)",
+    [-(WEFT_ECLOSED) - 4097] = "connection or stream closed",
+    [-(WEFT_ENOTSUP) - 4097] = "protocol not supported by the peer",
+    [-(WEFT_ECHECKSUM) - 4097] = "checksum mismatch",
+    [-(WEFT_ELIMIT) - 4097] = "a configured limit was reached",
+    [-(WEFT_EAGAIN) - 4097] = "resource temporarily unavailable (would block)",
 };
 
 const char *

@@ -40,6 +40,14 @@ enum {
     WEFT_EEMPTY = -4108,      /* nothing held to recode from */
     WEFT_ENOIMPL = -4109,     /* requested implementation not available on this CPU */
     WEFT_ETOOBIG = -4110,     /* size over a configured or representable bound */
+    /* transport and above */
+    WEFT_EPROTO = -4111,      /* malformed wire data */
+    WEFT_EAUTH = -4112,       /* signature, key or peer id check failed */
+    WEFT_ECLOSED = -4113,     /* connection or stream closed */
+    WEFT_ENOTSUP = -4114,     /* protocol not supported by the peer */
+    WEFT_ECHECKSUM = -4115,   /* checksum mismatch */
+    WEFT_ELIMIT = -4116,      /* a configured limit was reached */
+    WEFT_EAGAIN = -4117,      /* would block: retry when woken */
 };
 
 /* Human-readable text for a negative return value (WEFT_E* or -errno).
