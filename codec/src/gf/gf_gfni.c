@@ -9,6 +9,20 @@
 
 #include "gf_internal.h"
 
+/* The matrix as a register. clang folds a broadcast from memory into the
+ * affine instruction ({1to8}), and clang 14's assembler encodes the
+ * displacement of that form wrongly (fixed in LLVM 20); the empty asm keeps
+ * the broadcast a separate instruction, as GCC emits it anyway. */
+static inline __m512i
+bcast(uint64_t m)
+{
+    __m512i v = _mm512_set1_epi64((long long)m);
+#if defined(__clang__)
+    __asm__("" : "+v"(v));
+#endif
+    return v;
+}
+
 #define SET gfni
 #define VEC __m512i
 #define VBYTES 64
@@ -21,7 +35,7 @@
 #define TBL_MAKE(c) weft_gf_affine_table[(c)]
 #define XP __m512i
 #define XPREP(v) (v)
-#define MULT(p, t) _mm512_gf2p8affine_epi64_epi8((p), _mm512_set1_epi64((long long)(t)), 0)
+#define MULT(p, t) _mm512_gf2p8affine_epi64_epi8((p), bcast(t), 0)
 #define TBL_BCAST(t) _mm512_set1_epi64((long long)(t))
 #define MULTV(p, m) _mm512_gf2p8affine_epi64_epi8((p), (m), 0)
 #define ROWS 8
