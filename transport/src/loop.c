@@ -83,6 +83,13 @@ heap_down(weft_loop *l, size_t i)
     }
 }
 
+static inline void
+timers_changed(weft_loop *l)
+{
+    if (l->ops->timers_changed)
+        l->ops->timers_changed(l);
+}
+
 void
 weft_timer_disarm(weft_loop *l, weft_timer *t)
 {
@@ -91,12 +98,14 @@ weft_timer_disarm(weft_loop *l, weft_timer *t)
         return;
     t->heap_index = TIMER_NONE;
     l->nheap--;
-    if (i == l->nheap)
-        return;
-    l->heap[i] = l->heap[l->nheap];
-    l->heap[i]->heap_index = i;
-    heap_up(l, i);
-    heap_down(l, l->heap[i]->heap_index);
+    if (i != l->nheap) {
+        l->heap[i] = l->heap[l->nheap];
+        l->heap[i]->heap_index = i;
+        heap_up(l, i);
+        heap_down(l, l->heap[i]->heap_index);
+    }
+    if (i == 0)
+        timers_changed(l);
 }
 
 int
@@ -107,6 +116,8 @@ weft_timer_arm(weft_loop *l, weft_timer *t, int64_t deadline)
         t->deadline = deadline;
         heap_up(l, i);
         heap_down(l, t->heap_index);
+        if (i == 0 || t->heap_index == 0)
+            timers_changed(l);
         return 0;
     }
     if (l->nheap == l->capheap) {
@@ -121,7 +132,15 @@ weft_timer_arm(weft_loop *l, weft_timer *t, int64_t deadline)
     t->heap_index = l->nheap;
     l->heap[l->nheap++] = t;
     heap_up(l, t->heap_index);
+    if (t->heap_index == 0)
+        timers_changed(l);
     return 0;
+}
+
+int64_t
+loop_first_deadline(const weft_loop *l)
+{
+    return l->nheap ? l->heap[0]->deadline : INT64_MAX;
 }
 
 int64_t

@@ -33,6 +33,8 @@ struct loop_ops {
     int (*wait)(weft_loop *loop, int64_t timeout_ns);
     int64_t (*now)(const weft_loop *loop);
     void (*free)(weft_loop *loop);
+    /* Optional: the loop's earliest timer may have changed (simulation). */
+    void (*timers_changed)(weft_loop *loop);
 };
 
 struct weft_loop {
@@ -95,6 +97,8 @@ void conn_failed(weft_conn *c, int reason);
 /* The backend is done with c: free it. */
 void conn_release(weft_conn *c);
 void loop_run_timers(weft_loop *loop);
+/* Deadline of the earliest timer, INT64_MAX if none. */
+int64_t loop_first_deadline(const weft_loop *loop);
 /* ns until the first timer, or -1 if none (0 if due). */
 int64_t loop_next_timeout(weft_loop *loop);
 void loop_init_common(weft_loop *loop, const struct loop_ops *ops, const weft_loop_config *cfg);
