@@ -354,6 +354,19 @@ weft_listener_addr(const weft_listener *ls, struct sockaddr_storage *sa, socklen
 
 /* ---- connections --------------------------------------------------------------- */
 
+static void
+deferred_writable(weft_timer *t, void *user)
+{
+    (void)t;
+    weft_conn *c = user;
+    if (c->want_writable && c->state == CONN_OPEN &&
+        weft_conn_queued(c) < c->loop->cfg.send_low_water) {
+        c->want_writable = 0;
+        if (c->h.on_writable)
+            c->h.on_writable(c, c->user);
+    }
+}
+
 weft_conn *
 conn_new(weft_loop *l, int fd)
 {
@@ -365,6 +378,7 @@ conn_new(weft_loop *l, int fd)
     c->state = CONN_CONNECTING;
     weft_buf_init(&c->sendq, NULL, 0, l->cfg.send_queue_max);
     weft_timer_init(&c->connect_timer, NULL, c);
+    weft_timer_init(&c->writable_timer, deferred_writable, c);
     c->next = l->conns;
     if (l->conns)
         l->conns->prev = c;
@@ -377,6 +391,7 @@ conn_release(weft_conn *c)
 {
     weft_loop *l = c->loop;
     weft_timer_disarm(l, &c->connect_timer);
+    weft_timer_disarm(l, &c->writable_timer);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -409,6 +424,7 @@ conn_finish(weft_conn *c, int reason)
     if (was_open && c->loop->stats.conns_open)
         c->loop->stats.conns_open--;
     weft_timer_disarm(c->loop, &c->connect_timer);
+    weft_timer_disarm(c->loop, &c->writable_timer);
     if (was_open && !c->close_called && c->h.on_close) {
         c->close_called = 1;
         c->h.on_close(c, c->user, reason);
@@ -504,6 +520,13 @@ conn_sent(weft_conn *c, size_t n)
     }
     if (c->want_writable && queued < c->loop->cfg.send_low_water &&
         c->state == CONN_OPEN) {
+        /* Never call back into the application from inside its own
+         * weft_conn_send: run on_writable from the loop instead. */
+        if (c->in_send) {
+            if (weft_timer_arm(c->loop, &c->writable_timer, c->loop->ops->now(c->loop)) < 0)
+                c->want_writable = 1; /* retried at the next completion */
+            return;
+        }
         c->want_writable = 0;
         if (c->h.on_writable)
             c->h.on_writable(c, c->user);
@@ -569,8 +592,11 @@ weft_conn_send(weft_conn *c, const void *data, size_t len)
         return rc;
     if (queued + len >= cfg->send_low_water)
         c->want_writable = 1;
-    if (c->state == CONN_OPEN)
+    if (c->state == CONN_OPEN) {
+        c->in_send = 1;
         c->loop->ops->kick_send(c);
+        c->in_send = 0;
+    }
     return 0;
 }
 
@@ -578,6 +604,15 @@ size_t
 weft_conn_queued(const weft_conn *c)
 {
     return c->sendq.len + c->inflight;
+}
+
+size_t
+weft_conn_send_space(weft_conn *c, int want)
+{
+    size_t q = weft_conn_queued(c), max = c->loop->cfg.send_queue_max;
+    if (want)
+        c->want_writable = 1;
+    return q >= max ? 0 : max - q;
 }
 
 void

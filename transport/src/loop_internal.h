@@ -75,6 +75,8 @@ struct weft_conn {
     weft_connect_fn connect_done;
     void *connect_user;
     weft_timer connect_timer;
+    weft_timer writable_timer; /* on_writable deferred out of weft_conn_send */
+    int in_send;
     weft_buf sendq;   /* bytes queued, not yet handed to the backend */
     size_t inflight;  /* bytes the backend holds and has not sent yet */
     struct sockaddr_storage peer, local;

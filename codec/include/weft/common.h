@@ -25,6 +25,14 @@ extern "C" {
 #define WEFT_NONNULL(...)
 #endif
 
+/* Discard a result on purpose (GCC ignores a (void) cast on
+ * warn_unused_result). Use only where failure needs no handling. */
+#define WEFT_IGNORE(expr)                                                                          \
+    do {                                                                                           \
+        if (expr) {                                                                                \
+        }                                                                                          \
+    } while (0)
+
 enum {
     WEFT_EINVAL = -4097,      /* bad argument to an API call */
     WEFT_ETRUNC = -4098,      /* shard shorter or longer than its header says */

@@ -125,6 +125,9 @@ WEFT_API void weft_conn_set_handler(weft_conn *c, const weft_conn_handler *h, vo
 WEFT_NODISCARD WEFT_API int weft_conn_send(weft_conn *c, const void *data, size_t len);
 /* Bytes queued and not yet taken by the kernel. */
 WEFT_API size_t weft_conn_queued(const weft_conn *c);
+/* Bytes weft_conn_send would accept now (send_queue_max - queued). When a
+ * caller finds too little room it may arm on_writable with want = 1. */
+WEFT_API size_t weft_conn_send_space(weft_conn *c, int want);
 /* Stop (1) or resume (0) reading: receive-side back-pressure. */
 WEFT_API void weft_conn_pause(weft_conn *c, int paused);
 /* Orderly close after the queue drains; on_close(0) follows. */
