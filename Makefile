@@ -48,7 +48,7 @@ test-arm64:
 	cd $(ARM_BUILD) && WEFT_TEST_QUICK=1 ctest --output-on-failure -j $(JOBS)
 
 fuzz: deps
-	@for t in fuzz_shard_parse fuzz_decoder fuzz_roundtrip; do \
+	@for f in fuzz/fuzz_*.c; do t=$$(basename $$f .c); t=$${t#fuzz_}; \
 	    bash fuzz/run.sh $$t $(FUZZ_SECONDS) || exit 1; done
 
 bench: build

@@ -3,6 +3,9 @@
  * weft_strerror: one table of texts for the WEFT_E* codes; anything else
  * negative is taken as -errno.
  */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "weft/common.h"
@@ -49,4 +52,16 @@ weft_strerror(int err)
 #else
     return strerror(-err);
 #endif
+}
+
+void
+weft_panic_at(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "weft: panic at %s:%d: ", file, line);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    abort();
 }

@@ -58,6 +58,12 @@ enum {
     WEFT_EAGAIN = -4117,      /* would block: retry when woken */
 };
 
+/* An impossible internal state: print "weft: panic: <message>" with the
+ * caller's location to stderr and abort. Never for bad input. */
+WEFT_API void weft_panic_at(const char *file, int line, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 3, 4)));
+#define weft_panic(...) weft_panic_at(__FILE__, __LINE__, __VA_ARGS__)
+
 /* Human-readable text for a negative return value (WEFT_E* or -errno).
  * Never returns NULL; the string is static. Thread-safe. */
 WEFT_API const char *weft_strerror(int err);

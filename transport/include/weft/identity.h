@@ -52,7 +52,9 @@ WEFT_API void weft_sign(const weft_identity *id, const uint8_t *msg, size_t len,
 WEFT_NODISCARD WEFT_API int weft_verify(const uint8_t pk[32], const uint8_t *msg, size_t len,
                                         const uint8_t sig[64]);
 
-/* PublicKey protobuf of an Ed25519 key: writes 36 bytes into out. */
+/* PublicKey protobuf of an Ed25519 key: writes 36 bytes into out. Decoders of
+ * both key messages skip unknown fields but refuse a field repeated or sent
+ * with the wrong wire type (WEFT_EPROTO). */
 WEFT_API void weft_pubkey_pb_encode(const uint8_t pk[32], uint8_t out[36]);
 /* Parse a PublicKey protobuf; Ed25519 only. Returns 0, WEFT_EPROTO,
  * WEFT_ENOTSUP (another key type). */
@@ -60,7 +62,9 @@ WEFT_NODISCARD WEFT_API int weft_pubkey_pb_decode(const uint8_t *p, size_t len, 
 /* PrivateKey protobuf: writes 68 bytes. */
 WEFT_API void weft_privkey_pb_encode(const weft_identity *id, uint8_t out[68]);
 /* Parse a PrivateKey protobuf (Data = 64-byte seed||public, or a bare
- * 32-byte seed); checks that the public half matches the seed. */
+ * 32-byte seed); checks that the public half matches the seed. Returns 0,
+ * WEFT_EPROTO (malformed, wrong length, public half mismatch) or
+ * WEFT_ENOTSUP (another key type). */
 WEFT_NODISCARD WEFT_API int weft_privkey_pb_decode(const uint8_t *p, size_t len,
                                                    weft_identity *id);
 
@@ -73,10 +77,12 @@ WEFT_NODISCARD WEFT_API int weft_peer_id_from_bytes(const uint8_t *p, size_t len
 /* The Ed25519 key inside an identity-multihash peer id: 0, or WEFT_ENOTSUP
  * when the id is a hash or holds another key type. */
 WEFT_NODISCARD WEFT_API int weft_peer_id_pubkey(const weft_peer_id *id, uint8_t pk[32]);
-/* base58btc text into out (cap >= WEFT_PEER_ID_TEXT). Returns length. */
+/* base58btc text into out (cap >= WEFT_PEER_ID_TEXT), NUL-terminated.
+ * Returns the length, or WEFT_ENOSPC / WEFT_EINVAL. */
 WEFT_API int weft_peer_id_to_text(const weft_peer_id *id, char *out, size_t cap);
 /* Parse base58btc ("12D3KooW...", "Qm...") or CIDv1 (multibase 'b'
- * base32, codec 0x72 libp2p-key). Returns 0 or WEFT_EPROTO. */
+ * base32, codec 0x72 libp2p-key). Returns 0 or WEFT_EPROTO. Text is read
+ * at most up to WEFT_PEER_ID_TEXT bytes; longer text is WEFT_EPROTO. */
 WEFT_NODISCARD WEFT_API int weft_peer_id_parse(const char *text, weft_peer_id *out);
 WEFT_API int weft_peer_id_equal(const weft_peer_id *a, const weft_peer_id *b);
 
@@ -85,8 +91,11 @@ WEFT_API uint64_t weft_crc64_iso(const uint8_t *p, size_t len);
 
 /* Load p2p.key. Returns 0; -errno (file); WEFT_ECHECKSUM ("checksum
  * mismatch", also for files shorter than 8 bytes); WEFT_EPROTO (bad JSON,
- * base64 or key, or an ID that does not match the key). If err_detail is
- * not NULL it receives a one-line explanation (cap bytes). */
+ * base64 or key, or an ID that does not match the key, or a file over
+ * 64 KiB); WEFT_ENOTSUP (a valid key of a type other than Ed25519). JSON:
+ * one object whose "Key" and "ID" members appear once each as strings;
+ * other members are ignored. If err_detail is not NULL it receives a
+ * one-line explanation (cap bytes; "" on success). */
 WEFT_NODISCARD WEFT_API int weft_keyfile_load(const char *path, weft_identity *id,
                                               char *err_detail, size_t cap);
 /* Write p2p.key atomically (temp file in the same directory, fsync,
@@ -94,8 +103,12 @@ WEFT_NODISCARD WEFT_API int weft_keyfile_load(const char *path, weft_identity *i
 WEFT_NODISCARD WEFT_API int weft_keyfile_save(const char *path, const weft_identity *id);
 
 /* Encodings used above, exposed for reuse and tests. Each returns the
- * output length, or WEFT_ENOSPC / WEFT_EPROTO. Decoders reject characters
- * outside their alphabet. */
+ * output length, or WEFT_ENOSPC / WEFT_EPROTO (WEFT_EINVAL for NULL
+ * pointers). Encoders NUL-terminate, so cap must exceed the text length.
+ * Decoders accept only canonical text: they reject characters outside
+ * their alphabet, impossible lengths, non-zero unused bits and, for
+ * base64, missing or misplaced '=' padding; base32 is lowercase without
+ * padding. So decode then encode reproduces the text exactly. */
 WEFT_API int weft_base58_encode(const uint8_t *p, size_t len, char *out, size_t cap);
 WEFT_API int weft_base58_decode(const char *s, size_t slen, uint8_t *out, size_t cap);
 WEFT_API int weft_base32_encode(const uint8_t *p, size_t len, char *out, size_t cap);

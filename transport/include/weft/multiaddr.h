@@ -28,9 +28,21 @@ typedef struct weft_multiaddr {
     uint8_t bytes[WEFT_MA_MAX];
 } weft_multiaddr;
 
+/* Text to binary. Strict: a leading '/', no empty component (so no
+ * trailing '/'), ip4 as four decimal octets without leading zeros, ip6 as
+ * inet_pton reads it (no zone), ports as 1-5 digits <= 65535, p2p as
+ * weft_peer_id_parse reads it. Unknown protocol: WEFT_ENOTSUP; anything
+ * else wrong, an empty multiaddr, more than WEFT_MA_MAX bytes, or a
+ * canonical text form that would not fit WEFT_MA_TEXT_MAX: WEFT_EPROTO.
+ * *out is written only on success. */
 WEFT_NODISCARD WEFT_API int weft_ma_parse(const char *text, weft_multiaddr *out);
+/* Validate and copy binary: every component is walked with bounds checks;
+ * varints must be minimal, dns names non-empty without '/' or NUL, p2p
+ * values valid peer ids. Same errors and length limits as weft_ma_parse. */
 WEFT_NODISCARD WEFT_API int weft_ma_from_bytes(const uint8_t *p, size_t len, weft_multiaddr *out);
-/* Text form into out; returns its length or WEFT_ENOSPC. */
+/* Text form into out, NUL-terminated; returns its length or WEFT_ENOSPC.
+ * Never WEFT_ENOSPC with cap >= WEFT_MA_TEXT_MAX for a multiaddr from
+ * this API; parsing the text gives back the same bytes. */
 WEFT_API int weft_ma_to_text(const weft_multiaddr *ma, char *out, size_t cap);
 
 /* The TCP endpoint a multiaddr names (/ip4|ip6/.../tcp/PORT[/p2p/ID]).
@@ -40,10 +52,15 @@ WEFT_API int weft_ma_to_text(const weft_multiaddr *ma, char *out, size_t cap);
 WEFT_NODISCARD WEFT_API int weft_ma_to_sockaddr(const weft_multiaddr *ma,
                                                 struct sockaddr_storage *sa, socklen_t *salen,
                                                 weft_peer_id *peer, int *has_peer);
-/* /ip4|ip6/ADDR/tcp/PORT from a sockaddr. */
+/* /ip4|ip6/ADDR/tcp/PORT from a sockaddr. An IPv4-mapped IPv6 address
+ * (::ffff:a.b.c.d, a v4 peer on a dual-stack socket) becomes /ip4, as in
+ * go-multiaddr. Returns 0, WEFT_ENOTSUP (another family) or WEFT_EINVAL
+ * (salen too short for the family). */
 WEFT_NODISCARD WEFT_API int weft_ma_from_sockaddr(const struct sockaddr *sa, socklen_t salen,
                                                   weft_multiaddr *out);
-/* Append /p2p/<peer> to ma. */
+/* Append /p2p/<peer> to ma. Returns 0, WEFT_EINVAL (peer not a valid id),
+ * WEFT_ENOSPC (the result would exceed WEFT_MA_MAX or WEFT_MA_TEXT_MAX;
+ * ma is then unchanged) or the error of an invalid ma. */
 WEFT_NODISCARD WEFT_API int weft_ma_append_p2p(weft_multiaddr *ma, const weft_peer_id *peer);
 
 #ifdef __cplusplus
