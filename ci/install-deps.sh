@@ -54,6 +54,19 @@ if [ ${#missing[@]} -gt 0 ]; then
     $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# npm packages of the js-libp2p interop peer (beside the repository, in
+# ../shared/interop/js-libp2p), pinned by its package-lock.json.
+here=$(cd "$(dirname "$0")/.." && pwd)
+interop="$here/../shared/interop/js-libp2p"
+if [ -f "$interop/package-lock.json" ] && [ ! -d "$interop/node_modules" ]; then
+    if command -v npm >/dev/null 2>&1; then
+        echo "install-deps: npm ci in $interop" >&2
+        (cd "$interop" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    else
+        echo "install-deps: node/npm not found; the js-libp2p interop tests will fail" >&2
+    fi
+fi
+
 if [ "${1:-}" = "--arm64-sysroot" ]; then
     dest=${2:-/opt/weft/arm64-sysroot}
     stamp="$dest/.weft-sysroot-$(printf '%s ' "${ARM64_SYSROOT_PKGS[@]}" | sha256sum | cut -c1-16)"
