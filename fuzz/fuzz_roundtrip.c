@@ -35,7 +35,8 @@
  *   4 u32 seed
  *   8 u64 drop mask: encoder shard j < 64 is lost when bit j is set
  *  16 u64 relay mask: once encoder shard j reached the relay, the relay sends
- *         a recoded shard to the decoder when bit j % 64 is set
+ *         a recoded shard to the decoder when bit j % 64 is set (until the
+ *         decoder is complete)
  *  24 u8  bits 0-2 batch size - 1; bit 3 + (round % 5): round uses
  *         weft_enc_batch rather than weft_enc_next
  *  25..   the message (first 2048 bytes)
@@ -307,7 +308,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 r.direct_used = 1;
                 (void)push_valid(r.dec, slots[i], r.size);
             }
-            if ((relay_mask >> (j % 64)) & 1)
+            /* Once the decoder is complete, recoding for it is wasted work. */
+            if (((relay_mask >> (j % 64)) & 1) && !weft_dec_complete(r.dec))
                 relay_one(&r);
         }
         emitted += n;

@@ -62,8 +62,14 @@ weft_piece_size_for(size_t message_len, uint32_t k)
         return 1;
     /* Round to a whole number of 64-byte vectors when the padding is < 1%. */
     uint64_t r = (p + 63) & ~(uint64_t)63;
-    if ((r - p) * 100 < p)
+    if ((r - p) * 100 < p) {
         p = r;
+        /* Pieces a multiple of 4 KiB apart all map to the same L1 sets, and
+         * the kernels read many pieces at the same offset at once: one more
+         * cache line per piece spreads them over the sets. */
+        if (p % 4096 == 0)
+            p += 64;
+    }
     return p > UINT32_MAX ? UINT32_MAX : (uint32_t)p;
 }
 

@@ -120,7 +120,9 @@ typedef struct weft_gen {
 WEFT_NODISCARD WEFT_API int weft_gen_check(const weft_gen *gen);
 
 /* Default piece size for a message: ceil(len / k), rounded up to a multiple
- * of 64 when that costs under 1%. 1 for an empty message. k must be >= 1. */
+ * of 64 when that costs under 1%, plus 64 when the result would be a
+ * multiple of 4096 (pieces that far apart alias in the L1 cache). 1 for an
+ * empty message. k must be >= 1. */
 WEFT_API uint32_t weft_piece_size_for(size_t message_len, uint32_t k);
 
 /* Bytes of one serialized shard: 12 + k + piece_size. */
