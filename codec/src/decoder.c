@@ -34,7 +34,7 @@
 
 #include "shard.h"
 
-#define TEMP_BYTES ((size_t)64 << 10)
+#define TEMP_BYTES ((size_t)32 << 10)
 #define CHUNK_MAX ((size_t)8 << 10)
 
 struct weft_decoder {
