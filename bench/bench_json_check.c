@@ -3,14 +3,17 @@
  * bench_json_check.c: the ctest smoke check of weft-bench's --json output,
  * kept in C so the test needs nothing but the compiler.
  *
- *   bench_json_check [--want-backend NAME]... -- PROGRAM [ARGS...]
+ *   bench_json_check [--bench codec|transport] [--want KEY=VALUE]...
+ *                    [--want-backend NAME]... -- PROGRAM [ARGS...]
  *
  * runs PROGRAM, requires exit status 0 and a stdout made of at least one
  * line, every line one JSON object (full RFC 8259 syntax, checked by the
- * small recursive-descent parser below) holding the fields every weft-bench
- * result carries, with "gbps" a positive number; and, for each
- * --want-backend, a line whose "backend" is NAME. Exits 0 or 1 with the
- * offending line on stderr.
+ * small recursive-descent parser below) holding the fields every result of
+ * that subcommand carries (--bench, default codec), with its figure a
+ * positive number (codec: "gbps"; transport: whichever of "gbps",
+ * "per_sec", "bytes_per_conn" the line has, at least one); and, for each
+ * --want, a line whose top-level string KEY is VALUE (--want-backend NAME
+ * is --want backend=NAME). Exits 0 or 1 with the offending line on stderr.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -20,21 +23,45 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MAX_WANT 8
+#define MAX_WANT 16
 #define MAX_DEPTH 32
+#define MAX_FIELDS 48
 
-static const char *const required[] = {
-    "bench",     "op",   "backend",  "k",        "n",   "piece",     "msg_bytes", "gbps",
-    "ns_per_op", "runs", "min_gbps", "max_gbps", "cpu", "impl_auto", "seed",      "peak_rss_kb",
+static const char *const codec_required[] = {
+    "bench",     "op",        "backend",   "k",           "n",        "piece",
+    "msg_bytes", "gbps",      "ns_per_op", "runs",        "min_gbps", "max_gbps",
+    "cpu",       "impl_auto", "seed",      "peak_rss_kb", NULL,
 };
-#define NREQUIRED (sizeof(required) / sizeof(required[0]))
+static const char *const codec_figures[] = {"gbps", NULL};
+static const char *const transport_required[] = {
+    "bench", "test", "loop", "runs", "cpu", "peak_rss_kb", "version", NULL,
+};
+static const char *const transport_figures[] = {"gbps", "per_sec", "bytes_per_conn", NULL};
 
-/* What the parser noticed at the top level of one object. */
+/* What one subcommand's lines must hold: every required field, and at
+ * least one of the figures, each present one a positive number. */
+typedef struct profile {
+    const char *name;
+    const char *const *required;
+    const char *const *figures;
+} profile;
+
+static const profile profiles[] = {
+    {"codec", codec_required, codec_figures},
+    {"transport", transport_required, transport_figures},
+};
+
+/* The top-level fields of one object (the first MAX_FIELDS). */
+typedef struct field {
+    char key[64];
+    char str[64]; /* string values */
+    double num;
+    int is_num;
+} field;
+
 typedef struct line_info {
-    int seen[NREQUIRED];
-    double gbps;
-    int gbps_is_num;
-    char backend[64];
+    field f[MAX_FIELDS];
+    int nfields;
 } line_info;
 
 typedef struct parser {
@@ -154,7 +181,6 @@ parse_object(parser *ps, line_info *top)
     char key[64], sval[64];
     double num;
     int is_num;
-    size_t i;
 
     ps->p++; /* '{' */
     skip_ws(ps);
@@ -175,16 +201,13 @@ parse_object(parser *ps, line_info *top)
         is_num = 0;
         if (parse_value(ps, sval, sizeof(sval), &num, &is_num, NULL) != 0)
             return -1;
-        if (top != NULL) {
-            for (i = 0; i < NREQUIRED; i++)
-                if (strcmp(key, required[i]) == 0)
-                    top->seen[i] = 1;
-            if (strcmp(key, "gbps") == 0) {
-                top->gbps = num;
-                top->gbps_is_num = is_num;
-            }
-            if (strcmp(key, "backend") == 0)
-                snprintf(top->backend, sizeof(top->backend), "%s", sval);
+        if (top != NULL && top->nfields < MAX_FIELDS) {
+            field *f = &top->f[top->nfields++];
+
+            snprintf(f->key, sizeof(f->key), "%s", key);
+            snprintf(f->str, sizeof(f->str), "%s", sval);
+            f->num = num;
+            f->is_num = is_num;
         }
         skip_ws(ps);
         if (ps->p < ps->end && *ps->p == ',') {
@@ -254,14 +277,26 @@ parse_value(parser *ps, char *str_out, size_t str_cap, double *num_out, int *is_
     return rc;
 }
 
+static const field *
+find_field(const line_info *info, const char *key)
+{
+    int i;
+
+    for (i = 0; i < info->nfields; i++)
+        if (strcmp(info->f[i].key, key) == 0)
+            return &info->f[i];
+    return NULL;
+}
+
 /* Check one line; returns 0 or prints why and returns -1. */
 static int
-check_line(const char *line, size_t len, size_t lineno, line_info *info)
+check_line(const char *line, size_t len, size_t lineno, const profile *prof, line_info *info)
 {
     parser ps = {line, line + len, 0};
+    const char *const *name;
+    const field *f;
     double num = 0;
-    int is_num = 0;
-    size_t i;
+    int is_num = 0, figures = 0;
 
     memset(info, 0, sizeof(*info));
     skip_ws(&ps);
@@ -278,14 +313,24 @@ check_line(const char *line, size_t len, size_t lineno, line_info *info)
         fprintf(stderr, "line %zu: trailing bytes after the object\n", lineno);
         return -1;
     }
-    for (i = 0; i < NREQUIRED; i++) {
-        if (!info->seen[i]) {
-            fprintf(stderr, "line %zu: no \"%s\" field\n", lineno, required[i]);
+    for (name = prof->required; *name != NULL; name++) {
+        if (find_field(info, *name) == NULL) {
+            fprintf(stderr, "line %zu: no \"%s\" field\n", lineno, *name);
             return -1;
         }
     }
-    if (!info->gbps_is_num || !(info->gbps > 0)) {
-        fprintf(stderr, "line %zu: \"gbps\" is not a positive number\n", lineno);
+    for (name = prof->figures; *name != NULL; name++) {
+        f = find_field(info, *name);
+        if (f == NULL)
+            continue;
+        if (!f->is_num || !(f->num > 0)) {
+            fprintf(stderr, "line %zu: \"%s\" is not a positive number\n", lineno, *name);
+            return -1;
+        }
+        figures++;
+    }
+    if (figures == 0) {
+        fprintf(stderr, "line %zu: no \"%s\" field\n", lineno, prof->figures[0]);
         return -1;
     }
     return 0;
@@ -343,29 +388,54 @@ run_capture(char **argv, size_t *len, int *status)
     return buf;
 }
 
+static int
+usage(void)
+{
+    fprintf(stderr, "usage: bench_json_check [--bench codec|transport] [--want KEY=VALUE]...\n"
+                    "                        [--want-backend NAME]... -- PROG [ARGS]\n");
+    return 2;
+}
+
 int
 main(int argc, char **argv)
 {
-    const char *want[MAX_WANT];
+    char want_key[MAX_WANT][64], want_val[MAX_WANT][64];
     int found[MAX_WANT] = {0};
-    size_t nwant = 0, len, lineno = 0, nlines = 0, w;
+    size_t nwant = 0, len, lineno = 0, nlines = 0, w, i;
     int argi = 1, status, bad = 0;
+    const profile *prof = &profiles[0];
+    const field *f;
     char *out, *line, *nl;
-    line_info info;
+    static line_info info;
 
     while (argi < argc && strcmp(argv[argi], "--") != 0) {
-        if (strcmp(argv[argi], "--want-backend") == 0 && argi + 1 < argc && nwant < MAX_WANT) {
-            want[nwant++] = argv[argi + 1];
-            argi += 2;
+        const char *opt = argv[argi], *arg = argi + 1 < argc ? argv[argi + 1] : NULL;
+        const char *eq;
+
+        if (arg == NULL)
+            return usage();
+        if (strcmp(opt, "--bench") == 0) {
+            for (i = 0; i < sizeof(profiles) / sizeof(profiles[0]); i++)
+                if (strcmp(arg, profiles[i].name) == 0)
+                    break;
+            if (i == sizeof(profiles) / sizeof(profiles[0]))
+                return usage();
+            prof = &profiles[i];
+        } else if (strcmp(opt, "--want-backend") == 0 && nwant < MAX_WANT) {
+            snprintf(want_key[nwant], sizeof(want_key[nwant]), "backend");
+            snprintf(want_val[nwant++], sizeof(want_val[0]), "%s", arg);
+        } else if (strcmp(opt, "--want") == 0 && nwant < MAX_WANT &&
+                   (eq = strchr(arg, '=')) != NULL && eq > arg &&
+                   (size_t)(eq - arg) < sizeof(want_key[0])) {
+            snprintf(want_key[nwant], sizeof(want_key[nwant]), "%.*s", (int)(eq - arg), arg);
+            snprintf(want_val[nwant++], sizeof(want_val[0]), "%s", eq + 1);
         } else {
-            fprintf(stderr, "usage: bench_json_check [--want-backend NAME]... -- PROG [ARGS]\n");
-            return 2;
+            return usage();
         }
+        argi += 2;
     }
-    if (argi + 1 >= argc) {
-        fprintf(stderr, "usage: bench_json_check [--want-backend NAME]... -- PROG [ARGS]\n");
-        return 2;
-    }
+    if (argi + 1 >= argc)
+        return usage();
     out = run_capture(argv + argi + 1, &len, &status);
     fputs(out, stdout);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -380,14 +450,16 @@ main(int argc, char **argv)
             return 1;
         }
         lineno++;
-        if (check_line(line, (size_t)(nl - line), lineno, &info) != 0) {
+        if (check_line(line, (size_t)(nl - line), lineno, prof, &info) != 0) {
             bad = 1;
             continue;
         }
         nlines++;
-        for (w = 0; w < nwant; w++)
-            if (strcmp(info.backend, want[w]) == 0)
+        for (w = 0; w < nwant; w++) {
+            f = find_field(&info, want_key[w]);
+            if (f != NULL && !f->is_num && strcmp(f->str, want_val[w]) == 0)
                 found[w] = 1;
+        }
     }
     if (nlines == 0) {
         fprintf(stderr, "bench_json_check: no result lines\n");
@@ -395,7 +467,8 @@ main(int argc, char **argv)
     }
     for (w = 0; w < nwant; w++) {
         if (!found[w]) {
-            fprintf(stderr, "bench_json_check: no line with \"backend\":\"%s\"\n", want[w]);
+            fprintf(stderr, "bench_json_check: no line with \"%s\":\"%s\"\n", want_key[w],
+                    want_val[w]);
             bad = 1;
         }
     }

@@ -15,6 +15,12 @@
 #define WEFT_VERSION "unknown"
 #endif
 
+#ifdef WEFT_BENCH_HAVE_TRANSPORT
+/* bench_transport.c */
+int bench_transport_main(int argc, char **argv);
+void bench_transport_usage(FILE *out);
+#endif
+
 typedef struct subcommand {
     const char *name;
     const char *summary;
@@ -25,6 +31,10 @@ typedef struct subcommand {
 static const subcommand subcommands[] = {
     {"codec", "RLNC encode/decode/recode throughput, every GF kernel set and ISA-L",
      bench_codec_main, bench_codec_usage},
+#ifdef WEFT_BENCH_HAVE_TRANSPORT
+    {"transport", "TCP vs Noise+yamux throughput, handshakes/s, idle connection memory",
+     bench_transport_main, bench_transport_usage},
+#endif
 };
 
 #define NSUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))
