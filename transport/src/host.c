@@ -372,11 +372,11 @@ become_ready(weft_peer *p)
 
 /* Decrypt what rawin holds and feed the inner multistream or yamux. */
 static void
-process_transport(weft_peer *p)
+process_transport(weft_peer *p, const uint8_t *in, size_t len, size_t *used_out)
 {
     size_t used = 0;
-    int rc = weft_noise_open(&p->ns, p->rawin.base, p->rawin.len, &used, &p->plain);
-    weft_buf_consume(&p->rawin, used);
+    int rc = weft_noise_open(&p->ns, in, len, &used, &p->plain);
+    *used_out = used;
     if (rc < 0) {
         if (rc == WEFT_EAUTH)
             p->host->stats.auth_failures++;
@@ -411,6 +411,16 @@ process_transport(weft_peer *p)
         weft_buf_reset(&p->plain);
         peer_mux_done(p, rc);
     }
+}
+
+/* Process what rawin holds (input that arrived in pieces). */
+static void
+process_rawin(weft_peer *p)
+{
+    size_t used = 0;
+    process_transport(p, p->rawin.base, p->rawin.len, &used);
+    if (p->phase != PH_CLOSED)
+        weft_buf_consume(&p->rawin, used);
 }
 
 static void
@@ -491,7 +501,7 @@ process_handshake(weft_peer *p)
             }
             start_inner_mss(p);
             if (p->phase == PH_MUX_MSS && p->rawin.len)
-                process_transport(p);
+                process_rawin(p);
             return;
         }
     }
@@ -505,6 +515,16 @@ conn_data(weft_conn *c, void *user, const uint8_t *data, size_t len)
     if (p->phase == PH_CLOSED)
         return;
     p->last_activity = now_ns(p);
+    if ((p->phase == PH_MUX_MSS || p->phase == PH_READY) && p->rawin.len == 0) {
+        /* Common case: decrypt straight from the lent buffer and keep only
+         * an incomplete last frame. */
+        size_t used = 0;
+        process_transport(p, data, len, &used);
+        data += used;
+        len -= used;
+        if (len == 0 || p->phase == PH_CLOSED)
+            return;
+    }
     if (weft_buf_append(&p->rawin, data, len) < 0) {
         /* More unprocessed input than any valid frame needs. */
         p->host->stats.proto_errors++;
@@ -513,8 +533,8 @@ conn_data(weft_conn *c, void *user, const uint8_t *data, size_t len)
     }
     if (p->phase == PH_SEC_MSS || p->phase == PH_NOISE)
         process_handshake(p);
-    else
-        process_transport(p);
+    else if (p->rawin.len > len || p->phase != PH_READY)
+        process_rawin(p);
 }
 
 static void

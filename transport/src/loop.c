@@ -182,9 +182,9 @@ loop_init_common(weft_loop *l, const struct loop_ops *ops, const weft_loop_confi
                                     ? l->cfg.send_queue_max / 4
                                     : DEFAULT_LOW_WATER;
     if (!l->cfg.recv_buf_size)
-        l->cfg.recv_buf_size = 16384;
+        l->cfg.recv_buf_size = 65536;
     if (!l->cfg.recv_buf_count)
-        l->cfg.recv_buf_count = 256;
+        l->cfg.recv_buf_count = 64;
 }
 
 void
