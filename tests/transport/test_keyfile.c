@@ -26,67 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vectors.h"
 #include "weft/identity.h"
-
-/* ---- vectors.json ----------------------------------------------------------------- */
-
-static char *
-vectors_json(void)
-{
-    static char *text;
-    if (text != NULL)
-        return text;
-    const char *dir = getenv("WEFT_INTEROP_DIR");
-    cr_assert(dir != NULL, "WEFT_INTEROP_DIR is not set");
-    char path[4096];
-    snprintf(path, sizeof path, "%s/vectors.json", dir);
-    FILE *f = fopen(path, "rb");
-    cr_assert(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    cr_assert(n > 0);
-    text = malloc((size_t)n + 1);
-    cr_assert(text != NULL);
-    cr_assert(fread(text, 1, (size_t)n, f) == (size_t)n);
-    text[n] = '\0';
-    fclose(f);
-    return text;
-}
-
-/* The string value of "field" inside "section"; no escapes. Caller frees. */
-static char *
-vec_str(const char *section, const char *field)
-{
-    char quoted[128];
-    const char *p = vectors_json();
-    snprintf(quoted, sizeof quoted, "\"%s\"", section);
-    p = strstr(p, quoted);
-    cr_assert(p != NULL, "vectors.json has no %s", quoted);
-    snprintf(quoted, sizeof quoted, "\"%s\"", field);
-    p = strstr(p, quoted);
-    cr_assert(p != NULL, "vectors.json has no %s", quoted);
-    p += strlen(quoted);
-    while (*p == ' ' || *p == ':')
-        p++;
-    cr_assert(*p == '"');
-    const char *end = strchr(p + 1, '"');
-    cr_assert(end != NULL);
-    return strndup(p + 1, (size_t)(end - p - 1));
-}
-
-static size_t
-unhex(const char *s, uint8_t *out, size_t cap)
-{
-    size_t n = strlen(s);
-    cr_assert(n % 2 == 0 && n / 2 <= cap, "bad hex %s", s);
-    for (size_t i = 0; i < n / 2; i++) {
-        unsigned v;
-        cr_assert(sscanf(s + 2 * i, "%2x", &v) == 1);
-        out[i] = (uint8_t)v;
-    }
-    return n / 2;
-}
 
 /* ---- independent CRC-64 and base64 -------------------------------------------------- */
 
@@ -202,11 +143,11 @@ typedef struct golden {
 static void
 golden_init(golden *g)
 {
-    char *hex = vec_str("identity", "private_key_protobuf");
+    char *hex = vec_str("identity", "private_key_protobuf", NULL);
     cr_assert(unhex(hex, g->pb, sizeof g->pb) == 68);
     free(hex);
     b64(g->pb, sizeof g->pb, g->key);
-    g->peer = vec_str("identity", "peer_id_base58btc");
+    g->peer = vec_str("identity", "peer_id_base58btc", NULL);
     memset(&g->id, 0, sizeof g->id);
     memcpy(g->id.sk, g->pb + 4, 64);
     memcpy(g->id.pk, g->pb + 4 + 32, 32);
@@ -337,7 +278,7 @@ Test(keyfile, golden_variants_load)
     cr_expect_arr_eq(id.sk, g.id.sk, 64);
 
     /* The ID may also be given as a CIDv1. */
-    char *cid = vec_str("identity", "peer_id_cidv1_base32");
+    char *cid = vec_str("identity", "peer_id_cidv1_base32", NULL);
     snprintf(json, sizeof json, "{\"Key\":\"%s\",\"ID\":\"%s\"}", g.key, cid);
     write_with_crc(json);
     cr_expect_eq(load(&id, detail, sizeof detail), 0, "cid: %s", detail);
@@ -489,7 +430,7 @@ Test(keyfile, wrong_id)
     golden g;
     char json[512];
     golden_init(&g);
-    char *other = vec_str("identity_spec_vector", "peer_id_base58btc");
+    char *other = vec_str("identity_spec_vector", "peer_id_base58btc", NULL);
     snprintf(json, sizeof json, "{\"Key\":\"%s\",\"ID\":\"%s\"}", g.key, other);
     write_with_crc(json);
     expect_load_error(WEFT_EPROTO, "does not match", "other peer's ID");

@@ -139,6 +139,16 @@ run_until(weft_loop *l, const int *done, int64_t timeout_ns)
 
 /* ---- keygen / id ---------------------------------------------------------------- */
 
+static void
+print_peer_id(const weft_identity *id)
+{
+    weft_peer_id pid;
+    weft_peer_id_from_pubkey(id->pk, &pid);
+    char text[WEFT_PEER_ID_TEXT];
+    weft_peer_id_to_text(&pid, text, sizeof text);
+    printf("%s\n", text);
+}
+
 static int
 cmd_keygen(int argc, char **argv)
 {
@@ -168,12 +178,8 @@ cmd_keygen(int argc, char **argv)
     int rc = weft_keyfile_save(path, &id);
     if (rc < 0)
         usage_error("%s: %s", path, weft_strerror(rc));
-    weft_peer_id pid;
-    weft_peer_id_from_pubkey(id.pk, &pid);
-    char text[WEFT_PEER_ID_TEXT];
-    weft_peer_id_to_text(&pid, text, sizeof text);
+    print_peer_id(&id);
     weft_identity_wipe(&id);
-    printf("%s\n", text);
     return 0;
 }
 
@@ -186,12 +192,8 @@ cmd_id(int argc, char **argv)
     }
     weft_identity id;
     load_identity(argv[1], &id);
-    weft_peer_id pid;
-    weft_peer_id_from_pubkey(id.pk, &pid);
-    char text[WEFT_PEER_ID_TEXT];
-    weft_peer_id_to_text(&pid, text, sizeof text);
+    print_peer_id(&id);
     weft_identity_wipe(&id);
-    printf("%s\n", text);
     return 0;
 }
 
