@@ -710,6 +710,7 @@ weft_host_config_default(weft_host_config *cfg)
     cfg->max_streams = 256;
     cfg->max_frame = 65536;
     cfg->handshake_timeout_ns = 10LL * 1000000000;
+    cfg->ping_interval_ns = 30LL * 1000000000;
 }
 
 weft_host *
@@ -735,6 +736,8 @@ weft_host_new(weft_loop *loop, const weft_host_config *cfg, int *err)
         h->cfg.max_frame = def.max_frame;
     if (!h->cfg.handshake_timeout_ns)
         h->cfg.handshake_timeout_ns = def.handshake_timeout_ns;
+    if (!h->cfg.ping_interval_ns)
+        h->cfg.ping_interval_ns = def.ping_interval_ns;
     snprintf(h->agent, sizeof h->agent, "%s",
              cfg->agent_version ? cfg->agent_version : "weft/" WEFT_VERSION);
     h->cfg.agent_version = h->agent;

@@ -59,7 +59,9 @@ typedef struct weft_host_config {
     uint32_t max_frame;             /* yamux data frame payload, default 64 KiB */
     int64_t handshake_timeout_ns;   /* TCP connect to yamux ready, default 10 s */
     int64_t idle_timeout_ns;        /* no stream and no byte for this long: close; 0 = never */
-    int64_t ping_interval_ns;       /* yamux keep-alive, 0 = off (default 0) */
+    int64_t ping_interval_ns;       /* yamux keep-alive ping; a peer that stops answering
+                                       (half-open connection) is closed. Default 30 s;
+                                       negative = off */
     /* Peer up (1) after the upgrade, down (0) before its memory goes. */
     void (*on_peer)(weft_host *h, weft_peer *p, int up, void *user);
     /* The remote's identify arrived (or was refreshed). */
@@ -73,7 +75,7 @@ typedef struct weft_host_stats {
     uint64_t rejected_conn_limit, rejected_ip_limit;
     uint64_t auth_failures;     /* bad signature, wrong peer id */
     uint64_t proto_errors;      /* malformed frames of any layer */
-    uint64_t streams_opened, streams_refused, streams_over_limit;
+    uint64_t streams_opened, streams_refused; /* over-limit SYNs are reset inside yamux */
     uint64_t idle_closed;
     uint64_t peers_up, peers_down;
 } weft_host_stats;
