@@ -176,39 +176,49 @@ absorb_dir(const char *dir, size_t *files, size_t *innov)
     if (n == 0)
         die("%s: no shard files", dir);
     weft_decoder *dec = NULL;
-    const char *first = NULL;
+    size_t first = 0;
+    char err[512] = "";
     *innov = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && !err[0]; i++) {
         size_t len;
         uint8_t *buf = read_file(names[i], MAX_SHARD_FILE, &len);
         weft_shard_view v;
         int rc = weft_shard_parse(buf, len, &v);
-        if (rc < 0)
-            die("%s: invalid shard: %s", names[i], weft_strerror(rc));
-        if (!dec) {
-            int err;
-            dec = weft_dec_new(&v.gen, &err);
+        if (rc < 0) {
+            snprintf(err, sizeof err, "%s: invalid shard: %s", names[i], weft_strerror(rc));
+        } else if (!dec) {
+            int e;
+            dec = weft_dec_new(&v.gen, &e);
             if (!dec)
-                die("%s: cannot decode generation k=%u piece=%u len=%u: %s", names[i], v.gen.k,
-                    v.gen.piece_size, v.gen.message_len, weft_strerror(err));
-            first = names[i];
+                snprintf(err, sizeof err, "%s: cannot decode generation k=%u piece=%u len=%u: %s",
+                         names[i], v.gen.k, v.gen.piece_size, v.gen.message_len,
+                         weft_strerror(e));
+            first = i;
         }
-        const weft_gen *g = weft_dec_gen(dec);
-        if (v.gen.k != g->k || v.gen.piece_size != g->piece_size ||
-            v.gen.message_len != g->message_len)
-            die("%s: shards of different generations mixed: k=%u piece=%u len=%u here, "
-                "k=%u piece=%u len=%u in %s",
-                names[i], v.gen.k, v.gen.piece_size, v.gen.message_len, g->k, g->piece_size,
-                g->message_len, first);
-        rc = weft_dec_push_parts(dec, v.coefs, v.payload);
-        if (rc < 0)
-            die("%s: invalid shard: %s", names[i], weft_strerror(rc));
-        if (rc == WEFT_DEC_INNOVATIVE)
-            (*innov)++;
+        const weft_gen *g = dec ? weft_dec_gen(dec) : NULL;
+        if (!err[0] && (v.gen.k != g->k || v.gen.piece_size != g->piece_size ||
+                        v.gen.message_len != g->message_len)) {
+            snprintf(err, sizeof err,
+                     "%s: shards of different generations mixed: k=%u piece=%u len=%u here, "
+                     "k=%u piece=%u len=%u in %s",
+                     names[i], v.gen.k, v.gen.piece_size, v.gen.message_len, g->k,
+                     g->piece_size, g->message_len, names[first]);
+        }
+        if (!err[0]) {
+            rc = weft_dec_push_parts(dec, v.coefs, v.payload);
+            if (rc < 0)
+                snprintf(err, sizeof err, "%s: invalid shard: %s", names[i], weft_strerror(rc));
+            else if (rc == WEFT_DEC_INNOVATIVE)
+                (*innov)++;
+        }
         free(buf);
     }
-    *files = n;
     free_list(names, n);
+    if (err[0]) {
+        weft_dec_free(dec);
+        die("%s", err);
+    }
+    *files = n;
     return dec;
 }
 

@@ -69,7 +69,7 @@ assert d["listenAddrs"], "no listen addresses"
     check "$transport: weft listener started" $?
     wma=$(head -1 "$T/weft.out")
     wid=${wma##*/p2p/}
-    (cd "$JS" && timeout 60 node peer.mjs dial "$wma" --ping --publish 0 --timeout 5 --linger 0) \
+    (cd "$JS" && timeout 60 node peer.mjs dial "$wma" --ping --publish 0 --timeout 10 --linger 0) \
         >"$T/jsd.out" 2>"$T/jsd.err"
     python3 - "$T/jsd.out" "$wid" <<'PY'
 import json, sys
