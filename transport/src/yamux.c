@@ -1,91 +1,21 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * yamux session engine (weft/yamux.h).
- *
- * Input is parsed by a two-state machine: collect a 12-byte header (kept in
- * hdr[] across calls), then, for data frames, pass the payload through to
- * on_data piece by piece, or skip it when the frame's stream is unknown or
- * dead. Nothing but the header is ever buffered, so memory does not depend
- * on what the peer sends.
- *
- * Streams live in a chained hash table keyed by id (lookups) and in a
- * doubly linked list (iteration). A stream that ends leaves the table at
- * once, so later frames for its id count as frames for an unknown stream,
- * and waits on the closing list until the outermost input/tick/sent call
- * delivers on_stream_close and frees it. Deferring the free this way lets
- * callbacks reset or close any stream, including the one being delivered,
- * without the parser holding a dangling pointer.
- *
- * Window bookkeeping per stream, receive side: rcredit is what the peer may
- * still send (counting the undelivered rest of a data frame in progress),
- * rheld what was delivered but not consumed, rtarget the window size;
- * rcredit + rheld <= rtarget always holds, and a window update grants
- * rtarget - rcredit - rheld once that is at least half of rtarget. Send side:
- * swin is the peer's window; writes never exceed it.
- *
- * Output: one weft_buf with a read offset; data writes stop at out_limit,
- * control frames (SYN/ACK, window updates, FIN, RST, pings) may go up to
- * out_max, and 12 bytes beyond that are kept for the final go-away.
+ * yamux session engine (weft/yamux.h): configuration and lifetime, the
+ * stream table, output (frames, go-away, pings), the receive window, timers
+ * and output draining, and the session and stream calls. Input parsing and
+ * the events it raises are in yamux_input.c; the structs, and the
+ * invariants they keep, are in yamux_internal.h.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "weft/buf.h"
-#include "weft/yamux.h"
+#include "yamux_internal.h"
 
 #define MIB (1024u * 1024u)
 #define TAB_MIN 16u
 /* Drained output buffers larger than this are given back to the heap. */
 #define OUT_KEEP (16u * 1024u)
-
-struct weft_yamux_stream {
-    weft_yamux *sess;
-    void *user;
-    uint32_t id;
-    uint8_t inbound;
-    uint8_t acked;      /* outbound: the peer's ACK arrived */
-    uint8_t lfin;       /* we sent FIN */
-    uint8_t rfin;       /* the peer sent FIN */
-    uint8_t reset;      /* reset by either side */
-    uint8_t finished;   /* out of the table, waiting for on_stream_close */
-    uint8_t want_write; /* a write was cut short: on_writable is armed */
-    uint16_t pend;      /* SYN or ACK still to put on our next frame */
-    int close_err;
-    uint32_t rtarget, rcredit, rheld;
-    uint32_t swin;
-    uint64_t epoch; /* time of the last window update we sent */
-    weft_yamux_stream *hnext;
-    weft_yamux_stream *prev, *next;
-    weft_yamux_stream *cnext;
-};
-
-struct weft_yamux {
-    weft_yamux_config cfg;
-    int client;
-    int err;
-    uint8_t in_call;
-    uint8_t torn_down;
-    uint8_t local_goaway, remote_goaway;
-    uint8_t ping_out;
-    uint8_t in_payload;
-    uint8_t hlen;
-    uint8_t hdr[WEFT_YAMUX_HDR];
-    uint16_t pflags; /* FIN of the data frame being delivered */
-    uint32_t remain; /* payload bytes left in the current data frame */
-    weft_yamux_stream *cur;
-    uint64_t next_id;
-    uint32_t n_in, n_out, n_pending_ack, n_blocked;
-    size_t n_alloc;
-    weft_yamux_stream **tab;
-    uint32_t tab_size, tab_count;
-    weft_yamux_stream *head, *tail;
-    weft_yamux_stream *chead, *ctail;
-    weft_buf out;
-    size_t out_off;
-    uint32_t ping_opaque;
-    uint64_t ping_sent, ping_next, rtt, now;
-};
 
 /* ---- encoding -------------------------------------------------------------- */
 
@@ -103,12 +33,6 @@ put_be32(uint8_t *p, uint32_t v)
     p[1] = (uint8_t)(v >> 16);
     p[2] = (uint8_t)(v >> 8);
     p[3] = (uint8_t)v;
-}
-
-static uint32_t
-get_be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 void
@@ -192,22 +116,6 @@ weft_yamux_user(const weft_yamux *s)
 
 /* ---- stream table ------------------------------------------------------------ */
 
-static uint32_t
-slot(const weft_yamux *s, uint32_t id)
-{
-    /* Ids step by two; a multiplicative hash spreads them over the buckets. */
-    return (uint32_t)((id * 0x9E3779B1u) >> 7) & (s->tab_size - 1);
-}
-
-static weft_yamux_stream *
-lookup(const weft_yamux *s, uint32_t id)
-{
-    weft_yamux_stream *st = s->tab[slot(s, id)];
-    while (st != NULL && st->id != id)
-        st = st->hnext;
-    return st;
-}
-
 static void
 tab_grow(weft_yamux *s)
 {
@@ -256,8 +164,8 @@ tab_remove(weft_yamux *s, weft_yamux_stream *st)
     }
 }
 
-static weft_yamux_stream *
-stream_new(weft_yamux *s, uint32_t id, int inbound)
+weft_yamux_stream *
+yamux_stream_new(weft_yamux *s, uint32_t id, int inbound)
 {
     weft_yamux_stream *st = calloc(1, sizeof *st);
     if (st == NULL)
@@ -287,8 +195,8 @@ stream_new(weft_yamux *s, uint32_t id, int inbound)
 }
 
 /* The stream is over: leave the table and the counters, queue the close. */
-static void
-finish(weft_yamux_stream *st, int err)
+void
+yamux_finish(weft_yamux_stream *st, int err)
 {
     weft_yamux *s = st->sess;
     if (st->finished)
@@ -315,8 +223,8 @@ finish(weft_yamux_stream *st, int err)
     s->ctail = st;
 }
 
-static void
-stream_free(weft_yamux *s, weft_yamux_stream *st)
+void
+yamux_stream_free(weft_yamux *s, weft_yamux_stream *st)
 {
     if (st->prev)
         st->prev->next = st->next;
@@ -333,12 +241,6 @@ stream_free(weft_yamux *s, weft_yamux_stream *st)
 }
 
 /* ---- output ------------------------------------------------------------------- */
-
-static size_t
-pending_len(const weft_yamux *s)
-{
-    return s->out.len - s->out_off;
-}
 
 static int
 out_reserve(weft_yamux *s, size_t n)
@@ -367,9 +269,9 @@ out_frame(weft_yamux *s, uint8_t type, uint16_t flags, uint32_t id, uint32_t len
 }
 
 /* Mark the session failed and queue our go-away, once. Stream teardown
- * happens in reap(), at the end of the outermost call. */
-static int
-fail(weft_yamux *s, int err, uint32_t code)
+ * happens in yamux_reap(), at the end of the outermost call. */
+int
+yamux_fail(weft_yamux *s, int err, uint32_t code)
 {
     if (s->err)
         return s->err;
@@ -383,41 +285,34 @@ fail(weft_yamux *s, int err, uint32_t code)
 }
 
 /* A frame without payload; past out_max the session fails. */
-static int
-control(weft_yamux *s, uint8_t type, uint16_t flags, uint32_t id, uint32_t length)
+int
+yamux_control(weft_yamux *s, uint8_t type, uint16_t flags, uint32_t id, uint32_t length)
 {
     if (s->err)
         return s->err;
     if (pending_len(s) + WEFT_YAMUX_HDR > s->cfg.out_max)
-        return fail(s, WEFT_ELIMIT, WEFT_YAMUX_GOAWAY_INTERNAL);
+        return yamux_fail(s, WEFT_ELIMIT, WEFT_YAMUX_GOAWAY_INTERNAL);
     int rc = out_frame(s, type, flags, id, length, NULL, 0);
     if (rc < 0)
-        return fail(s, rc, WEFT_YAMUX_GOAWAY_INTERNAL);
+        return yamux_fail(s, rc, WEFT_YAMUX_GOAWAY_INTERNAL);
     return 0;
 }
 
-static int
-stream_control(weft_yamux_stream *st, uint16_t flags, uint32_t length)
+int
+yamux_stream_control(weft_yamux_stream *st, uint16_t flags, uint32_t length)
 {
-    int rc =
-        control(st->sess, WEFT_YAMUX_WINDOW_UPDATE, (uint16_t)(flags | st->pend), st->id, length);
+    int rc = yamux_control(st->sess, WEFT_YAMUX_WINDOW_UPDATE, (uint16_t)(flags | st->pend), st->id,
+                           length);
     if (rc == 0)
         st->pend = 0;
     return rc;
-}
-
-static size_t
-data_room(const weft_yamux *s)
-{
-    size_t p = pending_len(s);
-    return p < s->cfg.out_limit ? s->cfg.out_limit - p : 0;
 }
 
 static int
 send_ping(weft_yamux *s, uint64_t now)
 {
     uint32_t opaque = s->ping_opaque + 1;
-    int rc = control(s, WEFT_YAMUX_PING, WEFT_YAMUX_SYN, 0, opaque);
+    int rc = yamux_control(s, WEFT_YAMUX_PING, WEFT_YAMUX_SYN, 0, opaque);
     if (rc < 0)
         return rc;
     s->ping_opaque = opaque;
@@ -431,8 +326,8 @@ send_ping(weft_yamux *s, uint64_t now)
 
 /* Grant the peer what the application has freed, once it is worth a frame
  * (half the window), or now when a SYN/ACK is due. */
-static int
-update_window(weft_yamux_stream *st)
+int
+yamux_update_window(weft_yamux_stream *st)
 {
     weft_yamux *s = st->sess;
     if (st->finished || st->reset)
@@ -451,309 +346,12 @@ update_window(weft_yamux_stream *st)
             delta = st->rtarget - st->rcredit - st->rheld;
         }
     }
-    int rc = stream_control(st, 0, delta);
+    int rc = yamux_stream_control(st, 0, delta);
     if (rc < 0)
         return rc;
     st->rcredit += delta;
     st->epoch = s->now;
     return 0;
-}
-
-/* ---- events ------------------------------------------------------------------- */
-
-/* Session failed: every live stream is reset. Then deliver the closes. */
-static void
-reap(weft_yamux *s)
-{
-    if (s->err && !s->torn_down) {
-        s->torn_down = 1;
-        s->in_payload = 0;
-        s->cur = NULL;
-        for (weft_yamux_stream *st = s->head; st != NULL; st = st->next) {
-            if (st->finished)
-                continue;
-            st->reset = 1;
-            if (s->cfg.on_reset)
-                s->cfg.on_reset(s, st);
-            finish(st, WEFT_ECLOSED);
-        }
-    }
-    while (s->chead != NULL) {
-        weft_yamux_stream *st = s->chead;
-        s->chead = st->cnext;
-        if (s->chead == NULL)
-            s->ctail = NULL;
-        if (s->cfg.on_stream_close)
-            s->cfg.on_stream_close(s, st, st->close_err);
-        stream_free(s, st);
-    }
-}
-
-static void
-maybe_writable(weft_yamux_stream *st)
-{
-    weft_yamux *s = st->sess;
-    if (!st->want_write || st->finished || st->swin == 0 || data_room(s) <= WEFT_YAMUX_HDR)
-        return;
-    st->want_write = 0;
-    s->n_blocked--;
-    if (s->cfg.on_writable)
-        s->cfg.on_writable(s, st);
-}
-
-static void
-remote_fin(weft_yamux_stream *st)
-{
-    weft_yamux *s = st->sess;
-    if (st->rfin || st->finished)
-        return;
-    st->rfin = 1;
-    if (s->cfg.on_fin)
-        s->cfg.on_fin(s, st);
-    if (!st->finished && st->lfin)
-        finish(st, 0);
-}
-
-static void
-remote_rst(weft_yamux_stream *st)
-{
-    weft_yamux *s = st->sess;
-    if (st->finished || st->reset)
-        return;
-    st->reset = 1;
-    if (s->cfg.on_reset)
-        s->cfg.on_reset(s, st);
-    finish(st, WEFT_ECLOSED);
-}
-
-/* A stream-level rule was broken: RST it and tell the application. */
-static int
-violation_reset(weft_yamux_stream *st)
-{
-    weft_yamux *s = st->sess;
-    int rc = stream_control(st, WEFT_YAMUX_RST, 0);
-    st->reset = 1;
-    if (s->cfg.on_reset)
-        s->cfg.on_reset(s, st);
-    finish(st, WEFT_ECLOSED);
-    return rc;
-}
-
-/* ---- input -------------------------------------------------------------------- */
-
-static int
-proto_error(weft_yamux *s)
-{
-    return fail(s, WEFT_EPROTO, WEFT_YAMUX_GOAWAY_PROTO);
-}
-
-static void
-skip_payload(weft_yamux *s, uint32_t length)
-{
-    s->cur = NULL;
-    s->pflags = 0;
-    s->remain = length;
-    s->in_payload = length > 0;
-}
-
-/* The last byte of a data frame was delivered: apply its FIN. */
-static void
-end_data(weft_yamux *s)
-{
-    weft_yamux_stream *st = s->cur;
-    uint16_t flags = s->pflags;
-    s->cur = NULL;
-    s->pflags = 0;
-    s->in_payload = 0;
-    if (st != NULL && (flags & WEFT_YAMUX_FIN))
-        remote_fin(st);
-}
-
-/* A SYN for a stream the peer opens. Returns the stream, NULL when it was
- * refused (or the session failed: check s->err). */
-static weft_yamux_stream *
-accept_stream(weft_yamux *s, uint32_t id)
-{
-    if (s->local_goaway || s->n_in >= s->cfg.max_inbound_streams) {
-        /* Refused streams keep no state: a later frame for the id is one
-         * for an unknown stream. */
-        (void)control(s, WEFT_YAMUX_WINDOW_UPDATE, WEFT_YAMUX_RST, id, 0);
-        return NULL;
-    }
-    weft_yamux_stream *st = stream_new(s, id, 1);
-    if (st == NULL) {
-        (void)fail(s, -ENOMEM, WEFT_YAMUX_GOAWAY_INTERNAL);
-        return NULL;
-    }
-    if (s->cfg.on_stream_open)
-        s->cfg.on_stream_open(s, st);
-    if (st->finished)
-        return NULL;
-    /* The ACK, with the window beyond 256 KiB, unless a write inside the
-     * callback carried it already. */
-    if (st->pend || st->rtarget != st->rcredit + st->rheld) {
-        if (update_window(st) < 0)
-            return NULL;
-    }
-    return st;
-}
-
-static int
-stream_frame(weft_yamux *s, uint8_t type, uint16_t flags, uint32_t id, uint32_t length)
-{
-    if (id == 0)
-        return proto_error(s);
-    weft_yamux_stream *st = lookup(s, id);
-    if (flags & WEFT_YAMUX_SYN) {
-        /* The peer opens ids of the other parity only, and only once. */
-        if ((id & 1u) == (uint32_t)s->client || st != NULL)
-            return proto_error(s);
-        st = accept_stream(s, id);
-        if (s->err)
-            return s->err;
-    }
-    if (st == NULL) {
-        /* Likely a stream we reset or refused: drop what it carries. No
-         * window we ever granted is larger than max_window. */
-        if (type == WEFT_YAMUX_DATA) {
-            if (length > s->cfg.max_window)
-                return proto_error(s);
-            skip_payload(s, length);
-        }
-        return 0;
-    }
-    if ((flags & WEFT_YAMUX_ACK) && !st->inbound && !st->acked) {
-        st->acked = 1;
-        s->n_pending_ack--;
-    }
-    if (type == WEFT_YAMUX_WINDOW_UPDATE) {
-        uint64_t w = (uint64_t)st->swin + length;
-        if (w > UINT32_MAX)
-            return proto_error(s);
-        st->swin = (uint32_t)w;
-        if (flags & WEFT_YAMUX_RST) {
-            remote_rst(st);
-            return 0;
-        }
-        if (flags & WEFT_YAMUX_FIN)
-            remote_fin(st);
-        maybe_writable(st);
-        return 0;
-    }
-
-    /* The credit is taken as the payload arrives (deliver()), so bytes still
-     * on the wire are never counted as free when a window update is sized. */
-    if (length > st->rcredit)
-        return proto_error(s);
-    if (flags & WEFT_YAMUX_RST) {
-        remote_rst(st);
-        skip_payload(s, length);
-        return 0;
-    }
-    if (st->rfin && length > 0) {
-        /* Data after the peer's own FIN. */
-        skip_payload(s, length);
-        return violation_reset(st);
-    }
-    s->cur = st;
-    s->pflags = flags & WEFT_YAMUX_FIN;
-    s->remain = length;
-    if (length == 0)
-        end_data(s);
-    else
-        s->in_payload = 1;
-    return 0;
-}
-
-static int
-handle_header(weft_yamux *s)
-{
-    const uint8_t *h = s->hdr;
-    uint8_t type = h[1];
-    uint16_t flags = (uint16_t)(h[2] << 8 | h[3]);
-    uint32_t id = get_be32(h + 4);
-    uint32_t length = get_be32(h + 8);
-    if (h[0] != WEFT_YAMUX_VERSION)
-        return proto_error(s);
-    switch (type) {
-    case WEFT_YAMUX_DATA:
-    case WEFT_YAMUX_WINDOW_UPDATE: return stream_frame(s, type, flags, id, length);
-    case WEFT_YAMUX_PING:
-        /* The spec puts pings on stream 0; the id is not checked. */
-        if (flags & WEFT_YAMUX_SYN) {
-            int rc = control(s, WEFT_YAMUX_PING, WEFT_YAMUX_ACK, 0, length);
-            if (rc < 0)
-                return rc;
-        }
-        if ((flags & WEFT_YAMUX_ACK) && s->ping_out && length == s->ping_opaque) {
-            s->ping_out = 0;
-            s->rtt = s->now - s->ping_sent;
-            if (s->cfg.on_ping_rtt)
-                s->cfg.on_ping_rtt(s, s->rtt);
-        }
-        return 0;
-    case WEFT_YAMUX_GO_AWAY:
-        if (!s->remote_goaway) {
-            s->remote_goaway = 1;
-            if (s->cfg.on_goaway)
-                s->cfg.on_goaway(s, length);
-        }
-        return 0;
-    default: return proto_error(s);
-    }
-}
-
-static void
-deliver(weft_yamux *s, const uint8_t *p, size_t n)
-{
-    weft_yamux_stream *st = s->cur;
-    if (st == NULL || st->finished)
-        return;
-    /* Count the bytes as held before the callback, which may consume them. */
-    st->rcredit -= (uint32_t)n;
-    st->rheld += (uint32_t)n;
-    if (s->cfg.on_data)
-        s->cfg.on_data(s, st, p, n);
-    if (!s->cfg.manual_consume && s->cur == st && !st->finished) {
-        st->rheld -= (uint32_t)n;
-        (void)update_window(st);
-    }
-}
-
-int
-weft_yamux_input(weft_yamux *s, const uint8_t *in, size_t len, uint64_t now)
-{
-    if (s->in_call || (len > 0 && in == NULL))
-        return WEFT_EINVAL;
-    s->in_call = 1;
-    s->now = now;
-    size_t pos = 0;
-    while (pos < len && !s->err) {
-        if (!s->in_payload) {
-            size_t take = WEFT_YAMUX_HDR - s->hlen;
-            if (take > len - pos)
-                take = len - pos;
-            memcpy(s->hdr + s->hlen, in + pos, take);
-            s->hlen = (uint8_t)(s->hlen + take);
-            pos += take;
-            if (s->hlen < WEFT_YAMUX_HDR)
-                break;
-            s->hlen = 0;
-            (void)handle_header(s);
-            continue;
-        }
-        size_t take = s->remain;
-        if (take > len - pos)
-            take = len - pos;
-        deliver(s, in + pos, take);
-        s->remain -= (uint32_t)take;
-        pos += take;
-        if (s->remain == 0)
-            end_data(s);
-    }
-    reap(s);
-    s->in_call = 0;
-    return s->err;
 }
 
 /* ---- timers and output -------------------------------------------------------- */
@@ -768,12 +366,12 @@ weft_yamux_tick(weft_yamux *s, uint64_t now)
     if (!s->err) {
         if (s->ping_out) {
             if (s->cfg.ping_timeout && now - s->ping_sent >= s->cfg.ping_timeout)
-                (void)fail(s, -ETIMEDOUT, WEFT_YAMUX_GOAWAY_NORMAL);
+                (void)yamux_fail(s, -ETIMEDOUT, WEFT_YAMUX_GOAWAY_NORMAL);
         } else if (s->cfg.keepalive && now >= s->ping_next) {
             (void)send_ping(s, now);
         }
     }
-    reap(s);
+    yamux_reap(s);
     s->in_call = 0;
     return s->err;
 }
@@ -818,9 +416,9 @@ weft_yamux_sent(weft_yamux *s, size_t n)
          st = st->next) {
         if (data_room(s) <= WEFT_YAMUX_HDR)
             break;
-        maybe_writable(st);
+        yamux_maybe_writable(st);
     }
-    reap(s);
+    yamux_reap(s);
     s->in_call = 0;
 }
 
@@ -833,7 +431,7 @@ weft_yamux_goaway(weft_yamux *s, uint32_t code)
         return s->err;
     if (s->local_goaway)
         return 0;
-    int rc = control(s, WEFT_YAMUX_GO_AWAY, 0, 0, code);
+    int rc = yamux_control(s, WEFT_YAMUX_GO_AWAY, 0, 0, code);
     if (rc == 0)
         s->local_goaway = 1;
     return rc;
@@ -911,12 +509,12 @@ weft_yamux_open(weft_yamux *s, weft_yamux_stream **out)
         return WEFT_ELIMIT;
     if (pending_len(s) + WEFT_YAMUX_HDR > s->cfg.out_max)
         return WEFT_EAGAIN;
-    weft_yamux_stream *st = stream_new(s, (uint32_t)s->next_id, 0);
+    weft_yamux_stream *st = yamux_stream_new(s, (uint32_t)s->next_id, 0);
     if (st == NULL)
         return -ENOMEM;
     s->next_id += 2;
     s->n_pending_ack++;
-    int rc = update_window(st);
+    int rc = yamux_update_window(st);
     if (rc < 0)
         return rc; /* the session failed; teardown frees st */
     *out = st;
@@ -975,7 +573,7 @@ weft_yamux_stream_close(weft_yamux_stream *st)
         return WEFT_ECLOSED;
     if (st->lfin || st->finished)
         return 0;
-    int rc = stream_control(st, WEFT_YAMUX_FIN, 0);
+    int rc = yamux_stream_control(st, WEFT_YAMUX_FIN, 0);
     if (rc < 0)
         return rc;
     st->lfin = 1;
@@ -984,7 +582,7 @@ weft_yamux_stream_close(weft_yamux_stream *st)
         s->n_blocked--;
     }
     if (st->rfin)
-        finish(st, 0);
+        yamux_finish(st, 0);
     return 0;
 }
 
@@ -996,9 +594,9 @@ weft_yamux_stream_reset(weft_yamux_stream *st)
         return 0;
     if (s->err)
         return s->err;
-    int rc = stream_control(st, WEFT_YAMUX_RST, 0);
+    int rc = yamux_stream_control(st, WEFT_YAMUX_RST, 0);
     st->reset = 1;
-    finish(st, WEFT_ECLOSED);
+    yamux_finish(st, WEFT_ECLOSED);
     return rc;
 }
 
@@ -1011,7 +609,7 @@ weft_yamux_stream_consumed(weft_yamux_stream *st, size_t n)
     if (s->err)
         return s->err;
     st->rheld -= (uint32_t)n;
-    return update_window(st);
+    return yamux_update_window(st);
 }
 
 uint32_t
