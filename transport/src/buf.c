@@ -37,6 +37,8 @@ weft_buf_reserve(weft_buf *b, size_t n)
     size_t cap = b->cap ? b->cap : 64;
     while (cap < need)
         cap = cap > b->max / 2 ? b->max : cap * 2;
+    if (cap > b->max)
+        cap = b->max; /* the first block too: need <= max was checked above */
     uint8_t *p;
     if (b->on_heap) {
         p = realloc(b->base, cap);
