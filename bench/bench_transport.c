@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench_transport.c: `weft-bench transport`, what the transport costs on one
- * core. Every measurement runs in this one thread on one weft_loop that holds
- * both ends, so a figure is the work of both ends on the same core:
+ * core. The first five tests run in this one thread on one weft_loop that
+ * holds both ends, so a figure is the work of both ends on the same core:
  *
  *  - tcp_stream: N bytes through one plain TCP connection on loopback
  *    (weft_listen/weft_dial/weft_conn_send, no encryption), the baseline;
@@ -15,6 +15,11 @@
  *    closed once it is ready;
  *  - idle_conn_memory: resident and heap growth of the process per idle,
  *    upgraded connection (both ends live here, so per pair and per side).
+ *
+ * The *_split tests (tcp_stream_split, noise_yamux_stream_split,
+ * handshakes_split) repeat the streams and the sequential handshakes with
+ * each end on its own thread and its own loop, and time each thread's CPU,
+ * which gives what one core does for one side; see "two threads" below.
  *
  * One "rig" per loop kind (io_uring, epoll) holds the loop, the raw TCP pair
  * and the two hosts with their long-lived connection. The runs of a test
@@ -29,13 +34,17 @@
  * figures are in bench_transport_usage() and bench/README.md; keep the
  * three in step.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -65,6 +74,9 @@ void bench_transport_usage(FILE *out);
 #define HS_RUN_MAX_NS (20 * SEC) /* a handshake run stops dialling after this */
 #define IDLE_INFLIGHT 32         /* dials in flight while opening idle connections */
 #define MAX_RIGS 2
+#define SPLIT_STALL_NS (30 * SEC) /* split tests: neither side progressed for this long */
+#define SPLIT_SLICE_NS (1 * MS)   /* split tests: longest wait before looking at the other side */
+#define STALL_CHECK_NS (100 * MS) /* split tests: how often a side looks for a stall */
 #define SINK_PROTO "/weft/bench-sink/1.0.0"
 
 enum test_id {
@@ -73,11 +85,24 @@ enum test_id {
     T_HS,
     T_HS_CONC,
     T_IDLE,
+    T_TCP_SPLIT, /* the split tests last: the one-core rigs are closed before them */
+    T_NOISE_SPLIT,
+    T_HS_SPLIT,
     T_COUNT,
 };
 
+#define ONE_CORE_TESTS ((1u << T_TCP_SPLIT) - 1)
+#define SPLIT_TESTS (((1u << T_COUNT) - 1) & ~ONE_CORE_TESTS)
+
 static const char *const test_names[T_COUNT] = {
-    "tcp_stream", "noise_yamux_stream", "handshakes", "handshakes_concurrent", "idle_conn_memory",
+    "tcp_stream",
+    "noise_yamux_stream",
+    "handshakes",
+    "handshakes_concurrent",
+    "idle_conn_memory",
+    "tcp_stream_split",
+    "noise_yamux_stream_split",
+    "handshakes_split",
 };
 
 typedef struct transport_opts {
@@ -88,6 +113,7 @@ typedef struct transport_opts {
     uint32_t conns;      /* idle connections per run */
     uint32_t handshakes; /* per handshake run */
     uint32_t parallel;   /* dials in flight for handshakes_concurrent */
+    int split;           /* --split: only the split variants of the chosen tests */
     int json;
 } transport_opts;
 
@@ -139,11 +165,18 @@ static const uint8_t *pattern; /* CHUNK + PERIOD bytes, pattern[i] = i % PERIOD 
 
 _Noreturn static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+static atomic_flag failing = ATOMIC_FLAG_INIT;
+
+/* Print and exit(1). Callable from the split tests' threads: the first
+ * caller reports and exits, a second one waits for that exit. */
 static void
 fail(const char *fmt, ...)
 {
     va_list ap;
 
+    if (atomic_flag_test_and_set(&failing))
+        for (;;)
+            pause();
     fflush(stdout);
     fprintf(stderr, "weft-bench transport: FAILED: ");
     va_start(ap, fmt);
@@ -183,6 +216,20 @@ push_latency(rig *r, double ns)
     r->lat_ns[r->nlat++] = ns;
 }
 
+/* One turn of a loop: the number of events handled, or -EINTR. The epoll
+ * loop passes on a wait cut short by a signal, or by the process being
+ * stopped and continued, as -EINTR (io_uring's does not); that is a turn
+ * with nothing done, not an error. Anything else fails. */
+static int
+loop_turn(weft_loop *loop, int64_t max_wait_ns, const char *name)
+{
+    int rc = weft_loop_run_once(loop, max_wait_ns);
+
+    if (rc < 0 && rc != -EINTR)
+        fail("%s: weft_loop_run_once: %s", name, weft_strerror(rc));
+    return rc;
+}
+
 /* Run the rig's loop until cond holds. Fails after STALL_NS without a
  * callback bumping r->progress. */
 static void
@@ -190,12 +237,9 @@ run_until(rig *r, int (*cond)(const rig *r), const char *what)
 {
     uint64_t seen = r->progress;
     int64_t last = weft_loop_now(r->loop), now;
-    int rc;
 
     while (!cond(r)) {
-        rc = weft_loop_run_once(r->loop, 10 * MS);
-        if (rc < 0)
-            fail("%s: weft_loop_run_once: %s", r->name, weft_strerror(rc));
+        loop_turn(r->loop, 10 * MS, r->name);
         now = weft_loop_now(r->loop);
         if (r->progress != seen) {
             seen = r->progress;
@@ -216,21 +260,19 @@ run_quiet(rig *r)
     int rc;
 
     do {
-        rc = weft_loop_run_once(r->loop, 20 * MS);
-        if (rc < 0)
-            fail("%s: weft_loop_run_once: %s", r->name, weft_strerror(rc));
-    } while (rc > 0 && weft_loop_now(r->loop) < end);
+        rc = loop_turn(r->loop, 20 * MS, r->name);
+    } while ((rc > 0 || rc == -EINTR) && weft_loop_now(r->loop) < end);
 }
 
 static void
-check_pattern(const rig *r, const uint8_t *d, size_t n, uint64_t off)
+check_pattern(const char *name, const uint8_t *d, size_t n, uint64_t off)
 {
     size_t i;
     unsigned want = (unsigned)(off % PERIOD);
 
     for (i = 0; i < n; i++) {
         if (d[i] != want)
-            fail("%s: byte %" PRIu64 " received as 0x%02x, sent as 0x%02x", r->name, off + i, d[i],
+            fail("%s: byte %" PRIu64 " received as 0x%02x, sent as 0x%02x", name, off + i, d[i],
                  want);
         if (++want == PERIOD)
             want = 0;
@@ -246,7 +288,7 @@ tcp_rx_data(weft_conn *c, void *user, const uint8_t *d, size_t n)
 
     (void)c;
     if (r->x.check)
-        check_pattern(r, d, n, r->x.rcvd);
+        check_pattern(r->name, d, n, r->x.rcvd);
     r->x.rcvd += n;
     r->progress++;
 }
@@ -370,7 +412,7 @@ sink_data(weft_stream *s, void *user, const uint8_t *d, size_t n)
 
     (void)s;
     if (r->x.check)
-        check_pattern(r, d, n, r->x.rcvd);
+        check_pattern(r->name, d, n, r->x.rcvd);
     r->x.rcvd += n;
     r->progress++;
 }
@@ -513,8 +555,11 @@ data_peer_ready(const rig *r)
     return r->data_dialed && (r->data_status < 0 || (r->identified[0] && r->identified[1]));
 }
 
+typedef void (*peer_fn)(weft_host *h, weft_peer *p, int up, void *user);
+typedef void (*identify_fn)(weft_host *h, weft_peer *p, const weft_identify *id, void *user);
+
 static weft_host *
-host_make(rig *r, uint8_t seed_byte)
+host_new(weft_loop *loop, uint8_t seed_byte, peer_fn peer_cb, identify_fn identify_cb, void *user)
 {
     weft_host_config cfg;
     uint8_t seed[32] = {seed_byte};
@@ -527,13 +572,19 @@ host_make(rig *r, uint8_t seed_byte)
      * (bookkeeping only; no memory is reserved for them). */
     cfg.max_conns = 1u << 20;
     cfg.max_conns_per_ip = 1u << 20;
-    cfg.on_peer = on_peer;
-    cfg.on_identify = on_identify;
-    cfg.user = r;
-    h = weft_host_new(r->loop, &cfg, &err);
+    cfg.on_peer = peer_cb;
+    cfg.on_identify = identify_cb;
+    cfg.user = user;
+    h = weft_host_new(loop, &cfg, &err);
     if (h == NULL)
         fail("weft_host_new: %s", weft_strerror(err));
     return h;
+}
+
+static weft_host *
+host_make(rig *r, uint8_t seed_byte)
+{
+    return host_new(r->loop, seed_byte, on_peer, on_identify, r);
 }
 
 /* ---- rigs ----------------------------------------------------------------------------------- */
@@ -634,20 +685,21 @@ json_tail(bench_json *j, unsigned runs)
 static void
 emit_header(const transport_opts *o)
 {
-    printf("# weft-bench transport %s: cpu \"%s\", kernel %s, %u runs, both ends on one loop "
-           "in one thread\n",
-           WEFT_VERSION, bench_cpu_model(), kernel_release(), o->runs);
-    printf("# %-22s %-9s %14s %-8s %12s %12s  %s\n", "test", "loop", "median", "unit", "min", "max",
+    printf("# weft-bench transport %s: cpu \"%s\", kernel %s, %u runs, %ld cpus online\n",
+           WEFT_VERSION, bench_cpu_model(), kernel_release(), o->runs,
+           sysconf(_SC_NPROCESSORS_ONLN));
+    printf("# one-core tests: both ends on one loop in one thread; *_split: a thread and a loop\n"
+           "# per end, GB/s/cpu and /s/cpu = work / the larger thread CPU time\n");
+    printf("# %-24s %-9s %14s %-8s %12s %12s  %s\n", "test", "loop", "median", "unit", "min", "max",
            "notes");
     fflush(stdout);
 }
 
 static void
-emit_row(const char *test, const rig *r, double med, const char *unit, double min, double max,
+emit_row(const char *test, const char *loop, double med, const char *unit, double min, double max,
          const char *notes)
 {
-    printf("  %-22s %-9s %14.3f %-8s %12.3f %12.3f  %s\n", test, r->name, med, unit, min, max,
-           notes);
+    printf("  %-24s %-9s %14.3f %-8s %12.3f %12.3f  %s\n", test, loop, med, unit, min, max, notes);
     fflush(stdout);
 }
 
@@ -858,7 +910,7 @@ test_stream(rig *rigs, size_t nrigs, enum test_id t, const transport_opts *o)
             if (cf != NULL)
                 snprintf(notes + strlen(notes), sizeof(notes) - strlen(notes),
                          ", AEAD-only bound %.3f GB/s", cf->bound_gbps);
-            emit_row(test_names[t], r, gbps, "GB/s", min_gbps, max_gbps, notes);
+            emit_row(test_names[t], r->name, gbps, "GB/s", min_gbps, max_gbps, notes);
         }
     }
     free(sec);
@@ -918,9 +970,7 @@ handshake_run(rig *r, uint32_t n, uint32_t parallel, dial_slot *slots)
         }
         if (inflight == 0)
             break;
-        rc = weft_loop_run_once(r->loop, 10 * MS);
-        if (rc < 0)
-            fail("%s: weft_loop_run_once: %s", r->name, weft_strerror(rc));
+        loop_turn(r->loop, 10 * MS, r->name);
         for (i = 0; i < r->nready; i++)
             weft_peer_close(r->ready[i]);
         r->nready = 0;
@@ -983,7 +1033,7 @@ test_handshakes(rig *rigs, size_t nrigs, enum test_id t, const transport_opts *o
                      "%u in flight; latency median %.1f us, p99 %.1f us; crypto-only bound "
                      "%.0f/s",
                      parallel, lat, p99, 1e6 / cf->hs_us);
-            emit_row(test_names[t], r, med, "/s", v[0], v[o->runs - 1], notes);
+            emit_row(test_names[t], r->name, med, "/s", v[0], v[o->runs - 1], notes);
         }
         r->nlat = 0;
     }
@@ -1072,9 +1122,7 @@ idle_open(rig *r, uint32_t m, dial_slot *slots)
         }
         if (inflight == 0)
             break;
-        rc = weft_loop_run_once(r->loop, 10 * MS);
-        if (rc < 0)
-            fail("%s: weft_loop_run_once: %s", r->name, weft_strerror(rc));
+        loop_turn(r->loop, 10 * MS, r->name);
         if (r->dial_failed)
             fail("%s: opening idle connections: %s", r->name, weft_strerror(r->last_dial_error));
     }
@@ -1190,11 +1238,1019 @@ test_idle(rig *rigs, size_t nrigs, const transport_opts *o)
                          hmed / 2);
             snprintf(notes + strlen(notes), sizeof(notes) - strlen(notes), "; weft_identify %zu B",
                      sizeof(weft_identify));
-            emit_row(test_names[T_IDLE], r, med, "B/pair", v[0], v[o->runs - 1], notes);
+            emit_row(test_names[T_IDLE], r->name, med, "B/pair", v[0], v[o->runs - 1], notes);
         }
     }
     free(rss);
     free(heap);
+}
+
+/* ---- two threads: the *_split tests ------------------------------------------------------ */
+
+/*
+ * tcp_stream_split, noise_yamux_stream_split and handshakes_split do what
+ * tcp_stream, noise_yamux_stream and handshakes do, with the two ends on two
+ * threads, each with its own weft_loop of the same kind, talking over
+ * loopback. Every run is one "pair": the main thread starts a listener
+ * thread and a dialer thread, each builds its loop (and host), the listener
+ * publishes its address, both meet at a barrier, run an untimed checked
+ * warm-up and the timed part, meet at the barrier again once both are done,
+ * and free what they built; the main thread joins them. Runs alternate
+ * between the loop kinds as in the one-core tests.
+ *
+ * The loops share nothing. Between the barriers the threads coordinate only
+ * through the steps of split_pair, atomics that one side sets once and the
+ * other polls between turns of its loop (a turn waits at most
+ * SPLIT_SLICE_NS), so no thread ever blocks while the other may still need
+ * its end of a connection served. Each side reads CLOCK_THREAD_CPUTIME_ID at
+ * the start and the end of its share of the timed part; "per core" figures
+ * divide the work by the larger of the two CPU times, which is what one
+ * core per side sustains, and stay meaningful when a busy machine stretches
+ * the wall time. Every wait fails after SPLIT_STALL_NS in which neither side
+ * made progress.
+ */
+
+typedef struct split_side {
+    _Alignas(128) struct split_pair *pair; /* own cache lines: the sides run in parallel */
+    char name[40];                         /* "io_uring dialer", for messages */
+    weft_loop *loop;
+    weft_host *host;
+    _Atomic uint64_t progress; /* bumped by this side's callbacks, read by both */
+    _Atomic long live;         /* this host's peers up minus down, read by both */
+    uint64_t identified;
+    int tearing_down; /* after the last barrier: closes are expected */
+    /* TCP: the listener's accepted connection or the dialer's */
+    weft_listener *ls;
+    weft_conn *conn;
+    /* the dialer's TCP or data connection dial */
+    int dialed, dial_status;
+    weft_peer *peer;
+    /* streams: the dialer sends x, the listener counts rcvd over the warm-up and the timed part */
+    xfer x;
+    uint64_t rcvd;
+    /* handshakes (dialer) */
+    int hs_busy, hs_timed;
+    int64_t hs_t0;
+    weft_peer *ready; /* dialled, to be closed by the driver */
+    uint64_t dial_ok, dial_failed;
+    int last_dial_error;
+    /* thread CPU ns at the start and the end of this side's timed part */
+    int64_t cpu0, cpu1;
+} split_side;
+
+enum { SIDE_DIALER, SIDE_LISTENER };
+
+typedef struct split_pair {
+    enum test_id t;
+    int kind;
+    uint64_t warm_bytes, bytes; /* streams */
+    uint32_t warm_hs, hs;       /* handshakes */
+    pthread_barrier_t gate;     /* start (address published) and end (both done) */
+    /* the listener's address, written before the first barrier */
+    weft_multiaddr addr;
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    /* Steps, each set once (release) by the side named and polled (acquire) by the other. */
+    atomic_int rx_ready;   /* streams, listener: its end of the connection is up */
+    atomic_int warm_done;  /* streams, listener: warm-up received and checked;
+                              handshakes, dialer: warm-up done and torn down on both ends */
+    atomic_int armed;      /* handshakes, listener: its CPU clock is started */
+    atomic_int timed_done; /* streams, listener: last byte in; handshakes, dialer: last callback */
+    atomic_int finished;   /* dialer: all closed, the listener may stop */
+    /* results, read by the main thread after the join */
+    uint64_t t0, t1;  /* wall clock (bench_now_ns) of the timed part */
+    uint64_t hs_done; /* handshakes completed in the timed part */
+    double *lat_ns;   /* dialer: dial-to-callback times of the timed part */
+    uint32_t nlat;
+    split_side side[2]; /* [SIDE_DIALER], [SIDE_LISTENER] */
+} split_pair;
+
+/* What one pair measured. */
+typedef struct split_result {
+    double wall_s;
+    double cpu_s[2]; /* [SIDE_DIALER], [SIDE_LISTENER] */
+    uint64_t done;   /* handshakes completed */
+} split_result;
+
+/* A loop kind the split tests run on. */
+typedef struct split_kind {
+    int kind;
+    const char *name;
+    double tcp_gbps; /* median of tcp_stream_split, for ratio_vs_tcp */
+} split_kind;
+
+static int64_t
+thread_cpu_ns(void)
+{
+    struct timespec ts;
+
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        fail("clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    return (int64_t)ts.tv_sec * SEC + ts.tv_nsec;
+}
+
+static void
+side_bump(split_side *s)
+{
+    uint64_t v = atomic_load_explicit(&s->progress, memory_order_relaxed);
+
+    atomic_store_explicit(&s->progress, v + 1, memory_order_relaxed);
+}
+
+static void
+side_live(split_side *s, long delta)
+{
+    long v = atomic_load_explicit(&s->live, memory_order_relaxed);
+
+    atomic_store_explicit(&s->live, v + delta, memory_order_release);
+}
+
+static int
+step_is_set(atomic_int *step)
+{
+    return atomic_load_explicit(step, memory_order_acquire);
+}
+
+static void
+step_set(atomic_int *step)
+{
+    atomic_store_explicit(step, 1, memory_order_release);
+}
+
+static uint64_t
+pair_progress(const split_pair *p)
+{
+    return atomic_load_explicit(&p->side[0].progress, memory_order_relaxed) +
+           atomic_load_explicit(&p->side[1].progress, memory_order_relaxed);
+}
+
+/* Watches one side's waiting for a stall of both sides. */
+typedef struct stall_watch {
+    uint64_t seen;
+    int64_t last, next_check;
+} stall_watch;
+
+static void
+watch_start(split_side *s, stall_watch *w)
+{
+    w->seen = pair_progress(s->pair);
+    w->last = weft_loop_now(s->loop);
+    w->next_check = w->last + STALL_CHECK_NS;
+}
+
+/* One turn of the side's loop; fails once neither side has made progress
+ * for SPLIT_STALL_NS. The other side's counter is read only every
+ * STALL_CHECK_NS, so the cache line it lives on stays with its writer. */
+static void
+side_turn(split_side *s, stall_watch *w, const char *what)
+{
+    split_pair *p = s->pair;
+    int64_t now;
+    uint64_t seen;
+
+    loop_turn(s->loop, SPLIT_SLICE_NS, s->name);
+    now = weft_loop_now(s->loop);
+    if (now < w->next_check)
+        return;
+    w->next_check = now + STALL_CHECK_NS;
+    seen = pair_progress(p);
+    if (seen != w->seen) {
+        w->seen = seen;
+        w->last = now;
+    } else if (now - w->last > SPLIT_STALL_NS) {
+        fail("%s: %s: no progress on either side for %lld s (this side sent %" PRIu64
+             ", received %" PRIu64 ", completed %" PRIu64 " handshakes)",
+             s->name, what, (long long)(SPLIT_STALL_NS / SEC), s->x.sent, s->rcvd, s->dial_ok);
+    }
+}
+
+static void
+side_run_until(split_side *s, int (*cond)(split_side *s), const char *what)
+{
+    stall_watch w;
+
+    watch_start(s, &w);
+    while (!cond(s))
+        side_turn(s, &w, what);
+}
+
+/* ---- split: the receiving end (listener) ---- */
+
+/* Count received bytes against the plan: warm_bytes checked, then bytes
+ * unchecked; the last byte of each part marks a step. */
+static void
+split_rx(split_side *s, const uint8_t *d, size_t n)
+{
+    split_pair *p = s->pair;
+    uint64_t before = s->rcvd, warm = p->warm_bytes, end = p->warm_bytes + p->bytes;
+
+    if (before < warm) {
+        if (n > warm - before)
+            fail("%s: timed bytes arrived before the warm-up was complete", s->name);
+        check_pattern(s->name, d, n, before);
+    }
+    if (n > end - before)
+        fail("%s: received %" PRIu64 " bytes, %" PRIu64 " were sent", s->name, before + n, end);
+    s->rcvd = before + n;
+    if (s->rcvd == warm) {
+        s->cpu0 = thread_cpu_ns();
+        step_set(&p->warm_done);
+    } else if (s->rcvd == end) {
+        p->t1 = bench_now_ns();
+        s->cpu1 = thread_cpu_ns();
+        step_set(&p->timed_done);
+    }
+    side_bump(s);
+}
+
+static void
+split_conn_closed(weft_conn *c, void *user, int reason)
+{
+    split_side *s = user;
+
+    if (!s->tearing_down)
+        fail("%s: the TCP connection closed during the test (%s)", s->name,
+             reason ? weft_strerror(reason) : "orderly");
+    if (c == s->conn)
+        s->conn = NULL;
+}
+
+static void
+split_tcp_rx_data(weft_conn *c, void *user, const uint8_t *d, size_t n)
+{
+    (void)c;
+    split_rx(user, d, n);
+}
+
+static const weft_conn_handler split_tcp_rx_handler = {.on_data = split_tcp_rx_data,
+                                                       .on_close = split_conn_closed};
+
+static void
+split_tcp_accept(weft_listener *l, void *user, weft_conn *c)
+{
+    split_side *s = user;
+
+    (void)l;
+    weft_conn_set_handler(c, &split_tcp_rx_handler, s);
+    if (s->conn != NULL)
+        fail("%s: a second TCP connection arrived", s->name);
+    s->conn = c;
+    side_bump(s);
+}
+
+static void
+split_sink_data(weft_stream *st, void *user, const uint8_t *d, size_t n)
+{
+    (void)st;
+    split_rx(user, d, n);
+}
+
+static const weft_stream_handler split_sink_handler = {.on_data = split_sink_data,
+                                                       .on_fin = sink_fin};
+
+static int
+rx_conn_up(split_side *s)
+{
+    /* noise: identify from the dialer arrived, so the connection is idle */
+    return s->pair->t == T_TCP_SPLIT ? s->conn != NULL : s->identified > 0;
+}
+
+static int
+rx_all_in(split_side *s)
+{
+    return s->rcvd == s->pair->warm_bytes + s->pair->bytes;
+}
+
+static int
+hs_warm_over(split_side *s)
+{
+    return step_is_set(&s->pair->warm_done);
+}
+
+static int
+hs_timed_over(split_side *s)
+{
+    return step_is_set(&s->pair->timed_done);
+}
+
+static int
+dialer_finished(split_side *s)
+{
+    return step_is_set(&s->pair->finished);
+}
+
+/* ---- split: the sending end (dialer) ---- */
+
+static void
+split_tcp_pump(split_side *s)
+{
+    xfer *x = &s->x;
+    int rc;
+
+    while (x->sent < x->total) {
+        size_t n = x->total - x->sent < CHUNK ? (size_t)(x->total - x->sent) : CHUNK;
+
+        rc = weft_conn_send(s->conn, pattern + x->sent % PERIOD, n);
+        if (rc == WEFT_ELIMIT)
+            return; /* on_writable follows */
+        if (rc < 0)
+            fail("%s: weft_conn_send: %s", s->name, weft_strerror(rc));
+        x->sent += n;
+    }
+}
+
+static void
+split_tcp_tx_data(weft_conn *c, void *user, const uint8_t *d, size_t n)
+{
+    split_side *s = user;
+
+    (void)c, (void)d;
+    fail("%s: the TCP sender received %zu bytes", s->name, n);
+}
+
+static void
+split_tcp_tx_writable(weft_conn *c, void *user)
+{
+    (void)c;
+    split_tcp_pump(user);
+}
+
+static const weft_conn_handler split_tcp_tx_handler = {.on_data = split_tcp_tx_data,
+                                                       .on_writable = split_tcp_tx_writable,
+                                                       .on_close = split_conn_closed};
+
+static void
+split_tcp_connected(weft_conn *c, void *user, int status)
+{
+    split_side *s = user;
+
+    s->dialed = 1;
+    s->dial_status = status;
+    side_bump(s);
+    if (status < 0)
+        return;
+    s->conn = c;
+    weft_conn_set_handler(c, &split_tcp_tx_handler, s);
+}
+
+static void
+split_src_pump(weft_stream *st, split_side *s)
+{
+    xfer *x = &s->x;
+    ptrdiff_t w;
+
+    if (st != x->st)
+        return; /* a callback of an earlier transfer's stream */
+    while (x->sent < x->total) {
+        size_t n = x->total - x->sent < CHUNK ? (size_t)(x->total - x->sent) : CHUNK;
+
+        w = weft_stream_write(st, pattern + x->sent % PERIOD, n);
+        if (w == WEFT_EAGAIN)
+            return; /* on_writable follows */
+        if (w <= 0)
+            fail("%s: weft_stream_write: %s", s->name, w ? weft_strerror((int)w) : "0 bytes");
+        x->sent += (uint64_t)w;
+    }
+    if (!x->fin_sent) {
+        x->fin_sent = 1;
+        WEFT_IGNORE(weft_stream_close(st));
+    }
+}
+
+static void
+split_src_open(weft_stream *st, void *user)
+{
+    split_src_pump(st, user);
+}
+
+static void
+split_src_writable(weft_stream *st, void *user)
+{
+    split_src_pump(st, user);
+}
+
+static void
+split_src_data(weft_stream *st, void *user, const uint8_t *d, size_t n)
+{
+    split_side *s = user;
+
+    (void)st, (void)d;
+    fail("%s: the stream sender received %zu bytes", s->name, n);
+}
+
+static void
+split_src_close(weft_stream *st, void *user, int reason)
+{
+    split_side *s = user;
+
+    if (st != s->x.st)
+        return;
+    s->x.closed = 1;
+    s->x.close_reason = reason;
+    side_bump(s);
+}
+
+static const weft_stream_handler split_src_handler = {.on_open = split_src_open,
+                                                      .on_data = split_src_data,
+                                                      .on_writable = split_src_writable,
+                                                      .on_close = split_src_close};
+
+static void
+split_on_peer(weft_host *h, weft_peer *p, int up, void *user)
+{
+    split_side *s = user;
+
+    (void)h, (void)p;
+    if (!up && s->pair->t == T_NOISE_SPLIT && !s->tearing_down)
+        fail("%s: the libp2p connection went down during the test", s->name);
+    side_live(s, up ? 1 : -1);
+    side_bump(s);
+}
+
+static void
+split_on_identify(weft_host *h, weft_peer *p, const weft_identify *id, void *user)
+{
+    split_side *s = user;
+
+    (void)h, (void)p, (void)id;
+    s->identified++;
+    side_bump(s);
+}
+
+static void
+split_data_dialed(weft_host *h, weft_peer *p, int status, void *user)
+{
+    split_side *s = user;
+
+    (void)h;
+    s->dialed = 1;
+    s->dial_status = status;
+    s->peer = p;
+    side_bump(s);
+}
+
+static int
+tx_dialed(split_side *s)
+{
+    return s->dialed;
+}
+
+static int
+tx_peer_ready(split_side *s)
+{
+    return s->dialed && (s->dial_status < 0 || s->identified > 0);
+}
+
+static int
+tx_rx_ready(split_side *s)
+{
+    return step_is_set(&s->pair->rx_ready);
+}
+
+static int
+tx_warm_over(split_side *s)
+{
+    return step_is_set(&s->pair->warm_done) && (s->pair->t == T_TCP_SPLIT || s->x.closed);
+}
+
+static int
+tx_timed_over(split_side *s)
+{
+    return step_is_set(&s->pair->timed_done);
+}
+
+static int
+tx_stream_closed(split_side *s)
+{
+    return s->x.closed;
+}
+
+/* Start sending total bytes: on the TCP connection, or on a new stream. */
+static void
+split_send(split_side *s, uint64_t total)
+{
+    int rc;
+
+    memset(&s->x, 0, sizeof(s->x));
+    s->x.total = total;
+    if (s->pair->t == T_TCP_SPLIT) {
+        split_tcp_pump(s);
+        return;
+    }
+    rc = weft_peer_open_stream(s->peer, SINK_PROTO, &split_src_handler, s, &s->x.st);
+    if (rc < 0)
+        fail("%s: weft_peer_open_stream: %s", s->name, weft_strerror(rc));
+}
+
+static void
+split_check_close(const split_side *s)
+{
+    if (s->x.close_reason != 0)
+        fail("%s: the stream closed with %s after all bytes arrived", s->name,
+             weft_strerror(s->x.close_reason));
+}
+
+/* The dialer's part of a stream test, once the connection is up. */
+static void
+split_stream_dialer(split_side *s)
+{
+    split_pair *p = s->pair;
+
+    side_run_until(s, tx_rx_ready, "waiting for the listener's end");
+    split_send(s, p->warm_bytes);
+    side_run_until(s, tx_warm_over, "warm-up transfer");
+    split_check_close(s);
+    s->cpu0 = thread_cpu_ns();
+    p->t0 = bench_now_ns();
+    split_send(s, p->bytes);
+    side_run_until(s, tx_timed_over, "timed transfer");
+    s->cpu1 = thread_cpu_ns();
+    if (p->t != T_TCP_SPLIT) {
+        side_run_until(s, tx_stream_closed, "closing the stream");
+        split_check_close(s);
+    }
+    if (s->x.sent != p->bytes)
+        fail("%s: sent %" PRIu64 " bytes of %" PRIu64, s->name, s->x.sent, p->bytes);
+}
+
+static void
+split_hs_dialed(weft_host *h, weft_peer *p, int status, void *user)
+{
+    split_side *s = user;
+    split_pair *pr = s->pair;
+
+    (void)h;
+    s->hs_busy = 0;
+    side_bump(s);
+    if (status < 0) {
+        s->dial_failed++;
+        s->last_dial_error = status;
+        return;
+    }
+    s->dial_ok++;
+    if (s->hs_timed && pr->nlat < pr->hs)
+        pr->lat_ns[pr->nlat++] = (double)(weft_loop_now(s->loop) - s->hs_t0);
+    s->ready = p;
+}
+
+static int
+hs_all_down(split_side *s)
+{
+    const split_side *l = &s->pair->side[SIDE_LISTENER];
+
+    return atomic_load_explicit(&s->live, memory_order_relaxed) == 0 &&
+           atomic_load_explicit(&l->live, memory_order_acquire) == 0;
+}
+
+static int
+hs_armed(split_side *s)
+{
+    return step_is_set(&s->pair->armed);
+}
+
+/* n handshakes one after another, each connection closed once its dial
+ * callback has returned; stops dialling after HS_RUN_MAX_NS. */
+static void
+split_hs_run(split_side *s, uint32_t n)
+{
+    split_pair *p = s->pair;
+    int64_t t0 = weft_loop_now(s->loop);
+    uint32_t started = 0;
+    stall_watch w;
+    int rc;
+
+    watch_start(s, &w);
+    for (;;) {
+        if (!s->hs_busy && started < n && weft_loop_now(s->loop) - t0 < HS_RUN_MAX_NS) {
+            s->hs_busy = 1;
+            s->hs_t0 = weft_loop_now(s->loop);
+            rc = weft_host_dial(s->host, &p->addr, split_hs_dialed, s);
+            if (rc < 0)
+                fail("%s: weft_host_dial: %s", s->name, weft_strerror(rc));
+            started++;
+        }
+        if (!s->hs_busy)
+            break;
+        side_turn(s, &w, "handshakes");
+        if (s->ready != NULL) {
+            weft_peer_close(s->ready);
+            s->ready = NULL;
+        }
+        if (s->dial_failed)
+            fail("%s: a handshake failed: %s", s->name, weft_strerror(s->last_dial_error));
+    }
+}
+
+/* The dialer's part of handshakes_split. */
+static void
+split_hs_dialer(split_side *s)
+{
+    split_pair *p = s->pair;
+    uint64_t ok0;
+
+    split_hs_run(s, p->warm_hs);
+    side_run_until(s, hs_all_down, "warm-up teardown");
+    step_set(&p->warm_done);
+    side_run_until(s, hs_armed, "waiting for the listener's clock");
+    s->cpu0 = thread_cpu_ns();
+    p->t0 = bench_now_ns();
+    ok0 = s->dial_ok;
+    s->hs_timed = 1;
+    split_hs_run(s, p->hs);
+    p->t1 = bench_now_ns();
+    s->cpu1 = thread_cpu_ns();
+    s->hs_timed = 0;
+    p->hs_done = s->dial_ok - ok0;
+    step_set(&p->timed_done);
+    side_run_until(s, hs_all_down, "teardown");
+}
+
+/* ---- split: the threads ---- */
+
+static void
+side_open(split_side *s, const char *role)
+{
+    weft_loop_config lc;
+    int err = 0;
+
+    memset(&lc, 0, sizeof(lc));
+    lc.kind = s->pair->kind;
+    s->loop = weft_loop_new(&lc, &err);
+    if (s->loop == NULL)
+        fail("%s thread: weft_loop_new: %s", role, weft_strerror(err));
+    snprintf(s->name, sizeof(s->name), "%s %s", weft_loop_kind_name(s->loop), role);
+}
+
+static void
+side_close(split_side *s)
+{
+    s->tearing_down = 1;
+    if (s->host != NULL)
+        weft_host_free(s->host);
+    weft_loop_free(s->loop); /* closes the TCP connection and listener */
+    s->host = NULL;
+    s->loop = NULL;
+}
+
+static void
+gate(split_pair *p)
+{
+    int rc = pthread_barrier_wait(&p->gate);
+
+    if (rc != 0 && rc != PTHREAD_BARRIER_SERIAL_THREAD)
+        fail("pthread_barrier_wait: %s", strerror(rc));
+}
+
+static void *
+split_listener(void *arg)
+{
+    split_side *s = arg;
+    split_pair *p = s->pair;
+    struct sockaddr_in sa;
+    weft_multiaddr any;
+    int rc;
+
+    side_open(s, "listener");
+    if (p->t == T_TCP_SPLIT) {
+        memset(&sa, 0, sizeof(sa));
+        sa.sin_family = AF_INET;
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        rc = weft_listen(s->loop, (struct sockaddr *)&sa, sizeof(sa), split_tcp_accept, s, &s->ls);
+        if (rc < 0)
+            fail("%s: weft_listen: %s", s->name, weft_strerror(rc));
+        p->salen = sizeof(p->sa);
+        rc = weft_listener_addr(s->ls, &p->sa, &p->salen);
+        if (rc < 0)
+            fail("%s: weft_listener_addr: %s", s->name, weft_strerror(rc));
+    } else {
+        s->host = host_new(s->loop, 1, split_on_peer, split_on_identify, s);
+        if (p->t == T_NOISE_SPLIT) {
+            rc = weft_host_handle(s->host, SINK_PROTO, &split_sink_handler, s);
+            if (rc < 0)
+                fail("%s: weft_host_handle: %s", s->name, weft_strerror(rc));
+        }
+        rc = weft_ma_parse("/ip4/127.0.0.1/tcp/0", &any);
+        if (rc == 0)
+            rc = weft_host_listen(s->host, &any, &p->addr);
+        if (rc < 0)
+            fail("%s: weft_host_listen: %s", s->name, weft_strerror(rc));
+    }
+    gate(p); /* the address is published */
+    if (p->t == T_HS_SPLIT) {
+        side_run_until(s, hs_warm_over, "warm-up handshakes");
+        s->cpu0 = thread_cpu_ns();
+        step_set(&p->armed);
+        side_run_until(s, hs_timed_over, "handshakes");
+        s->cpu1 = thread_cpu_ns();
+    } else {
+        side_run_until(s, rx_conn_up, "waiting for the connection");
+        step_set(&p->rx_ready);
+        side_run_until(s, rx_all_in, "receiving"); /* split_rx takes the clocks */
+    }
+    side_run_until(s, dialer_finished, "waiting for the dialer to finish");
+    gate(p); /* both done: nothing needs the other loop any more */
+    side_close(s);
+    return NULL;
+}
+
+static void *
+split_dialer(void *arg)
+{
+    split_side *s = arg;
+    split_pair *p = s->pair;
+    int rc;
+
+    side_open(s, "dialer");
+    if (p->t != T_TCP_SPLIT)
+        s->host = host_new(s->loop, 2, split_on_peer, split_on_identify, s);
+    gate(p);
+    switch (p->t) {
+    case T_TCP_SPLIT:
+        rc = weft_dial(s->loop, (struct sockaddr *)&p->sa, p->salen, 5 * SEC, split_tcp_connected,
+                       s, NULL);
+        if (rc < 0)
+            fail("%s: weft_dial: %s", s->name, weft_strerror(rc));
+        side_run_until(s, tx_dialed, "TCP connect");
+        if (s->dial_status < 0)
+            fail("%s: TCP connect: %s", s->name, weft_strerror(s->dial_status));
+        split_stream_dialer(s);
+        break;
+    case T_NOISE_SPLIT:
+        rc = weft_host_dial(s->host, &p->addr, split_data_dialed, s);
+        if (rc < 0)
+            fail("%s: weft_host_dial: %s", s->name, weft_strerror(rc));
+        side_run_until(s, tx_peer_ready, "the libp2p connection");
+        if (s->dial_status < 0)
+            fail("%s: libp2p connection: %s", s->name, weft_strerror(s->dial_status));
+        split_stream_dialer(s);
+        break;
+    default: split_hs_dialer(s); break;
+    }
+    step_set(&p->finished);
+    gate(p);
+    side_close(s);
+    return NULL;
+}
+
+/* One pair: both threads from start to join. */
+static split_result
+split_run(int kind, enum test_id t, const transport_opts *o, double *lat_ns, uint32_t *nlat)
+{
+    split_pair *p = aligned_alloc(_Alignof(split_pair), sizeof(split_pair));
+    pthread_t th[2];
+    split_result res;
+    int rc, i;
+
+    if (p == NULL)
+        fail("out of memory");
+    memset(p, 0, sizeof(*p));
+    p->t = t;
+    p->kind = kind;
+    p->warm_bytes = o->bytes < WARMUP_MAX ? o->bytes : WARMUP_MAX;
+    p->bytes = o->bytes;
+    p->warm_hs = o->handshakes < 50 ? o->handshakes : 50;
+    p->hs = o->handshakes;
+    p->lat_ns = lat_ns;
+    atomic_init(&p->rx_ready, 0);
+    atomic_init(&p->warm_done, 0);
+    atomic_init(&p->armed, 0);
+    atomic_init(&p->timed_done, 0);
+    atomic_init(&p->finished, 0);
+    for (i = 0; i < 2; i++) {
+        p->side[i].pair = p;
+        atomic_init(&p->side[i].progress, 0);
+        atomic_init(&p->side[i].live, 0);
+    }
+    rc = pthread_barrier_init(&p->gate, NULL, 2);
+    if (rc != 0)
+        fail("pthread_barrier_init: %s", strerror(rc));
+    rc = pthread_create(&th[SIDE_LISTENER], NULL, split_listener, &p->side[SIDE_LISTENER]);
+    if (rc == 0)
+        rc = pthread_create(&th[SIDE_DIALER], NULL, split_dialer, &p->side[SIDE_DIALER]);
+    if (rc != 0)
+        fail("pthread_create: %s", strerror(rc));
+    for (i = 0; i < 2; i++) {
+        rc = pthread_join(th[i], NULL);
+        if (rc != 0)
+            fail("pthread_join: %s", strerror(rc));
+    }
+    pthread_barrier_destroy(&p->gate);
+    res.wall_s = (double)(p->t1 - p->t0) / 1e9;
+    for (i = 0; i < 2; i++)
+        res.cpu_s[i] = (double)(p->side[i].cpu1 - p->side[i].cpu0) / 1e9;
+    res.done = p->hs_done;
+    if (nlat != NULL)
+        *nlat = p->nlat;
+    free(p);
+    return res;
+}
+
+static double
+max2(double a, double b)
+{
+    return a > b ? a : b;
+}
+
+static void
+test_split_stream(split_kind *ks, size_t nk, enum test_id t, const transport_opts *o)
+{
+    size_t per = (size_t)nk * o->runs;
+    double *wall = calloc(per, sizeof(*wall)), *core = calloc(per, sizeof(*core));
+    double *cpu_tx = calloc(per, sizeof(*cpu_tx)), *cpu_rx = calloc(per, sizeof(*cpu_rx));
+    double *load_tx = calloc(per, sizeof(*load_tx)), *load_rx = calloc(per, sizeof(*load_rx));
+    const crypto_floor *cf = t == T_NOISE_SPLIT ? crypto_floor_get(o->runs) : NULL;
+    unsigned run;
+    size_t k;
+
+    if (!wall || !core || !cpu_tx || !cpu_rx || !load_tx || !load_rx)
+        fail("out of memory");
+    for (run = 0; run < o->runs; run++) {
+        for (k = 0; k < nk; k++) {
+            split_result r = split_run(ks[k].kind, t, o, NULL, NULL);
+            size_t i = k * o->runs + run;
+
+            wall[i] = r.wall_s;
+            cpu_tx[i] = r.cpu_s[SIDE_DIALER];
+            cpu_rx[i] = r.cpu_s[SIDE_LISTENER];
+            core[i] = (double)o->bytes / max2(cpu_tx[i], cpu_rx[i]) / 1e9;
+            load_tx[i] = cpu_tx[i] / wall[i];
+            load_rx[i] = cpu_rx[i] / wall[i];
+        }
+    }
+    for (k = 0; k < nk; k++) {
+        split_kind *sk = &ks[k];
+        size_t b = k * o->runs;
+        double med, gbps, min_gbps, max_gbps, pc, min_pc, max_pc, ctx, crx, ltx, lrx, ratio = 0;
+        bench_json j;
+        char notes[200];
+
+        med = bench_median(wall + b, o->runs); /* sorts: [b] fastest */
+        gbps = (double)o->bytes / med / 1e9;
+        max_gbps = (double)o->bytes / wall[b] / 1e9;
+        min_gbps = (double)o->bytes / wall[b + o->runs - 1] / 1e9;
+        pc = bench_median(core + b, o->runs); /* sorts: [b] slowest */
+        min_pc = core[b];
+        max_pc = core[b + o->runs - 1];
+        ctx = bench_median(cpu_tx + b, o->runs);
+        crx = bench_median(cpu_rx + b, o->runs);
+        ltx = bench_median(load_tx + b, o->runs);
+        lrx = bench_median(load_rx + b, o->runs);
+        if (t == T_TCP_SPLIT)
+            sk->tcp_gbps = gbps;
+        else if (sk->tcp_gbps > 0)
+            ratio = gbps / sk->tcp_gbps;
+        if (o->json) {
+            bench_json_begin(&j);
+            bench_json_str(&j, "bench", "transport");
+            bench_json_str(&j, "test", test_names[t]);
+            bench_json_str(&j, "loop", sk->name);
+            bench_json_u64(&j, "threads", 2);
+            bench_json_u64(&j, "bytes", o->bytes);
+            bench_json_u64(&j, "chunk", CHUNK);
+            bench_json_f64(&j, "gbps", gbps, 4);
+            bench_json_f64(&j, "min_gbps", min_gbps, 4);
+            bench_json_f64(&j, "max_gbps", max_gbps, 4);
+            bench_json_f64(&j, "seconds", med, 4);
+            bench_json_f64(&j, "wall_gbps", gbps, 4);
+            bench_json_f64(&j, "per_core_gbps", pc, 4);
+            bench_json_f64(&j, "min_per_core_gbps", min_pc, 4);
+            bench_json_f64(&j, "max_per_core_gbps", max_pc, 4);
+            bench_json_f64(&j, "sender_cpu_s", ctx, 4);
+            bench_json_f64(&j, "receiver_cpu_s", crx, 4);
+            bench_json_f64(&j, "sender_load", ltx, 3);
+            bench_json_f64(&j, "receiver_load", lrx, 3);
+            if (ratio > 0)
+                bench_json_f64(&j, "ratio_vs_tcp", ratio, 4);
+            if (cf != NULL) {
+                bench_json_f64(&j, "aead_seal_gbps", cf->seal_gbps, 4);
+                bench_json_f64(&j, "aead_open_gbps", cf->open_gbps, 4);
+                bench_json_f64(&j, "crypto_bound_gbps", cf->bound_gbps, 4);
+                bench_json_f64(&j, "crypto_bound_per_side_gbps",
+                               cf->seal_gbps < cf->open_gbps ? cf->seal_gbps : cf->open_gbps, 4);
+            }
+            json_tail(&j, o->runs);
+        } else {
+            snprintf(notes, sizeof(notes),
+                     "wall; %" PRIu64 " bytes per run; sender %.2f, receiver %.2f of a core",
+                     o->bytes, ltx, lrx);
+            if (ratio > 0)
+                snprintf(notes + strlen(notes), sizeof(notes) - strlen(notes),
+                         "; %.3f x tcp_stream_split", ratio);
+            emit_row(test_names[t], sk->name, gbps, "GB/s", min_gbps, max_gbps, notes);
+            snprintf(notes, sizeof(notes),
+                     "per core: bytes / max CPU (sender %.3f s, receiver %.3f s)", ctx, crx);
+            if (cf != NULL)
+                snprintf(notes + strlen(notes), sizeof(notes) - strlen(notes),
+                         "; AEAD seal %.3f, open %.3f GB/s", cf->seal_gbps, cf->open_gbps);
+            emit_row(test_names[t], sk->name, pc, "GB/s/cpu", min_pc, max_pc, notes);
+        }
+    }
+    free(wall);
+    free(core);
+    free(cpu_tx);
+    free(cpu_rx);
+    free(load_tx);
+    free(load_rx);
+}
+
+static void
+test_split_handshakes(split_kind *ks, size_t nk, const transport_opts *o)
+{
+    size_t per = (size_t)nk * o->runs;
+    double *rate = calloc(per, sizeof(*rate)), *core = calloc(per, sizeof(*core));
+    double *us_d = calloc(per, sizeof(*us_d)), *us_l = calloc(per, sizeof(*us_l));
+    double *load_d = calloc(per, sizeof(*load_d)), *load_l = calloc(per, sizeof(*load_l));
+    double *lat = calloc((size_t)nk * o->runs * o->handshakes, sizeof(*lat));
+    size_t *nlat = calloc(nk, sizeof(*nlat));
+    const crypto_floor *cf = crypto_floor_get(o->runs);
+    unsigned run;
+    size_t k;
+
+    if (!rate || !core || !us_d || !us_l || !load_d || !load_l || !lat || !nlat)
+        fail("out of memory");
+    for (run = 0; run < o->runs; run++) {
+        for (k = 0; k < nk; k++) {
+            double *kl = lat + k * o->runs * o->handshakes;
+            size_t i = k * o->runs + run;
+            uint32_t n = 0;
+            split_result r = split_run(ks[k].kind, T_HS_SPLIT, o, kl + nlat[k], &n);
+            double done = (double)r.done;
+
+            if (r.done == 0)
+                fail("%s: no handshake completed in a run", ks[k].name);
+            nlat[k] += n;
+            rate[i] = done / r.wall_s;
+            core[i] = done / max2(r.cpu_s[SIDE_DIALER], r.cpu_s[SIDE_LISTENER]);
+            us_d[i] = r.cpu_s[SIDE_DIALER] * 1e6 / done;
+            us_l[i] = r.cpu_s[SIDE_LISTENER] * 1e6 / done;
+            load_d[i] = r.cpu_s[SIDE_DIALER] / r.wall_s;
+            load_l[i] = r.cpu_s[SIDE_LISTENER] / r.wall_s;
+        }
+    }
+    for (k = 0; k < nk; k++) {
+        size_t b = k * o->runs;
+        double *kl = lat + k * o->runs * o->handshakes;
+        double med, pc, ud, ul, ld, ll, lmed, p99;
+        bench_json j;
+        char notes[200];
+
+        med = bench_median(rate + b, o->runs); /* sorts: [b] slowest */
+        pc = bench_median(core + b, o->runs);
+        ud = bench_median(us_d + b, o->runs);
+        ul = bench_median(us_l + b, o->runs);
+        ld = bench_median(load_d + b, o->runs);
+        ll = bench_median(load_l + b, o->runs);
+        lmed = bench_median(kl, nlat[k]) / 1e3; /* sorted now */
+        p99 = kl[(size_t)((double)(nlat[k] - 1) * 0.99)] / 1e3;
+        if (o->json) {
+            bench_json_begin(&j);
+            bench_json_str(&j, "bench", "transport");
+            bench_json_str(&j, "test", test_names[T_HS_SPLIT]);
+            bench_json_str(&j, "loop", ks[k].name);
+            bench_json_u64(&j, "threads", 2);
+            bench_json_u64(&j, "handshakes", o->handshakes);
+            bench_json_u64(&j, "parallel", 1);
+            bench_json_f64(&j, "per_sec", med, 1);
+            bench_json_f64(&j, "min_per_sec", rate[b], 1);
+            bench_json_f64(&j, "max_per_sec", rate[b + o->runs - 1], 1);
+            bench_json_f64(&j, "wall_per_sec", med, 1);
+            bench_json_f64(&j, "per_core_per_sec", pc, 1);
+            bench_json_f64(&j, "min_per_core_per_sec", core[b], 1);
+            bench_json_f64(&j, "max_per_core_per_sec", core[b + o->runs - 1], 1);
+            bench_json_f64(&j, "dialer_cpu_us_per_handshake", ud, 1);
+            bench_json_f64(&j, "listener_cpu_us_per_handshake", ul, 1);
+            bench_json_f64(&j, "dialer_load", ld, 3);
+            bench_json_f64(&j, "listener_load", ll, 3);
+            bench_json_f64(&j, "us_per_handshake", lmed, 1);
+            bench_json_f64(&j, "us_p99", p99, 1);
+            bench_json_u64(&j, "failed", 0);
+            bench_json_f64(&j, "crypto_us_per_handshake", cf->hs_us, 1);
+            bench_json_f64(&j, "crypto_bound_per_sec", 1e6 / cf->hs_us, 1);
+            bench_json_f64(&j, "crypto_bound_per_side_per_sec", 2e6 / cf->hs_us, 1);
+            json_tail(&j, o->runs);
+        } else {
+            snprintf(notes, sizeof(notes),
+                     "wall; 1 in flight; latency median %.1f us, p99 %.1f us; dialer %.2f, "
+                     "listener %.2f of a core",
+                     lmed, p99, ld, ll);
+            emit_row(test_names[T_HS_SPLIT], ks[k].name, med, "/s", rate[b], rate[b + o->runs - 1],
+                     notes);
+            snprintf(notes, sizeof(notes),
+                     "per core: CPU per handshake dialer %.1f us, listener %.1f us; crypto-only "
+                     "bound per side %.0f/s",
+                     ud, ul, 2e6 / cf->hs_us);
+            emit_row(test_names[T_HS_SPLIT], ks[k].name, pc, "/s/cpu", core[b],
+                     core[b + o->runs - 1], notes);
+        }
+    }
+    free(rate);
+    free(core);
+    free(us_d);
+    free(us_l);
+    free(load_d);
+    free(load_l);
+    free(lat);
+    free(nlat);
 }
 
 /* ---- driver ------------------------------------------------------------------------------- */
@@ -1205,7 +2261,7 @@ bench_transport_usage(FILE *out)
     fprintf(out,
             "Usage: weft-bench transport [--loop uring|epoll|all] [--test LIST] [--bytes N]\n"
             "                            [--runs R] [--conns M] [--handshakes H]\n"
-            "                            [--parallel P] [--json]\n"
+            "                            [--parallel P] [--split] [--json]\n"
             "\n"
             "Measures the transport on one core: both ends of every connection live on one\n"
             "weft_loop in this thread, so each figure is the work of BOTH ends. Each loop\n"
@@ -1214,19 +2270,25 @@ bench_transport_usage(FILE *out)
             "test alternate between the kinds so one invocation compares them fairly.\n"
             "Stream tests first send an untimed transfer checked byte by byte; a wrong\n"
             "byte, a failed handshake or 10 s without progress prints FAILED and exits 1.\n"
+            "The *_split tests put each end on its own thread with its own loop of the\n"
+            "same kind and time each thread's CPU, for figures per core per side (their\n"
+            "stall limit is 30 s without progress on either side).\n"
             "\n"
             "Options:\n"
             "  --loop L        uring, epoll or all (default all; all skips an io_uring the\n"
             "                  kernel refuses, with a warning)\n"
             "  --test LIST     comma list of tests (default all): tcp_stream,\n"
             "                  noise_yamux_stream, handshakes, handshakes_concurrent,\n"
-            "                  idle_conn_memory\n"
+            "                  idle_conn_memory, tcp_stream_split, noise_yamux_stream_split,\n"
+            "                  handshakes_split\n"
             "  --bytes N       bytes per stream run (default 2G; K, M, G = powers of 1024)\n"
             "  --runs R        runs per test and loop, median reported (default 5; use >= 5)\n"
             "  --conns M       idle connections per run (default 500; capped by\n"
             "                  RLIMIT_NOFILE, whose soft limit is raised to the hard one)\n"
             "  --handshakes H  handshakes per run (default 1000)\n"
             "  --parallel P    dials in flight for handshakes_concurrent (default 16)\n"
+            "  --split         run only the split variants of the chosen tests (tcp_stream,\n"
+            "                  noise_yamux_stream and handshakes have one)\n"
             "  --json          one JSON object per line instead of a table\n"
             "  -h, --help      this text\n"
             "\n"
@@ -1245,6 +2307,12 @@ bench_transport_usage(FILE *out)
             "  handshakes_concurrent  the same with P dials in flight.\n"
             "  idle_conn_memory    M upgraded connections left idle after identify, the\n"
             "                      process's resident and heap growth per connection.\n"
+            "  tcp_stream_split, noise_yamux_stream_split, handshakes_split\n"
+            "                      the same as tcp_stream, noise_yamux_stream and handshakes\n"
+            "                      with the listener and the dialer (the receiver and the\n"
+            "                      sender) on two threads, each with its own loop, over\n"
+            "                      loopback; every run sets both up afresh, checks a\n"
+            "                      warm-up transfer (or does 50 handshakes), then times.\n"
             "\n"
             "Output fields (--json):\n"
             "  all: bench (\"transport\"), test, loop (io_uring|epoll), runs, cpu, kernel,\n"
@@ -1269,11 +2337,23 @@ bench_transport_usage(FILE *out)
             "    heap_bytes_per_side from mallinfo2 (bytes malloc hands out, its chunk\n"
             "    headers included); identify_struct_bytes = sizeof(weft_identify), which\n"
             "    each side keeps per peer. Kernel socket buffers are not in RSS.\n"
+            "  *_split: also threads (2); a side's CPU time is CLOCK_THREAD_CPUTIME_ID over\n"
+            "    its share of the timed part (sender: stream open to seeing the last byte\n"
+            "    in; receiver: end of warm-up to last byte; dialer: first dial to last\n"
+            "    callback; listener: armed to told done). Streams: wall_gbps (= gbps),\n"
+            "    per_core_gbps = median over runs of bytes / max(sender, receiver CPU s),\n"
+            "    min/max_per_core_gbps, sender_cpu_s, receiver_cpu_s, sender_load and\n"
+            "    receiver_load (CPU s / wall s), crypto_bound_per_side_gbps = the slower of\n"
+            "    AEAD seal and open. handshakes_split: wall_per_sec (= per_sec),\n"
+            "    per_core_per_sec = handshakes / max(dialer, listener CPU s), min/max,\n"
+            "    dialer_ and listener_cpu_us_per_handshake, dialer_ and listener_load,\n"
+            "    crypto_bound_per_side_per_sec = 2e6 / crypto_us_per_handshake.\n"
             "\n"
             "Examples:\n"
             "  weft-bench transport --json\n"
             "  weft-bench transport --loop epoll --test tcp_stream,noise_yamux_stream\n"
-            "  weft-bench transport --test idle_conn_memory --conns 2000\n");
+            "  weft-bench transport --test idle_conn_memory --conns 2000\n"
+            "  weft-bench transport --split --bytes 64M --json\n");
 }
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -1320,6 +2400,7 @@ enum {
     OPT_CONNS,
     OPT_HANDSHAKES,
     OPT_PARALLEL,
+    OPT_SPLIT,
     OPT_JSON,
 };
 
@@ -1331,6 +2412,7 @@ static const struct option long_opts[] = {
     {"conns", required_argument, NULL, OPT_CONNS},
     {"handshakes", required_argument, NULL, OPT_HANDSHAKES},
     {"parallel", required_argument, NULL, OPT_PARALLEL},
+    {"split", no_argument, NULL, OPT_SPLIT},
     {"json", no_argument, NULL, OPT_JSON},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -1394,6 +2476,7 @@ parse_args(int argc, char **argv, transport_opts *o)
                 return usage_error("--parallel wants 1..1024");
             o->parallel = (uint32_t)v;
             break;
+        case OPT_SPLIT: o->split = 1; break;
         case OPT_JSON: o->json = 1; break;
         case 'h': bench_transport_usage(stdout); return 0;
         default: return usage_error("bad or incomplete option: %s", argv[optind - 1]);
@@ -1401,9 +2484,41 @@ parse_args(int argc, char **argv, transport_opts *o)
     }
     if (optind < argc)
         return usage_error("unexpected argument '%s'", argv[optind]);
+    if (o->split) {
+        /* each chosen test that has a split variant becomes that variant */
+        unsigned m = o->tests & SPLIT_TESTS;
+
+        if (o->tests & (1u << T_TCP))
+            m |= 1u << T_TCP_SPLIT;
+        if (o->tests & (1u << T_NOISE))
+            m |= 1u << T_NOISE_SPLIT;
+        if (o->tests & (1u << T_HS))
+            m |= 1u << T_HS_SPLIT;
+        if (m == 0)
+            return usage_error("--split: none of the chosen tests has a split variant");
+        o->tests = m;
+    }
     if (o->runs < 5)
         fprintf(stderr, "weft-bench transport: %u runs; medians want >= 5\n", o->runs);
     return -1;
+}
+
+/* Whether the kernel gives a loop of this kind; *name gets its name. */
+static int
+probe_loop(int kind, const char **name)
+{
+    weft_loop_config lc;
+    weft_loop *l;
+    int err = 0;
+
+    memset(&lc, 0, sizeof(lc));
+    lc.kind = kind;
+    l = weft_loop_new(&lc, &err);
+    if (l == NULL)
+        return err ? err : WEFT_ENOIMPL;
+    *name = weft_loop_kind_name(l);
+    weft_loop_free(l);
+    return 0;
 }
 
 int
@@ -1412,7 +2527,8 @@ bench_transport_main(int argc, char **argv)
     static const int kinds[] = {WEFT_LOOP_URING, WEFT_LOOP_EPOLL};
     transport_opts o;
     rig rigs[MAX_RIGS];
-    size_t nrigs = 0, i;
+    split_kind ks[MAX_RIGS];
+    size_t nk = 0, nrigs = 0, i;
     uint8_t *pat;
     int rc, t;
 
@@ -1428,7 +2544,8 @@ bench_transport_main(int argc, char **argv)
     for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
         if (!(o.kinds & (1u << kinds[i])))
             continue;
-        rc = rig_open(&rigs[nrigs], kinds[i]);
+        memset(&ks[nk], 0, sizeof(ks[nk]));
+        rc = probe_loop(kinds[i], &ks[nk].name);
         if (rc != 0) {
             int only = o.kinds == (1u << kinds[i]);
 
@@ -1439,22 +2556,38 @@ bench_transport_main(int argc, char **argv)
                 return 1;
             continue;
         }
-        nrigs++;
+        ks[nk++].kind = kinds[i];
     }
-    if (nrigs == 0)
+    if (nk == 0)
         return 1;
+    if (o.tests & ONE_CORE_TESTS) {
+        for (nrigs = 0; nrigs < nk; nrigs++) {
+            rc = rig_open(&rigs[nrigs], ks[nrigs].kind);
+            if (rc != 0)
+                fail("%s: weft_loop_new: %s", ks[nrigs].name, weft_strerror(rc));
+        }
+    }
     if (!o.json)
         emit_header(&o);
 
     for (t = 0; t < T_COUNT; t++) {
         if (!(o.tests & (1u << t)))
             continue;
+        if (t >= T_TCP_SPLIT && nrigs > 0) {
+            /* the one-core tests are over: free their loops and hosts first */
+            for (i = 0; i < nrigs; i++)
+                rig_close(&rigs[i]);
+            nrigs = 0;
+        }
         switch (t) {
         case T_TCP:
         case T_NOISE: test_stream(rigs, nrigs, (enum test_id)t, &o); break;
         case T_HS:
         case T_HS_CONC: test_handshakes(rigs, nrigs, (enum test_id)t, &o); break;
         case T_IDLE: test_idle(rigs, nrigs, &o); break;
+        case T_TCP_SPLIT:
+        case T_NOISE_SPLIT: test_split_stream(ks, nk, (enum test_id)t, &o); break;
+        case T_HS_SPLIT: test_split_handshakes(ks, nk, &o); break;
         default: break;
         }
     }

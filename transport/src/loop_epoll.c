@@ -268,7 +268,7 @@ ep_wait(weft_loop *l, int64_t timeout_ns)
     int ms = timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000);
     int n = epoll_wait(ep->epfd, evs, MAX_EVENTS, ms);
     if (n < 0)
-        return -errno;
+        return errno == EINTR ? 0 : -errno; /* a signal is an empty turn, as with io_uring */
     ep->dispatching = 1;
     for (int i = 0; i < n; i++) {
         uintptr_t p = (uintptr_t)evs[i].data.ptr;
