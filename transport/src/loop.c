@@ -603,7 +603,19 @@ weft_conn_send(weft_conn *c, const void *data, size_t len)
 size_t
 weft_conn_queued(const weft_conn *c)
 {
-    return c->sendq.len + c->inflight;
+    return c->sendq.len - c->sendq_head + c->inflight;
+}
+
+void
+conn_take(weft_conn *c, size_t n)
+{
+    c->sendq_head += n;
+    if (c->sendq_head >= c->sendq.len) {
+        c->sendq.len = c->sendq_head = 0;
+    } else if (c->sendq_head >= 65536 && c->sendq_head * 2 >= c->sendq.len) {
+        weft_buf_consume(&c->sendq, c->sendq_head); /* rare: the rest is small */
+        c->sendq_head = 0;
+    }
 }
 
 size_t

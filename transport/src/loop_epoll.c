@@ -151,14 +151,16 @@ ep_kick_send(weft_conn *c)
 {
     /* Try right away; EPOLLOUT covers the rest. */
     while (c->sendq.len && (c->state == CONN_OPEN || c->state == CONN_CLOSING)) {
-        ssize_t n = send(c->fd, c->sendq.base, c->sendq.len, MSG_NOSIGNAL);
+        size_t len;
+        const uint8_t *p = conn_pending(c, &len);
+        ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EAGAIN || errno == EINTR)
                 break;
             conn_failed(c, -errno);
             return;
         }
-        weft_buf_consume(&c->sendq, (size_t)n);
+        conn_take(c, (size_t)n);
         conn_sent(c, (size_t)n);
     }
     if (c->state == CONN_OPEN || c->state == CONN_CLOSING)

@@ -77,13 +77,25 @@ struct weft_conn {
     weft_timer connect_timer;
     weft_timer writable_timer; /* on_writable deferred out of weft_conn_send */
     int in_send;
-    weft_buf sendq;   /* bytes queued, not yet handed to the backend */
+    weft_buf sendq;   /* bytes queued; those before sendq_head are already sent */
+    size_t sendq_head;
     size_t inflight;  /* bytes the backend holds and has not sent yet */
     struct sockaddr_storage peer, local;
     socklen_t peerlen, locallen;
     weft_conn *next, *prev;
     void *backend;
 };
+
+/* The queued bytes not yet sent (epoll, sim), and taking n of them off
+ * the front. Taking moves no memory until the sent part is large: a
+ * partial send must not copy the rest of a multi-MiB queue each time. */
+static inline const uint8_t *
+conn_pending(const weft_conn *c, size_t *len)
+{
+    *len = c->sendq.len - c->sendq_head;
+    return c->sendq.base + c->sendq_head;
+}
+void conn_take(weft_conn *c, size_t n);
 
 /* Core helpers for backends. */
 weft_conn *conn_new(weft_loop *loop, int fd);

@@ -418,14 +418,17 @@ sim_kick_send(weft_conn *c)
         uint64_t unread = peer && SC(peer) ? SC(peer)->rx.len : 0;
         if (!c->sendq.len || ls->backlog >= SNDBUF || unread >= RCVBUF)
             break;
-        size_t len = c->sendq.len < SEGMENT ? c->sendq.len : SEGMENT;
+        size_t len;
+        const uint8_t *head = conn_pending(c, &len);
+        if (len > SEGMENT)
+            len = SEGMENT;
         uint8_t *seg = malloc(len);
         if (!seg) {
             conn_failed(c, -ENOMEM);
             return;
         }
-        memcpy(seg, c->sendq.base, len);
-        weft_buf_consume(&c->sendq, len);
+        memcpy(seg, head, len);
+        conn_take(c, len);
         if (schedule_in_order(n, p, sc->dir, EV_ARRIVE, seg, len) < 0) {
             free(seg);
             conn_failed(c, -ENOMEM);
