@@ -1,0 +1,973 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The RLNC coded mesh (spec rlnc-mesh.md section 3): shards instead of whole
+ * messages on /weft/rlnc/1.0.0, over the GossipSub topic meshes of
+ * ps_core.c.
+ *
+ * Every message is a generation keyed by its id (SHA-256 of the message).
+ * A relay verifies the publisher's signature once per id, feeds each shard
+ * to the generation's decoder (which is also its recoder), and once its
+ * rank reaches ceil(threshold * k) forwards recoded shards as the policy
+ * (rl_policy) decides: never to the sender, never more than k per peer per
+ * message. At rank k it decodes, checks SHA-256(message) == id, delivers
+ * and tells its mesh peers "complete" so they stop sending. A generation
+ * that stalls below rank k asks peers that have the message (they said
+ * complete or announced it by IHAVE) with a want; they answer with fresh
+ * recoded shards. Partial generations are bounded in number (in total and
+ * per peer that started them), in decoder memory and in age.
+ */
+#include <errno.h>
+#include <math.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ps_internal.h"
+
+#define MS 1000000LL
+
+enum { GEN_PARTIAL = 0, GEN_DONE, GEN_BAD };
+
+struct rl_gen {
+    uint8_t id[32];
+    ps_topic *t;
+    weft_peer_id origin;
+    uint64_t seqno;
+    uint8_t sig[64];
+    weft_gen gen;
+    uint32_t need;          /* ceil(threshold * k) */
+    weft_decoder *dec;      /* relays; NULL once released */
+    weft_encoder *enc;      /* our own messages */
+    int state;
+    int own;
+    uint64_t starter;       /* serial of the peer whose shard created it */
+    int64_t created, progress, done_at, last_want;
+    size_t mem;
+    rl_peer *rp;
+    size_t nrp, rpcap;
+    uint64_t *coef_hashes;  /* of shards held, to tell duplicates from unhelpful */
+    uint32_t nhash;
+};
+
+/* ---- policies ------------------------------------------------------------ */
+
+static int
+eligible(const rl_gen *g, const rl_peer *r, const weft_ps_peer *from)
+{
+    return r->p != from && !r->complete && r->sent < g->gen.k &&
+           ps_in_list(g->t->mesh, g->t->nmesh, r->p);
+}
+
+/* spec: once past the threshold, one recoded shard to every mesh peer but
+ * the sender for each innovative shard received. */
+static size_t
+pol_spec(weft_ps *ps, rl_gen *g, const weft_ps_peer *from, rl_peer **out, size_t max)
+{
+    (void)ps;
+    size_t n = 0;
+    for (size_t i = 0; i < g->nrp && n < max; i++)
+        if (eligible(g, &g->rp[i], from))
+            out[n++] = &g->rp[i];
+    return n;
+}
+
+/* Fewest shards exchanged first: a peer that sent us many already has much. */
+static int
+cmp_need(const void *a, const void *b)
+{
+    const rl_peer *x = *(rl_peer *const *)a, *y = *(rl_peer *const *)b;
+    unsigned kx = (unsigned)x->sent + x->recv, ky = (unsigned)y->sent + y->recv;
+    return kx < ky ? -1 : kx > ky ? 1 : 0;
+}
+
+/* budget-M: like spec, but each innovative shard goes to at most M peers,
+ * those that have exchanged the fewest shards of this message with us. The
+ * mean number of shards a node receives is then about M * k: M bounds the
+ * bytes sent per byte delivered. */
+static size_t
+pol_budget(weft_ps *ps, rl_gen *g, const weft_ps_peer *from, rl_peer **out, size_t max,
+           size_t m)
+{
+    rl_peer *cand[256];
+    size_t n = 0;
+    for (size_t i = 0; i < g->nrp && n < 256; i++)
+        if (eligible(g, &g->rp[i], from))
+            cand[n++] = &g->rp[i];
+    /* shuffle, then a stable order by need, so ties break at random */
+    for (size_t i = n; i > 1; i--) {
+        size_t j = weft_rng_next(&ps->rng) % i;
+        rl_peer *x = cand[i - 1];
+        cand[i - 1] = cand[j];
+        cand[j] = x;
+    }
+    qsort(cand, n, sizeof *cand, cmp_need);
+    if (m > max)
+        m = max;
+    if (n > m)
+        n = m;
+    memcpy(out, cand, n * sizeof *out);
+    return n;
+}
+
+static size_t
+pol_budget2(weft_ps *ps, rl_gen *g, const weft_ps_peer *from, rl_peer **out, size_t max)
+{
+    return pol_budget(ps, g, from, out, max, 2);
+}
+
+static size_t
+pol_budget3(weft_ps *ps, rl_gen *g, const weft_ps_peer *from, rl_peer **out, size_t max)
+{
+    return pol_budget(ps, g, from, out, max, 3);
+}
+
+static size_t
+pol_budget4(weft_ps *ps, rl_gen *g, const weft_ps_peer *from, rl_peer **out, size_t max)
+{
+    return pol_budget(ps, g, from, out, max, 4);
+}
+
+static size_t
+pol_budget5(weft_ps *ps, rl_gen *g, const weft_ps_peer *from, rl_peer **out, size_t max)
+{
+    return pol_budget(ps, g, from, out, max, 5);
+}
+
+/* What r still needs, as far as we know: k minus its last reported rank
+ * minus our shards in flight to it (sent, less those it had counted). */
+static int
+est_need(const rl_gen *g, const rl_peer *r)
+{
+    int inflight = (int)r->sent - (int)r->got;
+    return (int)g->gen.k - (int)r->hint - (inflight > 0 ? inflight : 0);
+}
+
+static int
+cmp_est_need(const void *a, const void *b, void *u)
+{
+    const rl_gen *g = u;
+    int x = est_need(g, *(rl_peer *const *)a), y = est_need(g, *(rl_peer *const *)b);
+    return x > y ? -1 : x < y ? 1 : 0;
+}
+
+/* need-M: each innovative shard to at most M mesh peers that, by their Have
+ * reports and our shards in flight, still need shards; the neediest first. */
+static size_t
+pol_need(weft_ps *ps, rl_gen *g, const weft_ps_peer *from, rl_peer **out, size_t max, size_t m)
+{
+    rl_peer *cand[256];
+    size_t n = 0;
+    for (size_t i = 0; i < g->nrp && n < 256; i++)
+        if (eligible(g, &g->rp[i], from) && est_need(g, &g->rp[i]) > 0)
+            cand[n++] = &g->rp[i];
+    for (size_t i = n; i > 1; i--) {
+        size_t j = weft_rng_next(&ps->rng) % i;
+        rl_peer *x = cand[i - 1];
+        cand[i - 1] = cand[j];
+        cand[j] = x;
+    }
+    qsort_r(cand, n, sizeof *cand, cmp_est_need, g);
+    if (m > max)
+        m = max;
+    if (n > m)
+        n = m;
+    memcpy(out, cand, n * sizeof *out);
+    return n;
+}
+
+static size_t
+pol_need_all(weft_ps *ps, rl_gen *g, const weft_ps_peer *from, rl_peer **out, size_t max)
+{
+    return pol_need(ps, g, from, out, max, max);
+}
+
+static size_t
+pol_need4(weft_ps *ps, rl_gen *g, const weft_ps_peer *from, rl_peer **out, size_t max)
+{
+    return pol_need(ps, g, from, out, max, 4);
+}
+
+static size_t
+pol_need3(weft_ps *ps, rl_gen *g, const weft_ps_peer *from, rl_peer **out, size_t max)
+{
+    return pol_need(ps, g, from, out, max, 3);
+}
+
+static const rl_policy policies[] = {
+    {"need", "each innovative shard to every mesh peer that still needs shards", 0,
+     pol_need_all},
+    {"need3", "each innovative shard to the 3 mesh peers that need shards most", 0, pol_need3},
+    {"need4", "each innovative shard to the 4 mesh peers that need shards most", 0, pol_need4},
+    {"budget2", "each innovative shard to the 2 mesh peers that exchanged the fewest", 0,
+     pol_budget2},
+    {"budget3", "each innovative shard to the 3 mesh peers that exchanged the fewest", 0,
+     pol_budget3},
+    {"budget4", "each innovative shard to the 4 mesh peers that exchanged the fewest", 0,
+     pol_budget4},
+    {"budget5", "each innovative shard to the 5 mesh peers that exchanged the fewest", 0,
+     pol_budget5},
+    {"flood", "each innovative shard to every mesh peer but the sender", 0, pol_spec},
+    {"spec", "from the threshold on, each innovative shard recoded to every mesh peer but the "
+             "sender; nothing below it",
+     1, pol_spec},
+};
+#define DEFAULT_POLICY (ps_rlnc_policy("budget3"))
+
+/* Tell mesh peers our rank after an innovative shard. */
+static void
+send_have(weft_ps *ps, rl_gen *g, uint32_t rank)
+{
+    weft_bytes id = ps_b(g->id, 32);
+    for (size_t i = 0; i < g->nrp; i++) {
+        rl_peer *r = &g->rp[i];
+        if (r->complete || !(r->p->protos & WEFT_PS_PROTO_RLNC) ||
+            !ps_in_list(g->t->mesh, g->t->nmesh, r->p))
+            continue;
+        WEFT_IGNORE(weft_rpc_put_have(ps_ctl(ps, r->p, WEFT_PS_PROTO_RLNC), id, rank, r->recv));
+    }
+}
+
+const rl_policy *
+ps_rlnc_policy(const char *name)
+{
+    for (size_t i = 0; i < sizeof policies / sizeof *policies; i++)
+        if (!strcmp(policies[i].name, name))
+            return &policies[i];
+    return NULL;
+}
+
+size_t
+weft_ps_rlnc_policies(const char **out, size_t max)
+{
+    size_t n = sizeof policies / sizeof *policies;
+    for (size_t i = 0; i < n && i < max; i++)
+        out[i] = policies[i].name;
+    return n;
+}
+
+/* ---- generations ------------------------------------------------------- */
+
+int
+ps_rlnc_init(weft_ps *ps)
+{
+    if (sodium_init() < 0)
+        return WEFT_EINVAL;
+    ps->policy = ps->cfg.rlnc_policy ? ps_rlnc_policy(ps->cfg.rlnc_policy) : DEFAULT_POLICY;
+    ps_map_init(&ps->gens, PS_SEEN_MAX, weft_rng_next(&ps->rng));
+    ps_map_init(&ps->seen, 4096, weft_rng_next(&ps->rng)); /* ids wanted after IHAVE */
+    return 0;
+}
+
+static void
+gen_release(weft_ps *ps, rl_gen *g)
+{
+    if (g->dec) {
+        weft_dec_free(g->dec);
+        g->dec = NULL;
+    }
+    if (g->enc) {
+        weft_enc_free(g->enc);
+        g->enc = NULL;
+    }
+    ps->rl_mem -= g->mem;
+    g->mem = 0;
+    free(g->coef_hashes);
+    g->coef_hashes = NULL;
+    free(g->rp);
+    g->rp = NULL;
+    g->nrp = g->rpcap = 0;
+}
+
+static void
+gen_free(weft_ps *ps, rl_gen *g)
+{
+    if (g->state == GEN_PARTIAL && ps->rl_partial)
+        ps->rl_partial--;
+    gen_release(ps, g);
+    free(g);
+}
+
+static int
+drop_gen(ps_map_ent *e, void *u)
+{
+    gen_free(u, e->val);
+    return 1;
+}
+
+void
+ps_rlnc_free(weft_ps *ps)
+{
+    ps_map_filter(&ps->gens, drop_gen, ps);
+    ps_map_free(&ps->gens);
+    ps_map_free(&ps->seen);
+    free(ps->shard_buf);
+}
+
+static rl_peer *
+rp_find(rl_gen *g, const weft_ps_peer *p)
+{
+    for (size_t i = 0; i < g->nrp; i++)
+        if (g->rp[i].p == p)
+            return &g->rp[i];
+    return NULL;
+}
+
+static rl_peer *
+rp_get(rl_gen *g, weft_ps_peer *p)
+{
+    rl_peer *r = rp_find(g, p);
+    if (r)
+        return r;
+    if (g->state != GEN_PARTIAL && g->state != GEN_DONE)
+        return NULL;
+    if (g->nrp == g->rpcap) {
+        size_t nc = g->rpcap ? g->rpcap * 2 : 8;
+        if (nc > 4096)
+            return NULL;
+        rl_peer *nv = realloc(g->rp, nc * sizeof *nv);
+        if (!nv)
+            return NULL;
+        g->rp = nv;
+        g->rpcap = nc;
+    }
+    r = &g->rp[g->nrp++];
+    memset(r, 0, sizeof *r);
+    r->p = p;
+    return r;
+}
+
+/* Mesh peers of the topic get a record, so policies see all of them. */
+static void
+rp_mesh(rl_gen *g)
+{
+    for (size_t i = 0; i < g->t->nmesh; i++)
+        (void)rp_get(g, g->t->mesh[i]);
+}
+
+void
+ps_rlnc_peer_gone(weft_ps *ps, weft_ps_peer *p)
+{
+    for (size_t i = 0; i < ps->gens.cap; i++) {
+        ps_map_ent *e = &ps->gens.ents[i];
+        if (!e->hash)
+            continue;
+        rl_gen *g = e->val;
+        for (size_t j = 0; j < g->nrp; j++)
+            if (g->rp[j].p == p) {
+                g->rp[j] = g->rp[--g->nrp];
+                break;
+            }
+    }
+}
+
+static int
+shard_buf(weft_ps *ps, size_t n)
+{
+    if (ps->shard_cap >= n)
+        return 0;
+    uint8_t *b = realloc(ps->shard_buf, n);
+    if (!b)
+        return -ENOMEM;
+    ps->shard_buf = b;
+    ps->shard_cap = n;
+    return 0;
+}
+
+/* Emit one fresh coded shard of g to peer r, or pass on `as_is` (a shard
+ * received, in wire format) when it is not NULL. */
+static int
+send_shard(weft_ps *ps, rl_gen *g, rl_peer *r, const weft_bytes *as_is)
+{
+    size_t sz = weft_shard_size(&g->gen);
+    if (shard_buf(ps, sz))
+        return -ENOMEM;
+    int n;
+    if (as_is)
+        n = (int)as_is->len;
+    else if (g->enc)
+        n = weft_enc_next(g->enc, ps->shard_buf, sz);
+    else if (g->dec)
+        n = weft_dec_recode(g->dec, &ps->rng, ps->shard_buf, sz);
+    else
+        return WEFT_EEMPTY;
+    if (n < 0)
+        return n;
+    weft_rpc_shard s = {
+        .topic = ps_b(g->t->name, g->t->nlen),
+        .msg_id = ps_b(g->id, 32),
+        .from = ps_b(g->origin.bytes, g->origin.len),
+        .seqno = g->seqno,
+        .signature = ps_b(g->sig, 64),
+        .data = as_is ? *as_is : ps_b(ps->shard_buf, (size_t)n),
+    };
+    const uint8_t *f;
+    size_t fl;
+    weft_rpc_writer_reset(&ps->w);
+    if (weft_rpc_put_shard(&ps->w, &s) || weft_rpc_finish(&ps->w, &f, &fl))
+        return WEFT_ETOOBIG;
+    int r2 = ps_send(ps, r->p, WEFT_PS_PROTO_RLNC, f, fl);
+    if (r2 == 0) {
+        r->sent++;
+        ps->st.shards_sent++;
+    }
+    return r2;
+}
+
+static uint64_t
+coef_hash(const uint8_t *c, size_t k)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < k; i++)
+        h = (h ^ c[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+static void
+send_complete(weft_ps *ps, rl_gen *g)
+{
+    rp_mesh(g);
+    weft_bytes id = ps_b(g->id, 32);
+    for (size_t i = 0; i < g->nrp; i++) {
+        rl_peer *r = &g->rp[i];
+        if (r->complete || !(r->p->protos & WEFT_PS_PROTO_RLNC))
+            continue;
+        if (!weft_rpc_put_complete(ps_ctl(ps, r->p, WEFT_PS_PROTO_RLNC), id))
+            ps->st.completes_sent++;
+    }
+}
+
+static void
+decoded(weft_ps *ps, rl_gen *g, weft_ps_peer *from)
+{
+    size_t len;
+    const uint8_t *msg = weft_dec_message(g->dec, &len);
+    uint8_t h[32];
+    weft_bytes id = ps_b(g->id, 32), topic = ps_b(g->t->name, g->t->nlen);
+    crypto_hash_sha256(h, msg ? msg : (const uint8_t *)"", len);
+    ps->rl_partial--;
+    if (!msg || memcmp(h, g->id, 32)) {
+        /* A polluted generation: some shard was not what its header said. */
+        g->state = GEN_BAD;
+        g->done_at = ps_now(ps);
+        ps->st.gens_polluted++;
+        ps_trace(ps, WEFT_TRACE_REJECT_MESSAGE, from, id, topic, "SHA-256 mismatch",
+                 ps_b(NULL, 0));
+        gen_release(ps, g);
+        return;
+    }
+    g->state = GEN_DONE;
+    g->done_at = ps_now(ps);
+    ps->st.gens_decoded++;
+    ps->st.delivered++;
+    send_complete(ps, g);
+    weft_ps_msg m = {topic, ps_b(msg, len), id, &g->origin, from ? &from->id : NULL, g->seqno};
+    ps_trace(ps, WEFT_TRACE_DELIVER_MESSAGE, from, id, topic, NULL, ps_b(NULL, 0));
+    ps->cfg.io.deliver(ps->cfg.io.user, &m);
+}
+
+static unsigned
+partial_by(const weft_ps *ps, uint64_t serial)
+{
+    unsigned n = 0;
+    for (size_t i = 0; i < ps->gens.cap; i++) {
+        const ps_map_ent *e = &ps->gens.ents[i];
+        if (e->hash) {
+            const rl_gen *g = e->val;
+            n += g->state == GEN_PARTIAL && g->starter == serial;
+        }
+    }
+    return n;
+}
+
+/* A first shard of an unknown id: check, verify, bound, then start. */
+static rl_gen *
+gen_start(weft_ps *ps, weft_ps_peer *from, ps_topic *t, const weft_rpc_shard *s,
+          const weft_shard_view *v, const char **why)
+{
+    const weft_ps_config *c = &ps->cfg;
+    weft_peer_id origin;
+    uint8_t pk[32];
+    if (v->gen.message_len > c->max_msg_size) {
+        *why = "message too large";
+        ps->st.drop_too_big++;
+        return NULL;
+    }
+    /* piece_size may round up, but not without bound */
+    if ((uint64_t)v->gen.k * v->gen.piece_size >
+        (uint64_t)v->gen.message_len + (uint64_t)v->gen.k * 128 + 4096) {
+        *why = "piece size out of proportion";
+        ps->st.shards_invalid++;
+        return NULL;
+    }
+    if (weft_peer_id_from_bytes(s->from.p, s->from.len, &origin) ||
+        weft_peer_id_pubkey(&origin, pk) || s->signature.len != 64) {
+        *why = "bad publisher id or signature";
+        ps->st.drop_bad_signature++;
+        return NULL;
+    }
+    weft_buf_reset(&ps->scratch);
+    if (weft_rlnc_sig_input(s->msg_id, s->topic, v->gen.k, v->gen.piece_size,
+                            v->gen.message_len, &ps->scratch) ||
+        weft_verify(pk, ps->scratch.base, ps->scratch.len, s->signature.p)) {
+        *why = "invalid signature";
+        ps->st.drop_bad_signature++;
+        return NULL;
+    }
+    size_t mem = (size_t)v->gen.k * v->gen.k + (size_t)v->gen.k * v->gen.piece_size +
+                 (size_t)v->gen.k * 16;
+    if (ps->rl_partial >= c->rlnc_max_partial || ps->rl_mem + mem > c->rlnc_max_mem ||
+        partial_by(ps, from->serial) >= c->rlnc_max_partial_per_peer) {
+        *why = "partial generation limit";
+        ps->st.shards_over_limit++;
+        return NULL;
+    }
+    rl_gen *g = calloc(1, sizeof *g);
+    if (!g)
+        return NULL;
+    int err = 0;
+    g->dec = weft_dec_new(&v->gen, &err);
+    g->coef_hashes = malloc(v->gen.k * sizeof *g->coef_hashes);
+    int fresh;
+    ps_map_ent *e = g->dec && g->coef_hashes ? ps_map_put(&ps->gens, s->msg_id.p, 32, &fresh)
+                                             : NULL;
+    if (!e) {
+        weft_dec_free(g->dec);
+        free(g->coef_hashes);
+        free(g);
+        *why = "out of memory";
+        ps->st.shards_over_limit++;
+        return NULL;
+    }
+    e->val = g;
+    memcpy(g->id, s->msg_id.p, 32);
+    g->t = t;
+    g->origin = origin;
+    g->seqno = s->seqno;
+    memcpy(g->sig, s->signature.p, 64);
+    g->gen = v->gen;
+    g->need = (uint32_t)ceil(c->rlnc_threshold * v->gen.k - 1e-9);
+    if (g->need < 1)
+        g->need = 1;
+    g->starter = from->serial;
+    g->created = g->progress = ps_now(ps);
+    g->mem = mem;
+    ps->rl_mem += mem;
+    ps->rl_partial++;
+    ps->st.gens_started++;
+    ps_map_ent *w = ps_map_get(&ps->seen, g->id, 32);
+    if (w)
+        ps_map_del(&ps->seen, w);
+    return g;
+}
+
+int
+ps_rlnc_on_shard(weft_ps *ps, weft_ps_peer *from, const weft_rpc_shard *s)
+{
+    weft_bytes none = ps_b(NULL, 0);
+    ps_topic *t = ps_topic_find(ps, s->topic.p, s->topic.len);
+    if (!t || !t->subscribed) {
+        ps->st.drop_unknown_topic++;
+        ps_trace(ps, WEFT_TRACE_REJECT_MESSAGE, from, s->msg_id, s->topic, "unsubscribed topic",
+                 none);
+        return 0;
+    }
+    weft_bytes topic = ps_b(t->name, t->nlen);
+    weft_shard_view v;
+    if (s->msg_id.len != 32 || weft_shard_parse(s->data.p, s->data.len, &v)) {
+        ps->st.shards_invalid++;
+        ps_score_invalid(ps, from, t);
+        ps_trace(ps, WEFT_TRACE_REJECT_MESSAGE, from, s->msg_id, topic, "malformed shard", none);
+        return 0;
+    }
+    weft_bytes coeffs = ps_b(v.coefs, v.gen.k);
+    ps_map_ent *e = ps_map_get(&ps->gens, s->msg_id.p, 32);
+    rl_gen *g = e ? e->val : NULL;
+    if (!g) {
+        const char *why = NULL;
+        g = gen_start(ps, from, t, s, &v, &why);
+        if (!g) {
+            if (why && strcmp(why, "partial generation limit") && strcmp(why, "out of memory"))
+                ps_score_invalid(ps, from, t);
+            ps_trace(ps, WEFT_TRACE_REJECT_MESSAGE, from, s->msg_id, topic,
+                     why ? why : "rejected", none);
+            return 0;
+        }
+    } else if (g->t != t || memcmp(&g->gen, &v.gen, sizeof v.gen) ||
+               s->from.len != g->origin.len ||
+               memcmp(s->from.p, g->origin.bytes, g->origin.len)) {
+        ps->st.shards_invalid++;
+        ps_score_invalid(ps, from, t);
+        ps_trace(ps, WEFT_TRACE_REJECT_MESSAGE, from, s->msg_id, topic,
+                 "shard does not match its generation", none);
+        return 0;
+    }
+    weft_bytes id = ps_b(g->id, 32);
+    if (g->state != GEN_PARTIAL) {
+        rl_peer *r = g->state == GEN_DONE ? rp_get(g, from) : NULL;
+        if (r && r->recv < UINT16_MAX)
+            r->recv++;
+        if (g->state == GEN_DONE) {
+            ps->st.shards_unnecessary++;
+            ps_trace(ps, WEFT_TRACE_UNNECESSARY_SHARD, from, id, topic, NULL, coeffs);
+            /* It may not have heard: say it again, once. */
+            if (r && !r->complete && r->recv == 1 && (from->protos & WEFT_PS_PROTO_RLNC) &&
+                !weft_rpc_put_complete(ps_ctl(ps, from, WEFT_PS_PROTO_RLNC), id))
+                ps->st.completes_sent++;
+        }
+        return 0;
+    }
+    rl_peer *r = rp_get(g, from);
+    if (!r) {
+        ps->st.shards_over_limit++;
+        return 0;
+    }
+    if (r->recv >= g->gen.k) {
+        ps->st.shards_beyond_k++;
+        ps_penalise(ps, from, 0.5);
+        ps_trace(ps, WEFT_TRACE_REJECT_MESSAGE, from, id, topic, "more than k shards from peer",
+                 none);
+        return 0;
+    }
+    r->recv++;
+    int res = weft_dec_push_parts(g->dec, v.coefs, v.payload);
+    if (res < 0) {
+        ps->st.shards_invalid++;
+        ps_score_invalid(ps, from, t);
+        ps_trace(ps, WEFT_TRACE_REJECT_MESSAGE, from, id, topic, "invalid shard", none);
+        return 0;
+    }
+    uint64_t h = coef_hash(v.coefs, v.gen.k);
+    if (res == WEFT_DEC_REDUNDANT) {
+        int dup = 0;
+        for (uint32_t i = 0; i < g->nhash; i++)
+            dup |= g->coef_hashes[i] == h;
+        if (dup) {
+            ps->st.shards_duplicate++;
+            ps_trace(ps, WEFT_TRACE_DUPLICATE_SHARD, from, id, topic, NULL, coeffs);
+        } else {
+            ps->st.shards_unhelpful++;
+            ps_trace(ps, WEFT_TRACE_UNHELPFUL_SHARD, from, id, topic, NULL, coeffs);
+        }
+        return 0;
+    }
+    g->coef_hashes[g->nhash++] = h;
+    g->progress = ps_now(ps);
+    ps->st.shards_new++;
+    ps_score_delivery(ps, from, t, g->nhash == 1);
+    ps_trace(ps, WEFT_TRACE_NEW_SHARD, from, id, topic, NULL, coeffs);
+    uint32_t rank = weft_dec_rank(g->dec);
+    int below = rank < g->need;
+    if (!below || !ps->policy->strict_threshold) {
+        rl_peer *out[256];
+        rp_mesh(g);
+        r = NULL; /* rp may have moved */
+        size_t n = ps->policy->on_innovative(ps, g, from, out, 256);
+        for (size_t i = 0; i < n; i++)
+            (void)send_shard(ps, g, out[i], below ? &s->data : NULL);
+    }
+    if (rank == g->gen.k)
+        decoded(ps, g, from);
+    else
+        send_have(ps, g, rank);
+    return 0;
+}
+
+void
+ps_rlnc_on_have(weft_ps *ps, weft_ps_peer *from, weft_bytes id, uint32_t rank, uint32_t got)
+{
+    ps_map_ent *e = id.len == 32 ? ps_map_get(&ps->gens, id.p, 32) : NULL;
+    if (!e)
+        return;
+    rl_gen *g = e->val;
+    rl_peer *r = rp_get(g, from);
+    if (!r || rank > g->gen.k)
+        return;
+    /* Reports can cross: keep the newest view (ranks only grow). */
+    if (rank >= r->hint)
+        r->hint = (uint16_t)rank;
+    if (got <= r->sent && got >= r->got)
+        r->got = (uint16_t)got;
+    if (rank == g->gen.k)
+        r->complete = 1;
+}
+
+void
+ps_rlnc_on_complete(weft_ps *ps, weft_ps_peer *from, weft_bytes id)
+{
+    ps_map_ent *e = id.len == 32 ? ps_map_get(&ps->gens, id.p, 32) : NULL;
+    if (!e)
+        return;
+    rl_peer *r = rp_get(e->val, from);
+    if (r)
+        r->complete = 1;
+}
+
+void
+ps_rlnc_on_ihave(weft_ps *ps, weft_ps_peer *from, weft_bytes topic, weft_bytes id)
+{
+    if (id.len != 32)
+        return;
+    ps_topic *t = ps_topic_find(ps, topic.p, topic.len);
+    if (!t || !t->subscribed)
+        return;
+    ps_map_ent *e = ps_map_get(&ps->gens, id.p, 32);
+    if (e) {
+        rl_peer *r = rp_get(e->val, from);
+        if (r)
+            r->announced = 1;
+        return;
+    }
+    /* Never heard of it: ask the announcer for a full set of shards, once
+     * per id (the want is remembered in ps->seen until shards arrive). */
+    if (from->iwant_asked >= ps->cfg.max_ihave_len) {
+        ps->st.iwant_ignored++;
+        return;
+    }
+    int fresh;
+    ps_map_ent *w = ps_map_put(&ps->seen, id.p, 32, &fresh);
+    if (!w || !fresh)
+        return;
+    w->t = ps_now(ps);
+    from->iwant_asked++;
+    if (!weft_rpc_put_want(ps_ctl(ps, from, WEFT_PS_PROTO_RLNC), id, 0))
+        ps->st.wants_sent++;
+}
+
+void
+ps_rlnc_on_want(weft_ps *ps, weft_ps_peer *from, weft_bytes id, uint32_t rank)
+{
+    ps_map_ent *e = id.len == 32 ? ps_map_get(&ps->gens, id.p, 32) : NULL;
+    if (!e) {
+        ps->st.iwant_ignored++;
+        return;
+    }
+    rl_gen *g = e->val;
+    rl_peer *r = rp_get(g, from);
+    if (!r || (!g->dec && !g->enc) || rank >= g->gen.k) {
+        ps->st.iwant_ignored++;
+        return;
+    }
+    uint32_t held = g->enc ? g->gen.k : weft_dec_rank(g->dec);
+    /* A fresh combination helps only as far as we have more than it. */
+    uint32_t n = g->gen.k - rank;
+    if (held < g->gen.k && held > rank)
+        n = held - rank;
+    else if (held < g->gen.k)
+        n = 0;
+    if (n > g->gen.k - r->sent)
+        n = g->gen.k - r->sent;
+    if (!n) {
+        ps->st.iwant_ignored++;
+        return;
+    }
+    r->complete = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (send_shard(ps, g, r, NULL))
+            break;
+    ps->st.iwant_served++;
+}
+
+int
+ps_rlnc_publish(weft_ps *ps, ps_topic *t, const uint8_t *data, size_t len, uint8_t *id,
+                size_t *id_len)
+{
+    const weft_ps_config *c = &ps->cfg;
+    crypto_hash_sha256(id, data ? data : (const uint8_t *)"", len);
+    *id_len = 32;
+    if (ps_map_get(&ps->gens, id, 32))
+        return WEFT_EINVAL; /* the same message again: its id is taken */
+    rl_gen *g = calloc(1, sizeof *g);
+    if (!g)
+        return -ENOMEM;
+    int err = 0;
+    g->enc = weft_enc_new(data, len, c->rlnc_k, 0, WEFT_ENC_SYSTEMATIC,
+                          weft_rng_next(&ps->rng), &err);
+    int fresh;
+    ps_map_ent *e = g->enc ? ps_map_put(&ps->gens, id, 32, &fresh) : NULL;
+    if (!e) {
+        weft_enc_free(g->enc);
+        free(g);
+        return err ? err : -ENOMEM;
+    }
+    e->val = g;
+    memcpy(g->id, id, 32);
+    g->t = t;
+    g->origin = ps->self;
+    g->seqno = ++ps->seqno;
+    g->gen = *weft_enc_gen(g->enc);
+    g->need = 1;
+    g->own = 1;
+    g->state = GEN_DONE;
+    g->created = g->done_at = ps_now(ps);
+    g->mem = len;
+    ps->rl_mem += len;
+    weft_buf_reset(&ps->scratch);
+    int r = weft_rlnc_sig_input(ps_b(id, 32), ps_b(t->name, t->nlen), g->gen.k,
+                                g->gen.piece_size, g->gen.message_len, &ps->scratch);
+    if (r)
+        return r;
+    weft_sign(&c->identity, ps->scratch.base, ps->scratch.len, g->sig);
+    ps->st.published++;
+    ps_trace(ps, WEFT_TRACE_PUBLISH_MESSAGE, NULL, ps_b(id, 32), ps_b(t->name, t->nlen), NULL,
+             ps_b(NULL, 0));
+
+    /* n distinct shards round-robin over the mesh (or fanout, or every
+     * subscriber when neither exists yet): no peer gets two copies of one
+     * shard and every peer gets at least one. */
+    weft_ps_peer **to = t->subscribed ? t->mesh : t->fanout;
+    size_t np = t->subscribed ? t->nmesh : t->nfanout;
+    if (!np) {
+        to = t->peers;
+        np = t->npeers;
+    }
+    /* Records first (rp_get may move the array), then pointers. */
+    for (size_t i = 0; i < np; i++)
+        if ((to[i]->protos & WEFT_PS_PROTO_RLNC) &&
+            ps_score(ps, to[i]) >= c->score.publish_threshold)
+            (void)rp_get(g, to[i]);
+    rl_peer *tgt[1024];
+    size_t nt = 0;
+    for (size_t i = 0; i < g->nrp && nt < 1024; i++)
+        tgt[nt++] = &g->rp[i];
+    if (!nt)
+        return 0;
+    size_t n = (size_t)ceil((double)g->gen.k * c->rlnc_mult - 1e-9);
+    if (n < nt)
+        n = nt;
+    if (n > nt * g->gen.k)
+        n = nt * g->gen.k;
+    /* Shuffle so repeated publishes do not always favour the same peer. */
+    for (size_t i = nt; i > 1; i--) {
+        size_t j = weft_rng_next(&ps->rng) % i;
+        rl_peer *x = tgt[i - 1];
+        tgt[i - 1] = tgt[j];
+        tgt[j] = x;
+    }
+    for (size_t j = 0; j < n; j++)
+        (void)send_shard(ps, g, tgt[j % nt], NULL);
+    return 0;
+}
+
+/* ---- timers -------------------------------------------------------------- */
+
+/* Ask for more shards of a stalled generation. */
+static void
+repair(weft_ps *ps, rl_gen *g, int64_t now)
+{
+    uint32_t rank = weft_dec_rank(g->dec);
+    rl_peer *best = NULL;
+    /* Prefer peers that have the message and were not asked yet; then any
+     * peer that sent us shards. */
+    for (int pass = 0; pass < 2 && !best; pass++)
+        for (size_t i = 0; i < g->nrp; i++) {
+            rl_peer *r = &g->rp[i];
+            if (r->asked > 2 || !(r->p->protos & WEFT_PS_PROTO_RLNC))
+                continue;
+            int ok = pass == 0 ? (r->complete || r->announced) : r->recv > 0;
+            if (ok && (!best || r->asked < best->asked))
+                best = r;
+        }
+    if (!best)
+        return;
+    best->asked++;
+    g->last_want = now;
+    if (!weft_rpc_put_want(ps_ctl(ps, best->p, WEFT_PS_PROTO_RLNC), ps_b(g->id, 32), rank))
+        ps->st.wants_sent++;
+}
+
+typedef struct tick_ctx {
+    weft_ps *ps;
+    int64_t now;
+    int heartbeat;
+} tick_ctx;
+
+static int
+tick_gen(ps_map_ent *e, void *u)
+{
+    tick_ctx *x = u;
+    weft_ps *ps = x->ps;
+    const weft_ps_config *c = &ps->cfg;
+    rl_gen *g = e->val;
+    if (g->state == GEN_PARTIAL) {
+        if (x->now - g->created > c->rlnc_gen_ttl_ns) {
+            ps->st.gens_expired++;
+            gen_free(ps, g);
+            return 1;
+        }
+        if (x->now - g->progress >= c->rlnc_repair_ns &&
+            x->now - g->last_want >= c->rlnc_repair_ns)
+            repair(ps, g, x->now);
+        return 0;
+    }
+    if (!x->heartbeat)
+        return 0;
+    /* Finished generations keep their data for gossip and wants while the
+     * message cache would, and their id (as seen) for seen_ttl. */
+    int64_t hold = (int64_t)c->mcache_len * c->heartbeat_ns;
+    if ((g->dec || g->enc) && x->now - g->done_at > hold)
+        gen_release(ps, g);
+    if (x->now - g->done_at > c->seen_ttl_ns) {
+        gen_free(ps, g);
+        return 1;
+    }
+    return 0;
+}
+
+void
+ps_rlnc_tick(weft_ps *ps)
+{
+    tick_ctx x = {ps, ps_now(ps), 0};
+    if (ps->rl_partial)
+        ps_map_filter(&ps->gens, tick_gen, &x);
+}
+
+static int
+want_expire(ps_map_ent *e, void *u)
+{
+    return e->t < *(const int64_t *)u;
+}
+
+void
+ps_rlnc_heartbeat(weft_ps *ps)
+{
+    const weft_ps_config *c = &ps->cfg;
+    tick_ctx x = {ps, ps_now(ps), 1};
+    ps_map_filter(&ps->gens, tick_gen, &x);
+    int64_t cut = x.now - c->rlnc_gen_ttl_ns;
+    ps_map_filter(&ps->seen, want_expire, &cut);
+    /* Gossip: announce recently completed ids to non-mesh subscribers. */
+    int64_t window = (int64_t)c->mcache_gossip * c->heartbeat_ns;
+    for (size_t ti = 0; ti < ps->ntopics; ti++) {
+        ps_topic *t = ps->topics[ti];
+        if (!t->subscribed)
+            continue;
+        weft_bytes ids[512];
+        size_t n = 0;
+        for (size_t i = 0; i < ps->gens.cap && n < 512; i++) {
+            ps_map_ent *e = &ps->gens.ents[i];
+            if (!e->hash)
+                continue;
+            rl_gen *g = e->val;
+            if (g->t == t && g->state == GEN_DONE && (g->dec || g->enc) &&
+                x.now - g->done_at <= window)
+                ids[n++] = ps_b(g->id, 32);
+        }
+        if (!n)
+            continue;
+        weft_ps_peer *cand[1024];
+        size_t nc = 0;
+        for (size_t i = 0; i < t->npeers && nc < 1024; i++) {
+            weft_ps_peer *p = t->peers[i];
+            if (!ps_in_list(t->mesh, t->nmesh, p) && (p->protos & WEFT_PS_PROTO_RLNC) &&
+                ps_score(ps, p) >= c->score.gossip_threshold)
+                cand[nc++] = p;
+        }
+        ps_shuffle(ps, cand, nc);
+        size_t want = (size_t)(c->gossip_factor * (double)nc);
+        if (want < c->D_lazy)
+            want = c->D_lazy;
+        for (size_t i = 0; i < nc && i < want; i++)
+            WEFT_IGNORE(weft_rpc_put_rlnc_ihave(ps_ctl(ps, cand[i], WEFT_PS_PROTO_RLNC),
+                                          ps_b(t->name, t->nlen), ids, n));
+    }
+}
