@@ -608,6 +608,15 @@ on_ihave(void *u, weft_bytes topic, weft_bytes id)
 {
     ps_rpc_ctx *c = u;
     c->ps->st.ihave_in++;
+    /* max_ihave_msgs counts RPCs carrying IHAVE per peer and heartbeat. */
+    if (!c->ihave_counted) {
+        c->ihave_counted = 1;
+        c->p->ihave_msgs++;
+    }
+    if (c->p->ihave_msgs > c->ps->cfg.max_ihave_msgs) {
+        c->ps->st.iwant_ignored++;
+        return 0;
+    }
     if (c->ps->cfg.mode == WEFT_PS_GOSSIPSUB)
         ps_gossip_on_ihave(c->ps, c->p, topic, id);
     else
@@ -678,8 +687,9 @@ weft_ps_on_rpc(weft_ps *ps, weft_ps_peer *p, unsigned proto, const uint8_t *fram
         ps_penalise(ps, p, 1);
         return WEFT_ETOOBIG;
     }
-    /* A graylisted peer's RPCs are ignored entirely. */
-    if (ps->cfg.score.enabled && ps_score(ps, p) < ps->cfg.score.graylist_threshold) {
+    /* A graylisted peer's RPCs are ignored entirely (P4 and P7 count even
+     * with scoring off). */
+    if (ps_score(ps, p) < ps->cfg.score.graylist_threshold) {
         ps->st.drop_graylisted++;
         return 0;
     }
@@ -700,7 +710,7 @@ weft_ps_on_rpc(weft_ps *ps, weft_ps_peer *p, unsigned proto, const uint8_t *fram
         .want = on_want,
         .have = on_have,
     };
-    ps_rpc_ctx c = {ps, p};
+    ps_rpc_ctx c = {ps, p, 0};
     int r;
     ps_enter(ps);
     if (proto == WEFT_PS_PROTO_RLNC) {

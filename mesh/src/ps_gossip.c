@@ -148,12 +148,16 @@ mcache_put(weft_ps *ps, ps_topic *t, const uint8_t *id, size_t idl, const weft_r
     return pm;
 }
 
-static void
+/* Returns 0, or -1 when the seen cache is full (the caller drops the
+ * message rather than risk delivering it twice). */
+static int
 seen_put(weft_ps *ps, const uint8_t *id, size_t idl)
 {
     ps_map_ent *e = ps_map_put(&ps->seen, id, idl, NULL);
-    if (e)
-        e->t = ps_now(ps);
+    if (!e)
+        return -1;
+    e->t = ps_now(ps);
+    return 0;
 }
 
 static int
@@ -234,7 +238,11 @@ ps_gossip_on_msg(weft_ps *ps, weft_ps_peer *from, const weft_rpc_msg *m)
         ps_trace(ps, WEFT_TRACE_REJECT_MESSAGE, from, bid, topic, why, none);
         return 0;
     }
-    seen_put(ps, id, idl);
+    if (seen_put(ps, id, idl)) {
+        ps->st.drop_seen_full++;
+        ps_trace(ps, WEFT_TRACE_REJECT_MESSAGE, from, bid, topic, "seen cache full", none);
+        return 0;
+    }
     ps_map_ent *pr = ps_map_get(&ps->promises, id, idl);
     if (pr)
         ps_map_del(&ps->promises, pr);
@@ -292,7 +300,8 @@ ps_gossip_publish(weft_ps *ps, ps_topic *t, const uint8_t *data, size_t len, uin
     }
     size_t idl = msg_id(ps, &m, id);
     *id_len = idl;
-    seen_put(ps, id, idl);
+    if (seen_put(ps, id, idl))
+        return WEFT_ELIMIT;
     ps_msg *pm = mcache_put(ps, t, id, idl, &m);
     const uint8_t *rpc;
     size_t rpc_len;

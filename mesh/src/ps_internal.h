@@ -177,6 +177,7 @@ void ps_mesh_upkeep(weft_ps *ps, ps_topic *t);
 typedef struct ps_rpc_ctx {
     weft_ps *ps;
     weft_ps_peer *p;
+    int ihave_counted;
 } ps_rpc_ctx;
 static inline weft_bytes
 ps_b(const void *p, size_t n)

@@ -748,14 +748,12 @@ ps_rlnc_on_want(weft_ps *ps, weft_ps_peer *from, weft_bytes id, uint32_t rank)
         return;
     }
     uint32_t held = g->enc ? g->gen.k : weft_dec_rank(g->dec);
-    /* A fresh combination helps only as far as we have more than it. */
-    uint32_t n = g->gen.k - rank;
-    if (held < g->gen.k && held > rank)
-        n = held - rank;
-    else if (held < g->gen.k)
+    /* The asker holds `rank`; fresh combinations of ours help it as far as
+     * we hold more (shards lost on the way do not count against it). What
+     * one peer can make us send per message stays bounded all the same. */
+    uint32_t n = held > rank ? held - rank : 0;
+    if (r->sent >= 4 * g->gen.k)
         n = 0;
-    if (n > g->gen.k - r->sent)
-        n = g->gen.k - r->sent;
     if (!n) {
         ps->st.iwant_ignored++;
         return;
@@ -861,7 +859,7 @@ repair(weft_ps *ps, rl_gen *g, int64_t now)
     for (int pass = 0; pass < 2 && !best; pass++)
         for (size_t i = 0; i < g->nrp; i++) {
             rl_peer *r = &g->rp[i];
-            if (r->asked > 2 || !(r->p->protos & WEFT_PS_PROTO_RLNC))
+            if (r->asked > 8 || !(r->p->protos & WEFT_PS_PROTO_RLNC))
                 continue;
             int ok = pass == 0 ? (r->complete || r->announced) : r->recv > 0;
             if (ok && (!best || r->asked < best->asked))
@@ -901,6 +899,12 @@ tick_gen(ps_map_ent *e, void *u)
     }
     if (!x->heartbeat)
         return 0;
+    /* A polluted generation is forgotten at the next heartbeat, so that an
+     * honest copy of the message can still be decoded. */
+    if (g->state == GEN_BAD) {
+        gen_free(ps, g);
+        return 1;
+    }
     /* Finished generations keep their data for gossip and wants while the
      * message cache would, and their id (as seen) for seen_ttl. */
     int64_t hold = (int64_t)c->mcache_len * c->heartbeat_ns;

@@ -205,7 +205,7 @@ typedef struct weft_ps_stats {
     uint64_t msgs_in, msgs_duplicate;
     /* dropped messages by reason */
     uint64_t drop_bad_signature, drop_unknown_topic, drop_too_big, drop_graylisted,
-        drop_self_origin, drop_bad_id;
+        drop_self_origin, drop_bad_id, drop_seen_full;
     uint64_t mcache_full;
     uint64_t ihave_in, iwant_in, iwant_served, iwant_ignored, idontwant_in, idontwant_out;
     uint64_t graft_in, prune_in, graft_backoff_violations, graft_out, prune_out;
