@@ -21,6 +21,12 @@ int bench_transport_main(int argc, char **argv);
 void bench_transport_usage(FILE *out);
 #endif
 
+#ifdef WEFT_BENCH_HAVE_MESH
+/* bench_mesh.c */
+int bench_mesh_main(int argc, char **argv);
+void bench_mesh_usage(FILE *out);
+#endif
+
 typedef struct subcommand {
     const char *name;
     const char *summary;
@@ -34,6 +40,10 @@ static const subcommand subcommands[] = {
 #ifdef WEFT_BENCH_HAVE_TRANSPORT
     {"transport", "TCP vs Noise+yamux throughput, handshakes/s, idle connection memory",
      bench_transport_main, bench_transport_usage},
+#endif
+#ifdef WEFT_BENCH_HAVE_MESH
+    {"mesh", "time to reach every node, RLNC vs GossipSub, on the simulated network",
+     bench_mesh_main, bench_mesh_usage},
 #endif
 };
 

@@ -56,6 +56,7 @@ weft_ps_config_default(weft_ps_config *c, int mode)
     c->rlnc_k = 16;
     c->rlnc_mult = 8;
     c->rlnc_threshold = 0.1;
+    c->rlnc_min_piece = 4096;
     c->rlnc_repair_ns = 250 * MS;
     c->rlnc_max_partial = 256;
     c->rlnc_max_partial_per_peer = 32;
@@ -429,8 +430,8 @@ ps_ctl(weft_ps *ps, weft_ps_peer *p, unsigned proto)
     return &p->ctl;
 }
 
-static void
-flush_peer(weft_ps *ps, weft_ps_peer *p)
+void
+ps_flush_peer(weft_ps *ps, weft_ps_peer *p)
 {
     const uint8_t *f;
     size_t n;
@@ -460,7 +461,7 @@ ps_leave(weft_ps *ps)
     if (--ps->in_call)
         return;
     for (size_t i = 0; i < ps->npeers; i++)
-        flush_peer(ps, ps->peers[i]);
+        ps_flush_peer(ps, ps->peers[i]);
 }
 
 void
@@ -795,6 +796,15 @@ heartbeat(weft_ps *ps)
 {
     int64_t now = ps_now(ps);
     ps->heartbeats++;
+    /* Scratch space grown for a large message goes back between bursts. */
+    if (ps->w.out.cap > (64u << 10)) {
+        weft_rpc_writer_free(&ps->w);
+        weft_rpc_writer_init(&ps->w, ps->cfg.max_rpc_size);
+    }
+    if (ps->scratch.cap > (64u << 10)) {
+        weft_buf_free(&ps->scratch);
+        weft_buf_init(&ps->scratch, NULL, 0, ps->cfg.max_rpc_size);
+    }
     ps_score_decay(ps);
     for (size_t i = 0; i < ps->npeers; i++) {
         weft_ps_peer *p = ps->peers[i];

@@ -178,8 +178,11 @@ send_idontwant(weft_ps *ps, ps_topic *t, const weft_ps_peer *src, const uint8_t 
         weft_ps_peer *p = t->mesh[i];
         if (p == src || !(p->protos & WEFT_PS_PROTO_MESHSUB12))
             continue;
+        /* Sent at once, ahead of our own copy of the message, so that it
+         * can still stop the peer's copy to us. */
         if (!weft_rpc_put_idontwant(ps_ctl(ps, p, WEFT_PS_PROTO_MESHSUB), &b, 1))
             ps->st.idontwant_out++;
+        ps_flush_peer(ps, p);
     }
 }
 

@@ -43,8 +43,9 @@
 #define RPC_SLACK ((size_t)64 << 10)
 /* A stream that stayed open this long may be reopened again after it dies. */
 #define REOPEN_AFTER_NS (5000 * MS)
-/* A pending buffer grown beyond this is released once drained. */
-#define PEND_KEEP_CAP ((size_t)256 << 10)
+/* A pending buffer grown beyond this is released once drained (smaller
+ * ones are kept: regrowing for every large frame costs page faults). */
+#define PEND_KEEP_CAP ((size_t)2 << 20)
 
 enum { FAM_MESHSUB = 0, FAM_RLNC = 1, NFAM = 2 };
 

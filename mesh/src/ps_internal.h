@@ -152,6 +152,8 @@ int ps_send(weft_ps *ps, weft_ps_peer *p, unsigned proto, const uint8_t *f, size
 /* The batched control writer of a peer (marks it dirty). */
 weft_rpc_writer *ps_ctl(weft_ps *ps, weft_ps_peer *p, unsigned proto);
 void ps_enter(weft_ps *ps);
+/* Send a peer's batched control now (ahead of what is sent next). */
+void ps_flush_peer(weft_ps *ps, weft_ps_peer *p);
 void ps_leave(weft_ps *ps);
 /* Penalise a peer's behaviour (P7) by n. */
 void ps_penalise(weft_ps *ps, weft_ps_peer *p, double n);

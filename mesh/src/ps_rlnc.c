@@ -211,7 +211,14 @@ static const rl_policy policies[] = {
              "sender; nothing below it",
      1, pol_spec},
 };
-#define DEFAULT_POLICY (ps_rlnc_policy("budget3"))
+#define DEFAULT_POLICY_NAME "budget4"
+#define DEFAULT_POLICY (ps_rlnc_policy(DEFAULT_POLICY_NAME))
+
+const char *
+weft_ps_rlnc_policy_default(void)
+{
+    return DEFAULT_POLICY_NAME;
+}
 
 /* Tell mesh peers our rank after an innovative shard. */
 static void
@@ -661,7 +668,10 @@ ps_rlnc_on_shard(weft_ps *ps, weft_ps_peer *from, const weft_rpc_shard *s)
         rl_peer *out[256];
         rp_mesh(g);
         r = NULL; /* rp may have moved */
-        size_t n = ps->policy->on_innovative(ps, g, from, out, 256);
+        /* A message of one or two pieces gains nothing from coding: every
+         * mesh peer gets it, as GossipSub would do. */
+        const rl_policy *pol = g->gen.k <= 2 ? ps_rlnc_policy("flood") : ps->policy;
+        size_t n = pol->on_innovative(ps, g, from, out, 256);
         for (size_t i = 0; i < n; i++)
             (void)send_shard(ps, g, out[i], below ? &s->data : NULL);
     }
@@ -778,7 +788,13 @@ ps_rlnc_publish(weft_ps *ps, ps_topic *t, const uint8_t *data, size_t len, uint8
     if (!g)
         return -ENOMEM;
     int err = 0;
-    g->enc = weft_enc_new(data, len, c->rlnc_k, 0, WEFT_ENC_SYSTEMATIC,
+    uint32_t k = c->rlnc_k;
+    if (c->rlnc_min_piece) {
+        size_t want = (len + c->rlnc_min_piece - 1) / c->rlnc_min_piece;
+        if (want < k)
+            k = want ? (uint32_t)want : 1;
+    }
+    g->enc = weft_enc_new(data, len, k, 0, WEFT_ENC_SYSTEMATIC,
                           weft_rng_next(&ps->rng), &err);
     int fresh;
     ps_map_ent *e = g->enc ? ps_map_put(&ps->gens, id, 32, &fresh) : NULL;

@@ -8,6 +8,7 @@
  *                                        serve identify and ping; print our multiaddr
  *   weft-p2p ping MA [--count N] [--key DIR]
  *   weft-p2p identify MA [--key DIR]     print the remote's identify as JSON
+ *   weft-p2p pubsub --mode M --topic T ... a topic mesh node (mesh/cli/weft_p2p_pubsub.c)
  *
  * Exit status: 0 success, 1 the remote failed (unreachable, refused, bad
  * identity, timeout), 2 bad usage or input. WEFT_TRANSPORT=epoll selects the
@@ -24,6 +25,7 @@
 
 #include "weft/host.h"
 #include "weft/log.h"
+#include "../../mesh/cli/weft_p2p_pubsub.h" /* the pubsub command */
 
 #ifndef WEFT_VERSION
 #define WEFT_VERSION "0.0.0"
@@ -56,7 +58,11 @@ static const char help[] =
     "  ping MA [--count N] [--key DIR] [--timeout S]\n"
     "                                    ping MA (which may include /p2p/ID) N times (1)\n"
     "  identify MA [--key DIR] [--timeout S]\n"
-    "                                    print the remote's identify as one JSON object\n\n"
+    "                                    print the remote's identify as one JSON object\n"
+    "  pubsub --mode gossipsub|rlnc|optimum --topic T [--listen MA] [--peer MA]...\n"
+    "         [--publish N [--size BYTES] [--interval MS]] [--expect N] [--timeout S] ...\n"
+    "                                    a topic mesh node printing JSON lines\n"
+    "                                    (weft-p2p pubsub --help for every option)\n\n"
     "Without --key a fresh identity is used. MA: /ip4/127.0.0.1/tcp/4001[/p2p/12D3KooW...].\n"
     "Environment: WEFT_TRANSPORT=epoll|uring, WEFT_LOG_LEVEL=debug|info|warn|error.\n"
     "Exit: 0 success, 1 remote failure, 2 usage or input error.\n";
@@ -521,5 +527,7 @@ main(int argc, char **argv)
         return cmd_ping(argc, argv);
     if (!strcmp(cmd, "identify"))
         return cmd_identify(argc, argv);
+    if (!strcmp(cmd, "pubsub"))
+        return weft_p2p_pubsub(argc, argv);
     usage_error("unknown command '%s'", cmd);
 }

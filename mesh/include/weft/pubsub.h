@@ -142,6 +142,8 @@ typedef struct weft_ps_score_params {
 
 /* Names of the RLNC forwarding policies (weft_ps_config.rlnc_policy). */
 WEFT_API size_t weft_ps_rlnc_policies(const char **out, size_t max);
+/* The policy used when weft_ps_config.rlnc_policy is NULL. */
+WEFT_API const char *weft_ps_rlnc_policy_default(void);
 
 typedef struct weft_ps_config {
     int mode;                  /* enum weft_ps_mode */
@@ -184,7 +186,9 @@ typedef struct weft_ps_config {
     double rlnc_mult;          /* OPTIMUM_SHARD_MULT; 8 */
     double rlnc_threshold;     /* OPTIMUM_THRESHOLD; 0.1: below ceil(threshold * k) a relay
                                   passes shards on as received, from there it recodes */
-    const char *rlnc_policy;   /* NULL = "budget3"; see weft_ps_rlnc_policies */
+    const char *rlnc_policy;   /* NULL = "budget4"; see weft_ps_rlnc_policies */
+    size_t rlnc_min_piece;     /* a publisher uses fewer than rlnc_k pieces when they would
+                                  be smaller than this (4096); 0 = always rlnc_k */
     int64_t rlnc_repair_ns;    /* below rank k with no progress this long: ask; 250 ms */
     unsigned rlnc_max_partial; /* generations being decoded, in total; 256 */
     unsigned rlnc_max_partial_per_peer; /* started by one peer's shards; 32 */
