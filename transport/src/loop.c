@@ -587,6 +587,12 @@ weft_conn_send(weft_conn *c, const void *data, size_t len)
         c->loop->stats.send_refused++;
         return WEFT_ELIMIT;
     }
+    /* Bytes already sent may still sit at the head of the buffer: drop them
+     * first when the buffer's own bound would otherwise refuse the append. */
+    if (c->sendq_head && c->sendq.max && c->sendq.len + len > c->sendq.max) {
+        weft_buf_consume(&c->sendq, c->sendq_head);
+        c->sendq_head = 0;
+    }
     int rc = weft_buf_append(&c->sendq, data, len);
     if (rc < 0)
         return rc;
