@@ -58,7 +58,7 @@ static const char help[] =
     "  --key DIR         identity from DIR/p2p.key (default: a fresh one)\n"
     "  --msgid spec|js|sha256   GossipSub message id function (default spec)\n"
     "  --k K --mult M --threshold T   RLNC: pieces, shards sent per piece, forwarding\n"
-    "                    threshold as a fraction of k (defaults 4, 1.5, 0.75)\n"
+    "                    threshold as a fraction of k (defaults below)\n"
     "  --D N             mesh degree (D_lo and D_hi follow)\n"
     "  --queue-cap BYTES outbound bytes queued per peer and protocol before RPCs are\n"
     "                    dropped (default 33554432)\n\n"
@@ -67,11 +67,20 @@ static const char help[] =
     "Environment: WEFT_TRANSPORT=epoll|uring, WEFT_LOG_LEVEL=debug|info|warn|error.\n"
     "Exit: 0 done, 1 timeout or failure, 2 usage error.\n";
 
+static void
+print_help(void)
+{
+    weft_ps_config d;
+    weft_ps_config_default(&d, WEFT_PS_RLNC);
+    fputs(help, stdout);
+    printf("Router defaults: D %u, heartbeat %lld ms, RLNC k %u, mult %g, threshold %g.\n", d.D,
+           (long long)(d.heartbeat_ns / MS), d.rlnc_k, d.rlnc_mult, d.rlnc_threshold);
+}
+
 static volatile sig_atomic_t g_stop;
 static weft_loop *g_loop;
 
-static void __attribute__((noreturn, format(printf, 1, 2)))
-usage_error(const char *fmt, ...)
+static void __attribute__((noreturn, format(printf, 1, 2))) usage_error(const char *fmt, ...)
 {
     va_list ap;
     fputs("weft-p2p pubsub: ", stderr);
@@ -357,8 +366,7 @@ on_peer(weft_host *h, weft_peer *p, int up, void *user)
     if (WEFT_LOG_ENABLED(WEFT_LOG_DEBUG)) {
         char id[WEFT_PEER_ID_TEXT];
         peer_text(weft_peer_get_id(p), id, sizeof id);
-        weft_log(WEFT_LOG_DEBUG, "pubsub-cli", "msg=\"peer %s\" peer=%s", up ? "up" : "down",
-                 id);
+        weft_log(WEFT_LOG_DEBUG, "pubsub-cli", "msg=\"peer %s\" peer=%s", up ? "up" : "down", id);
     }
 }
 
@@ -381,36 +389,88 @@ print_stats(const struct app *a, int code)
     printf("{\"event\":\"done\",\"code\":%d,\"received\":%lld,\"published\":%lld}\n", code,
            a->received, a->published);
     fflush(stdout);
-    fprintf(stderr,
-            "weft-p2p pubsub: stats rpc_in=%llu rpc_out=%llu bytes_in=%llu bytes_out=%llu "
-            "send_failed=%llu malformed=%llu msgs_in=%llu duplicates=%llu delivered=%llu "
-            "bad_sig=%llu too_big=%llu graft_in=%llu graft_out=%llu prune_in=%llu "
-            "prune_out=%llu iwant_served=%llu idontwant_in=%llu shards_sent=%llu "
-            "shards_new=%llu shards_unhelpful=%llu gens_decoded=%llu gens_polluted=%llu "
-            "gens_expired=%llu wants_sent=%llu wants_in=%llu completes_sent=%llu "
-            "completes_in=%llu memory=%zu\n",
-            (unsigned long long)s.rpc_in, (unsigned long long)s.rpc_out,
-            (unsigned long long)s.rpc_bytes_in, (unsigned long long)s.rpc_bytes_out,
-            (unsigned long long)s.rpc_send_failed, (unsigned long long)s.rpc_malformed,
-            (unsigned long long)s.msgs_in, (unsigned long long)s.msgs_duplicate,
-            (unsigned long long)s.delivered, (unsigned long long)s.drop_bad_signature,
-            (unsigned long long)s.drop_too_big, (unsigned long long)s.graft_in,
-            (unsigned long long)s.graft_out, (unsigned long long)s.prune_in,
-            (unsigned long long)s.prune_out, (unsigned long long)s.iwant_served,
-            (unsigned long long)s.idontwant_in, (unsigned long long)s.shards_sent,
-            (unsigned long long)s.shards_new, (unsigned long long)s.shards_unhelpful,
-            (unsigned long long)s.gens_decoded, (unsigned long long)s.gens_polluted,
-            (unsigned long long)s.gens_expired, (unsigned long long)s.wants_sent,
-            (unsigned long long)s.wants_in, (unsigned long long)s.completes_sent,
-            (unsigned long long)s.completes_in, weft_ps_memory(a->ps));
+    /* Every counter, for diagnosing a test failure from its log. */
+    const struct {
+        const char *name;
+        uint64_t v;
+    } f[] = {
+        {"rpc_in", s.rpc_in},
+        {"rpc_out", s.rpc_out},
+        {"bytes_in", s.rpc_bytes_in},
+        {"bytes_out", s.rpc_bytes_out},
+        {"malformed", s.rpc_malformed},
+        {"rpc_too_big", s.rpc_too_big},
+        {"send_failed", s.rpc_send_failed},
+        {"published", s.published},
+        {"delivered", s.delivered},
+        {"msgs_in", s.msgs_in},
+        {"duplicates", s.msgs_duplicate},
+        {"drop_bad_sig", s.drop_bad_signature},
+        {"drop_unknown_topic", s.drop_unknown_topic},
+        {"drop_too_big", s.drop_too_big},
+        {"drop_graylisted", s.drop_graylisted},
+        {"drop_self_origin", s.drop_self_origin},
+        {"drop_bad_id", s.drop_bad_id},
+        {"ihave_in", s.ihave_in},
+        {"iwant_in", s.iwant_in},
+        {"iwant_served", s.iwant_served},
+        {"iwant_ignored", s.iwant_ignored},
+        {"idontwant_in", s.idontwant_in},
+        {"idontwant_out", s.idontwant_out},
+        {"graft_in", s.graft_in},
+        {"prune_in", s.prune_in},
+        {"graft_backoff_violations", s.graft_backoff_violations},
+        {"graft_out", s.graft_out},
+        {"prune_out", s.prune_out},
+        {"shards_sent", s.shards_sent},
+        {"shards_new", s.shards_new},
+        {"shards_unhelpful", s.shards_unhelpful},
+        {"shards_duplicate", s.shards_duplicate},
+        {"shards_unnecessary", s.shards_unnecessary},
+        {"shards_invalid", s.shards_invalid},
+        {"shards_beyond_k", s.shards_beyond_k},
+        {"shards_unknown", s.shards_unknown},
+        {"shards_over_limit", s.shards_over_limit},
+        {"gens_started", s.gens_started},
+        {"gens_decoded", s.gens_decoded},
+        {"gens_polluted", s.gens_polluted},
+        {"gens_expired", s.gens_expired},
+        {"gens_evicted", s.gens_evicted},
+        {"wants_sent", s.wants_sent},
+        {"wants_in", s.wants_in},
+        {"completes_sent", s.completes_sent},
+        {"completes_in", s.completes_in},
+        {"peers_added", s.peers_added},
+        {"peers_removed", s.peers_removed},
+    };
+    fputs("weft-p2p pubsub: stats", stderr);
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        fprintf(stderr, " %s=%llu", f[i].name, (unsigned long long)f[i].v);
+    fprintf(stderr, " memory=%zu\n", weft_ps_memory(a->ps));
 }
 
 int
 weft_p2p_pubsub(int argc, char **argv)
 {
     enum {
-        O_MODE = 256, O_LISTEN, O_PEER, O_TOPIC, O_PUBLISH, O_SIZE, O_INTERVAL, O_DELAY,
-        O_EXPECT, O_TIMEOUT, O_KEY, O_MSGID, O_K, O_MULT, O_THRESHOLD, O_D, O_LINGER, O_QCAP,
+        O_MODE = 256,
+        O_LISTEN,
+        O_PEER,
+        O_TOPIC,
+        O_PUBLISH,
+        O_SIZE,
+        O_INTERVAL,
+        O_DELAY,
+        O_EXPECT,
+        O_TIMEOUT,
+        O_KEY,
+        O_MSGID,
+        O_K,
+        O_MULT,
+        O_THRESHOLD,
+        O_D,
+        O_LINGER,
+        O_QCAP,
         O_HELP
     };
     static const struct option opts[] = {
@@ -465,9 +525,7 @@ weft_p2p_pubsub(int argc, char **argv)
         case O_TOPIC: a->topic = optarg; break;
         case O_PUBLISH: a->publish = parse_int("--publish", optarg, 0, 1000000000); break;
         case O_SIZE: a->size = (size_t)parse_int("--size", optarg, 8, (long long)MAX_SIZE); break;
-        case O_INTERVAL:
-            a->interval_ns = parse_int("--interval", optarg, 0, 3600000) * MS;
-            break;
+        case O_INTERVAL: a->interval_ns = parse_int("--interval", optarg, 0, 3600000) * MS; break;
         case O_DELAY: a->delay_ns = parse_int("--delay", optarg, 0, 3600000) * MS; break;
         case O_EXPECT: a->expect = parse_int("--expect", optarg, 0, 1000000000); break;
         case O_TIMEOUT: timeout = parse_int("--timeout", optarg, 0, 86400); break;
@@ -488,7 +546,7 @@ weft_p2p_pubsub(int argc, char **argv)
         case O_D: D = parse_int("--D", optarg, 1, 100); break;
         case O_LINGER: a->linger_ns = parse_int("--linger", optarg, 0, 3600000) * MS; break;
         case O_QCAP: qcap = parse_int("--queue-cap", optarg, 65536, 1LL << 40); break;
-        case O_HELP: fputs(help, stdout); return 0;
+        case O_HELP: print_help(); return 0;
         default:
             usage_error("unknown or incomplete option '%s'",
                         optind > 0 && optind <= argc ? argv[optind - 1] : "?");
@@ -529,8 +587,10 @@ weft_p2p_pubsub(int argc, char **argv)
         char path[4096], detail[256] = "";
         snprintf(path, sizeof path, "%s/p2p.key", keydir);
         rc = weft_keyfile_load(path, &id, detail, sizeof detail);
+        if (rc < 0 && detail[0] && strstr(detail, path)) /* the detail names the file */
+            usage_error("%s", detail);
         if (rc < 0)
-            usage_error("%s: %s%s%s", path, weft_strerror(rc), detail[0] ? ": " : "", detail);
+            usage_error("%s: %s", path, detail[0] ? detail : weft_strerror(rc));
     } else if (weft_identity_generate(&id) < 0) {
         fprintf(stderr, "weft-p2p pubsub: cannot generate a key\n");
         return 1;

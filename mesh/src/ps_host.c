@@ -58,24 +58,24 @@ struct conn;
 struct out_stream {
     struct conn *c;
     int fam;
-    weft_stream *s;     /* NULL when none is open or opening */
-    int open;           /* on_open delivered for s */
-    int version;        /* meshsub_ids index of s (meshsub family) */
-    int used;           /* a stream was opened at least once */
-    int reopens;        /* reopens since the last stream that lived long enough */
-    int dead;           /* given up: frames are refused */
+    weft_stream *s; /* NULL when none is open or opening */
+    int open;       /* on_open delivered for s */
+    int version;    /* meshsub_ids index of s (meshsub family) */
+    int used;       /* a stream was opened at least once */
+    int reopens;    /* reopens since the last stream that lived long enough */
+    int dead;       /* given up: frames are refused */
     int busy, want_flush;
     int64_t opened_at;
-    weft_buf pend;      /* queued bytes: whole frames, the first maybe begun */
-    size_t off;         /* bytes of pend already written */
-    size_t head_left;   /* bytes of the frame at pend + off still to write */
+    weft_buf pend;    /* queued bytes: whole frames, the first maybe begun */
+    size_t off;       /* bytes of pend already written */
+    size_t head_left; /* bytes of the frame at pend + off still to write */
 };
 
 struct in_stream {
     struct conn *c;
     weft_stream *s;
     int fam;
-    unsigned proto;     /* WEFT_PS_PROTO_MESHSUB or WEFT_PS_PROTO_RLNC */
+    unsigned proto; /* WEFT_PS_PROTO_MESHSUB or WEFT_PS_PROTO_RLNC */
     weft_lp_reader rd;
 };
 
@@ -83,13 +83,13 @@ struct conn {
     weft_ps_host *psh;
     weft_peer *peer;
     weft_peer_id id;
-    weft_ps_peer *pp;   /* NULL: a duplicate connection, or the router had no memory */
-    int identified;     /* identify arrived at least once */
-    int ms_ident;       /* best meshsub index listed in identify, -1 none */
-    int ms_inbound;     /* best meshsub index the peer opened to us, -1 none */
+    weft_ps_peer *pp; /* NULL: a duplicate connection, or the router had no memory */
+    int identified;   /* identify arrived at least once */
+    int ms_ident;     /* best meshsub index listed in identify, -1 none */
+    int ms_inbound;   /* best meshsub index the peer opened to us, -1 none */
     int rlnc_ident, rlnc_inbound;
-    unsigned protos;    /* what the router was told */
-    int dirty;          /* protos changed by a stream failure: tell the router at the tick */
+    unsigned protos; /* what the router was told */
+    int dirty;       /* protos changed by a stream failure: tell the router at the tick */
     struct out_stream out[NFAM];
     struct in_stream *in[NFAM];
     struct conn *next, *prev;
@@ -111,7 +111,7 @@ struct weft_ps_host {
     size_t cap;
     int64_t tick_ns;
     weft_timer tick;
-    weft_ps_io app;     /* the embedding's callbacks and user */
+    weft_ps_io app; /* the embedding's callbacks and user */
     struct conn *conns;
     struct ps_host_stats st;
 };
@@ -134,8 +134,8 @@ conn_log(const struct conn *c, int level, const char *what, const char *proto, i
         return;
     char id[WEFT_PEER_ID_TEXT] = "-";
     weft_peer_id_to_text(&c->id, id, sizeof id);
-    weft_log(level, MOD, "msg=\"%s\" peer=%s proto=%s reason=\"%s\"", what, id,
-             proto ? proto : "-", reason ? weft_strerror(reason) : "none");
+    weft_log(level, MOD, "msg=\"%s\" peer=%s proto=%s reason=\"%s\"", what, id, proto ? proto : "-",
+             reason ? weft_strerror(reason) : "none");
 }
 
 static int
@@ -294,21 +294,35 @@ out_fail(struct out_stream *o, int reason)
     out_discard(o);
 }
 
-/* Try to get a stream again after a loss; marks the family dead when the
- * reopen budget is spent or the connection refuses. */
+/* Have a stream open or opening, if the peer is known to speak the
+ * protocol: the first one, or once more after a loss. Returns 0 (also when
+ * the open waits: for identify, or for a congested connection to take a
+ * new stream, retried at the next send or tick) or < 0 when the family is
+ * given up (reopen budget spent, connection gone). */
 static int
-out_reopen(struct out_stream *o)
+out_ensure(struct out_stream *o)
 {
-    if (o->reopens >= 1) {
+    if (o->dead)
+        return WEFT_ECLOSED;
+    if (o->s || !fam_known(o->c, o->fam))
+        return 0;
+    if (o->used && o->reopens >= 1) {
         out_fail(o, WEFT_ECLOSED);
         return WEFT_ECLOSED;
     }
-    o->reopens++;
-    o->c->psh->st.out_reopened++;
+    int again = o->used;
     int rc = out_open(o);
-    if (rc < 0)
+    if (rc == WEFT_EAGAIN || rc == WEFT_ELIMIT)
+        return 0;
+    if (rc < 0) {
         out_fail(o, rc);
-    return rc;
+        return rc;
+    }
+    if (again) {
+        o->reopens++;
+        o->c->psh->st.out_reopened++;
+    }
+    return 0;
 }
 
 /* Write queued bytes while the stream takes them. */
@@ -342,8 +356,8 @@ out_flush(struct out_stream *o)
     } while (o->want_flush && o->s && o->off < o->pend.len);
     o->busy = 0;
     out_compact(o);
-    if (!o->s && !o->dead && out_queued(o))
-        WEFT_IGNORE(out_reopen(o));
+    if (!o->s && out_queued(o))
+        WEFT_IGNORE(out_ensure(o));
 }
 
 static int
@@ -406,8 +420,9 @@ out_on_close(weft_stream *s, void *user, int reason)
         /* Refused: an older meshsub may do; the router hears the change. */
         if (o->fam == FAM_MESHSUB && o->version + 1 < NMESHSUB) {
             o->version++;
-            if (out_open(o) < 0)
-                out_fail(o, reason);
+            int rc = out_open(o);
+            if (rc < 0 && rc != WEFT_EAGAIN && rc != WEFT_ELIMIT)
+                out_fail(o, rc);
             o->c->dirty = 1;
             return;
         }
@@ -415,7 +430,7 @@ out_on_close(weft_stream *s, void *user, int reason)
         return;
     }
     if (out_queued(o))
-        WEFT_IGNORE(out_reopen(o));
+        WEFT_IGNORE(out_ensure(o));
 }
 
 static const weft_stream_handler out_handler = {
@@ -451,10 +466,8 @@ out_send(struct out_stream *o, const uint8_t *frame, size_t len)
                      o->fam == FAM_RLNC ? WEFT_RLNC_PROTO : "meshsub", WEFT_ELIMIT);
         return WEFT_ELIMIT;
     }
-    /* Before the peer's protocols are known the frame just waits. */
-    if (!o->s && fam_known(c, o->fam) && (o->used ? out_reopen(o) : out_open(o)) < 0) {
-        if (!o->dead)
-            out_fail(o, WEFT_ECLOSED);
+    /* Without a stream (protocols unknown yet, or congested) it waits. */
+    if (out_ensure(o) < 0) {
         psh->st.drop_closed++;
         return WEFT_ECLOSED;
     }
@@ -482,11 +495,11 @@ out_send(struct out_stream *o, const uint8_t *frame, size_t len)
             /* The stream died under us: a begun frame is lost with it. */
             if (done) {
                 psh->st.drop_partial++;
-                if (!o->dead && !o->s && out_queued(o))
-                    WEFT_IGNORE(out_reopen(o));
+                if (!o->s && out_queued(o))
+                    WEFT_IGNORE(out_ensure(o));
                 return WEFT_ECLOSED;
             }
-            if (!o->dead && !o->s && out_reopen(o) < 0) {
+            if (out_ensure(o) < 0) {
                 psh->st.drop_closed++;
                 return WEFT_ECLOSED;
             }
@@ -533,8 +546,8 @@ ensure_streams(struct conn *c)
         return;
     for (int f = 0; f < NFAM; f++) {
         struct out_stream *o = &c->out[f];
-        if (!o->s && !o->dead && !o->used && fam_known(c, f) && out_open(o) < 0)
-            out_fail(o, WEFT_ECLOSED);
+        if (!o->used)
+            WEFT_IGNORE(out_ensure(o));
     }
 }
 
@@ -871,6 +884,9 @@ on_tick(weft_timer *t, void *user)
             c->dirty = 0;
             update_protos(c);
         }
+        for (int f = 0; f < NFAM && c->pp; f++)
+            if (!c->out[f].s && out_queued(&c->out[f]))
+                WEFT_IGNORE(out_ensure(&c->out[f])); /* an open that had to wait */
     }
     weft_ps_tick(psh->ps);
     if (weft_timer_arm(psh->loop, t, now_ns(psh) + psh->tick_ns) < 0)
@@ -917,7 +933,7 @@ weft_ps_host_new(weft_host *h, const weft_ps_config *cfg, int *err)
     psh->tick_ns = cfg->tick_ns > 0 ? cfg->tick_ns : DEFAULT_TICK_NS;
     size_t max_msg = cfg->max_msg_size ? cfg->max_msg_size : DEFAULT_MAX_MSG;
     /* The router's own default bound (weft_ps_new) when none is given. */
-    psh->max_rpc = cfg->max_rpc_size ? cfg->max_rpc_size
+    psh->max_rpc = cfg->max_rpc_size        ? cfg->max_rpc_size
                    : max_msg > SIZE_MAX / 2 ? SIZE_MAX / 2
                                             : max_msg + RPC_SLACK + WEFT_MAX_K;
     psh->app = cfg->io;
@@ -966,8 +982,8 @@ weft_ps_host_free(weft_ps_host *psh)
         free(c);
     }
     const struct ps_host_stats *s = &psh->st;
-    uint64_t dropped = s->drop_cap + s->drop_closed + s->drop_unsupported + s->drop_partial +
-                       s->drop_nomem;
+    uint64_t dropped =
+        s->drop_cap + s->drop_closed + s->drop_unsupported + s->drop_partial + s->drop_nomem;
     weft_log(dropped || s->in_bad_frame ? WEFT_LOG_INFO : WEFT_LOG_DEBUG, MOD,
              "msg=\"pubsub host stopped\" frames_in=%llu frames_out=%llu bytes_in=%llu "
              "bytes_out=%llu drop_cap=%llu drop_closed=%llu drop_unsupported=%llu "

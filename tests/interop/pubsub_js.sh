@@ -47,8 +47,8 @@ check() { # name status [log files to show on failure...]
     fi
 }
 wait_event() { # file event seconds: wait for a JSON line with that event
-    local i
-    for i in $(seq 1 $(($3 * 10))); do
+    local _
+    for _ in $(seq 1 $(($3 * 10))); do
         grep -q "\"event\":\"$2\"" "$1" 2>/dev/null && return 0
         sleep 0.1
     done
@@ -164,8 +164,9 @@ for transport in uring epoll; do
     jrc=$?
     jsid=$(first_field "$S-a-js.out" listening peerId 2>/dev/null)
     [ $wrc -eq 0 ] && [ $jrc -eq 0 ] && python3 "$T/verify.py" weft-received $N "$S-a-weft.out" "$jsid"
+    ok=$?
     check "$transport (a): js publishes $N, weft receives all (weft rc=$wrc, js rc=$jrc, weft got $(grep -c '"event":"message"' "$S-a-weft.out"))" \
-        $? "$S-a-weft.out" "$S-a-weft.err" "$S-a-js.out" "$S-a-js.err"
+        $ok "$S-a-weft.out" "$S-a-weft.err" "$S-a-js.out" "$S-a-js.err"
 
     # ---- (b) weft dials a js listener and publishes; js receives
     start_js "$S-b-js" listen --expect $N --timeout 60 --linger 200
@@ -181,8 +182,9 @@ for transport in uring epoll; do
     wrc=$?
     wid=$(first_field "$S-b-weft.out" listening peerId 2>/dev/null)
     [ $wrc -eq 0 ] && [ $jrc -eq 0 ] && python3 "$T/verify.py" js-received $N "$S-b-js.out" "$S-b-weft.out" "$wid"
+    ok=$?
     check "$transport (b): weft publishes $N, js receives all (js rc=$jrc, weft rc=$wrc, js got $(grep -c '"event":"message"' "$S-b-js.out"))" \
-        $? "$S-b-js.out" "$S-b-js.err" "$S-b-weft.out" "$S-b-weft.err"
+        $ok "$S-b-js.out" "$S-b-js.err" "$S-b-weft.out" "$S-b-weft.err"
 
     # ---- (c) js1 -> weft -> js2
     start_weft "$S-c-weft" --expect $N --timeout 90 --linger 3000
@@ -207,8 +209,9 @@ for transport in uring epoll; do
     j1id=$(first_field "$S-c-js1.out" listening peerId 2>/dev/null)
     [ $j1rc -eq 0 ] && [ $j2rc -eq 0 ] && [ $wrc -eq 0 ] &&
         python3 "$T/verify.py" relayed $N "$S-c-js2.out" "$j1id" "$wid"
+    ok=$?
     check "$transport (c): js1 -> weft -> js2, $N messages (js1 rc=$j1rc, js2 rc=$j2rc, weft rc=$wrc, js2 got $(grep -c '"event":"message"' "$S-c-js2.out"))" \
-        $? "$S-c-js1.out" "$S-c-js1.err" "$S-c-weft.out" "$S-c-weft.err" "$S-c-js2.out" "$S-c-js2.err"
+        $ok "$S-c-js1.out" "$S-c-js1.err" "$S-c-weft.out" "$S-c-weft.err" "$S-c-js2.out" "$S-c-js2.err"
 done
 
 echo "$pass passed, $fail failed"

@@ -32,8 +32,8 @@ pass=0
 fail=0
 
 wait_listening() { # file seconds
-    local i
-    for i in $(seq 1 $(($2 * 10))); do
+    local _
+    for _ in $(seq 1 $(($2 * 10))); do
         grep -q '"event":"listening"' "$1" 2>/dev/null && return 0
         sleep 0.1
     done
@@ -104,6 +104,8 @@ scenario() { # mode size
             echo "FAIL: $mode/$size: node $i did not start" >&2
             cat "$dir/node$i.err" >&2
             fail=$((fail + 1))
+            kill "${npids[@]}" 2>/dev/null
+            wait "${npids[@]}" 2>/dev/null
             return
         fi
     done
@@ -114,7 +116,7 @@ scenario() { # mode size
     for ((i = 0; i < NODES; i++)); do
         wait "${npids[$i]}"
         rc=$?
-        codes+=($rc)
+        codes+=("$rc")
         [ $rc -eq 0 ] || bad=1
     done
     python3 - "$dir" "$NODES" "$size" <<'PY'
