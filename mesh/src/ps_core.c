@@ -200,6 +200,12 @@ weft_ps_self(const weft_ps *ps)
     return &ps->self;
 }
 
+size_t
+weft_ps_max_rpc_size(const weft_ps *ps)
+{
+    return ps->cfg.max_rpc_size;
+}
+
 void
 weft_ps_get_stats(const weft_ps *ps, weft_ps_stats *out)
 {

@@ -39,8 +39,6 @@
 #define MS 1000000LL
 #define DEFAULT_QUEUE_CAP ((size_t)32 << 20)
 #define DEFAULT_TICK_NS (50 * MS)
-#define DEFAULT_MAX_MSG ((size_t)1 << 20)
-#define RPC_SLACK ((size_t)64 << 10)
 /* A stream that stayed open this long may be reopened again after it dies. */
 #define REOPEN_AFTER_NS (5000 * MS)
 /* A pending buffer grown beyond this is released once drained (smaller
@@ -931,11 +929,6 @@ weft_ps_host_new(weft_host *h, const weft_ps_config *cfg, int *err)
     psh->mode = cfg->mode;
     psh->cap = DEFAULT_QUEUE_CAP;
     psh->tick_ns = cfg->tick_ns > 0 ? cfg->tick_ns : DEFAULT_TICK_NS;
-    size_t max_msg = cfg->max_msg_size ? cfg->max_msg_size : DEFAULT_MAX_MSG;
-    /* The router's own default bound (weft_ps_new) when none is given. */
-    psh->max_rpc = cfg->max_rpc_size        ? cfg->max_rpc_size
-                   : max_msg > SIZE_MAX / 2 ? SIZE_MAX / 2
-                                            : max_msg + RPC_SLACK + WEFT_MAX_K;
     psh->app = cfg->io;
     weft_timer_init(&psh->tick, on_tick, psh);
 
@@ -952,6 +945,7 @@ weft_ps_host_new(weft_host *h, const weft_ps_config *cfg, int *err)
         free(psh);
         return NULL;
     }
+    psh->max_rpc = weft_ps_max_rpc_size(psh->ps);
     int r = register_protocols(h, psh->mode, psh);
     if (r == 0)
         r = weft_timer_arm(psh->loop, &psh->tick, now_ns(psh) + psh->tick_ns);

@@ -47,6 +47,7 @@ struct weft_ps_peer {
     ps_ptopic *tp;
     size_t ntp, tpcap;
     double behaviour;         /* P7 counter */
+    unsigned partial;         /* RLNC generations its shards started, still partial */
     double score;             /* cached at heartbeat */
     /* per heartbeat */
     unsigned ihave_msgs, iwant_asked;
@@ -135,8 +136,6 @@ struct weft_ps {
     const rl_policy *policy;
     size_t rl_mem;
     unsigned rl_partial;
-    uint8_t *shard_buf;
-    size_t shard_cap;
 };
 
 /* ---- ps_core.c ---- */

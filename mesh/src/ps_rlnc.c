@@ -40,7 +40,7 @@ struct rl_gen {
     weft_encoder *enc;      /* our own messages */
     int state;
     int own;
-    uint64_t starter;       /* serial of the peer whose shard created it */
+    weft_ps_peer *starter;  /* whose shard created it, while partial; NULL once gone */
     int64_t created, progress, done_at, last_want;
     size_t mem;
     rl_peer *rp;
@@ -285,11 +285,22 @@ gen_release(weft_ps *ps, rl_gen *g)
     g->nrp = g->rpcap = 0;
 }
 
+/* A generation stops counting as partial (decoded, polluted or freed). */
+static void
+gen_end_partial(weft_ps *ps, rl_gen *g)
+{
+    if (g->state != GEN_PARTIAL)
+        return;
+    ps->rl_partial--;
+    if (g->starter)
+        g->starter->partial--;
+    g->starter = NULL;
+}
+
 static void
 gen_free(weft_ps *ps, rl_gen *g)
 {
-    if (g->state == GEN_PARTIAL && ps->rl_partial)
-        ps->rl_partial--;
+    gen_end_partial(ps, g);
     gen_release(ps, g);
     free(g);
 }
@@ -307,7 +318,6 @@ ps_rlnc_free(weft_ps *ps)
     ps_map_filter(&ps->gens, drop_gen, ps);
     ps_map_free(&ps->gens);
     ps_map_free(&ps->seen);
-    free(ps->shard_buf);
 }
 
 static rl_peer *
@@ -359,6 +369,8 @@ ps_rlnc_peer_gone(weft_ps *ps, weft_ps_peer *p)
         if (!e->hash)
             continue;
         rl_gen *g = e->val;
+        if (g->starter == p)
+            g->starter = NULL;
         for (size_t j = 0; j < g->nrp; j++)
             if (g->rp[j].p == p) {
                 g->rp[j] = g->rp[--g->nrp];
@@ -367,50 +379,38 @@ ps_rlnc_peer_gone(weft_ps *ps, weft_ps_peer *p)
     }
 }
 
-static int
-shard_buf(weft_ps *ps, size_t n)
-{
-    if (ps->shard_cap >= n)
-        return 0;
-    uint8_t *b = realloc(ps->shard_buf, n);
-    if (!b)
-        return -ENOMEM;
-    ps->shard_buf = b;
-    ps->shard_cap = n;
-    return 0;
-}
-
-/* Emit one fresh coded shard of g to peer r, or pass on `as_is` (a shard
- * received, in wire format) when it is not NULL. */
+/* Emit one fresh coded shard of g to peer r, encoded straight into the RPC,
+ * or pass on `as_is` (a shard received, in wire format) when not NULL. */
 static int
 send_shard(weft_ps *ps, rl_gen *g, rl_peer *r, const weft_bytes *as_is)
 {
-    size_t sz = weft_shard_size(&g->gen);
-    if (shard_buf(ps, sz))
-        return -ENOMEM;
-    int n;
-    if (as_is)
-        n = (int)as_is->len;
-    else if (g->enc)
-        n = weft_enc_next(g->enc, ps->shard_buf, sz);
-    else if (g->dec)
-        n = weft_dec_recode(g->dec, &ps->rng, ps->shard_buf, sz);
-    else
+    if (!as_is && !g->enc && !g->dec)
         return WEFT_EEMPTY;
-    if (n < 0)
-        return n;
+    size_t sz = as_is ? as_is->len : weft_shard_size(&g->gen);
     weft_rpc_shard s = {
         .topic = ps_b(g->t->name, g->t->nlen),
         .msg_id = ps_b(g->id, 32),
         .from = ps_b(g->origin.bytes, g->origin.len),
         .seqno = g->seqno,
         .signature = ps_b(g->sig, 64),
-        .data = as_is ? *as_is : ps_b(ps->shard_buf, (size_t)n),
+        .data = as_is ? *as_is : ps_b(NULL, sz),
     };
     const uint8_t *f;
     size_t fl;
+    uint8_t *data;
     weft_rpc_writer_reset(&ps->w);
-    if (weft_rpc_put_shard(&ps->w, &s) || weft_rpc_finish(&ps->w, &f, &fl))
+    if (as_is) {
+        if (weft_rpc_put_shard(&ps->w, &s))
+            return WEFT_ETOOBIG;
+    } else {
+        if (weft_rpc_put_shard_reserve(&ps->w, &s, &data))
+            return WEFT_ETOOBIG;
+        int n = g->enc ? weft_enc_next(g->enc, data, sz)
+                       : weft_dec_recode(g->dec, &ps->rng, data, sz);
+        if (n < 0)
+            return n;
+    }
+    if (weft_rpc_finish(&ps->w, &f, &fl))
         return WEFT_ETOOBIG;
     int r2 = ps_send(ps, r->p, WEFT_PS_PROTO_RLNC, f, fl);
     if (r2 == 0) {
@@ -451,7 +451,7 @@ decoded(weft_ps *ps, rl_gen *g, weft_ps_peer *from)
     uint8_t h[32];
     weft_bytes id = ps_b(g->id, 32), topic = ps_b(g->t->name, g->t->nlen);
     crypto_hash_sha256(h, msg ? msg : (const uint8_t *)"", len);
-    ps->rl_partial--;
+    gen_end_partial(ps, g);
     if (!msg || memcmp(h, g->id, 32)) {
         /* A polluted generation: some shard was not what its header said. */
         g->state = GEN_BAD;
@@ -470,20 +470,6 @@ decoded(weft_ps *ps, rl_gen *g, weft_ps_peer *from)
     weft_ps_msg m = {topic, ps_b(msg, len), id, &g->origin, from ? &from->id : NULL, g->seqno};
     ps_trace(ps, WEFT_TRACE_DELIVER_MESSAGE, from, id, topic, NULL, ps_b(NULL, 0));
     ps->cfg.io.deliver(ps->cfg.io.user, &m);
-}
-
-static unsigned
-partial_by(const weft_ps *ps, uint64_t serial)
-{
-    unsigned n = 0;
-    for (size_t i = 0; i < ps->gens.cap; i++) {
-        const ps_map_ent *e = &ps->gens.ents[i];
-        if (e->hash) {
-            const rl_gen *g = e->val;
-            n += g->state == GEN_PARTIAL && g->starter == serial;
-        }
-    }
-    return n;
 }
 
 /* A first shard of an unknown id: check, verify, bound, then start. */
@@ -523,7 +509,7 @@ gen_start(weft_ps *ps, weft_ps_peer *from, ps_topic *t, const weft_rpc_shard *s,
     size_t mem = (size_t)v->gen.k * v->gen.k + (size_t)v->gen.k * v->gen.piece_size +
                  (size_t)v->gen.k * 16;
     if (ps->rl_partial >= c->rlnc_max_partial || ps->rl_mem + mem > c->rlnc_max_mem ||
-        partial_by(ps, from->serial) >= c->rlnc_max_partial_per_peer) {
+        from->partial >= c->rlnc_max_partial_per_peer) {
         *why = "partial generation limit";
         ps->st.shards_over_limit++;
         return NULL;
@@ -555,7 +541,8 @@ gen_start(weft_ps *ps, weft_ps_peer *from, ps_topic *t, const weft_rpc_shard *s,
     g->need = (uint32_t)ceil(c->rlnc_threshold * v->gen.k - 1e-9);
     if (g->need < 1)
         g->need = 1;
-    g->starter = from->serial;
+    g->starter = from;
+    from->partial++;
     g->created = g->progress = ps_now(ps);
     g->mem = mem;
     ps->rl_mem += mem;

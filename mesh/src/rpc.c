@@ -341,46 +341,44 @@ visit_shard(const uint8_t *p, size_t len, const weft_rpc_visitor *v, void *u)
     return v->shard(u, &s);
 }
 
+/* Want { id = 1; rank = 2 } and Have { id = 1; rank = 2; got = 3 }: one
+ * reader for both (a Want has no field 3, so got stays 0 for it). */
 static int
-visit_want(const uint8_t *p, size_t len, const weft_rpc_visitor *v, void *u)
+read_id_counts(const uint8_t *p, size_t len, weft_bytes *id, uint32_t *rank, uint32_t *got)
 {
-    weft_bytes id = no_bytes();
-    uint32_t rank = 0;
     weft_pb_reader r;
     weft_pb_field f;
     int rc;
+    *id = no_bytes();
+    *rank = *got = 0;
     weft_pb_reader_init(&r, p, len);
     while ((rc = weft_pb_next(&r, &f)) == 1) {
         if (f.num == 1)
-            id = field_bytes(&f);
+            *id = field_bytes(&f);
         else if (f.num == 2)
-            rank = (uint32_t)f.u; /* validated to fit */
+            *rank = (uint32_t)f.u; /* validated to fit */
+        else if (f.num == 3)
+            *got = (uint32_t)f.u;
     }
-    if (rc != 0)
-        return WEFT_EPROTO;
-    return v->want(u, id, rank);
+    return rc == 0 ? 0 : WEFT_EPROTO;
+}
+
+static int
+visit_want(const uint8_t *p, size_t len, const weft_rpc_visitor *v, void *u)
+{
+    weft_bytes id;
+    uint32_t rank, got;
+    int rc = read_id_counts(p, len, &id, &rank, &got);
+    return rc ? rc : v->want(u, id, rank);
 }
 
 static int
 visit_have(const uint8_t *p, size_t len, const weft_rpc_visitor *v, void *u)
 {
-    weft_bytes id = no_bytes();
-    uint32_t rank = 0, got = 0;
-    weft_pb_reader r;
-    weft_pb_field f;
-    int rc;
-    weft_pb_reader_init(&r, p, len);
-    while ((rc = weft_pb_next(&r, &f)) == 1) {
-        if (f.num == 1)
-            id = field_bytes(&f);
-        else if (f.num == 2)
-            rank = (uint32_t)f.u; /* validated to fit */
-        else if (f.num == 3)
-            got = (uint32_t)f.u;
-    }
-    if (rc != 0)
-        return WEFT_EPROTO;
-    return v->have(u, id, rank, got);
+    weft_bytes id;
+    uint32_t rank, got;
+    int rc = read_id_counts(p, len, &id, &rank, &got);
+    return rc ? rc : v->have(u, id, rank, got);
 }
 
 int
@@ -709,8 +707,10 @@ weft_rpc_put_idontwant(weft_rpc_writer *w, const weft_bytes *ids, size_t n)
 
 /* Shard fields: empty byte fields and a zero seqno are left out (they read
  * back as empty and 0). */
-int
-weft_rpc_put_shard(weft_rpc_writer *w, const weft_rpc_shard *s)
+/* Writes a Shard; the data field's bytes are copied from s->data.p, or left
+ * for the caller at *data when data is not NULL (data is the last field). */
+static int
+put_shard(weft_rpc_writer *w, const weft_rpc_shard *s, uint8_t **data)
 {
     const weft_bytes *f[6] = {&s->topic, &s->msg_id, &s->from, NULL, &s->signature, &s->data};
     size_t inner = 0, total, t;
@@ -733,6 +733,10 @@ weft_rpc_put_shard(weft_rpc_writer *w, const weft_rpc_shard *s)
         if (i == 3) {
             if (s->seqno != 0)
                 p = w_varint(p, 4, s->seqno);
+        } else if (i == 5 && data != NULL && f[i]->len > 0) {
+            p = w_len_hdr(p, 6, f[i]->len);
+            *data = p;
+            p += f[i]->len;
         } else if (f[i]->len > 0) {
             p = w_bytes(p, (uint32_t)i + 1, *f[i]);
         }
@@ -740,6 +744,20 @@ weft_rpc_put_shard(weft_rpc_writer *w, const weft_rpc_shard *s)
     commit(&w->out, start, p, total);
     w->items++;
     return 0;
+}
+
+int
+weft_rpc_put_shard(weft_rpc_writer *w, const weft_rpc_shard *s)
+{
+    return put_shard(w, s, NULL);
+}
+
+int
+weft_rpc_put_shard_reserve(weft_rpc_writer *w, const weft_rpc_shard *s, uint8_t **data)
+{
+    if (data == NULL || s->data.len == 0)
+        return WEFT_EINVAL;
+    return put_shard(w, s, data);
 }
 
 int
@@ -764,47 +782,43 @@ weft_rpc_put_rlnc_ihave(weft_rpc_writer *w, weft_bytes topic, const weft_bytes *
     return put_id_list(w, &w->out, 3, 1, topic, 2, ids, n);
 }
 
-int
-weft_rpc_put_want(weft_rpc_writer *w, weft_bytes id, uint32_t rank)
+/* RlncRPC field `num` = { id = 1; rank = 2; [got = 3 when has_got] }. */
+static int
+put_id_counts(weft_rpc_writer *w, uint32_t num, weft_bytes id, uint32_t rank, int has_got,
+              uint32_t got)
 {
     size_t inner = len_field_size(1, id.len), total;
     uint8_t *start, *p;
-    if (inner == 0 || sz_add(&inner, varint_field_size(2, rank)) != 0)
+    if (inner == 0 || sz_add(&inner, varint_field_size(2, rank)) != 0 ||
+        (has_got && sz_add(&inner, varint_field_size(3, got)) != 0))
         return WEFT_ETOOBIG;
-    int rc = outer_size(4, inner, &total);
+    int rc = outer_size(num, inner, &total);
     if (rc == 0)
         rc = reserve_at(&w->out, total, &start);
     if (rc < 0)
         return rc;
-    p = w_len_hdr(start, 4, inner);
+    p = w_len_hdr(start, num, inner);
     p = w_bytes(p, 1, id);
     p = w_varint(p, 2, rank);
+    if (has_got)
+        p = w_varint(p, 3, got);
     commit(&w->out, start, p, total);
     w->items++;
     return 0;
 }
 
 int
+weft_rpc_put_want(weft_rpc_writer *w, weft_bytes id, uint32_t rank)
+{
+    return put_id_counts(w, 4, id, rank, 0, 0);
+}
+
+int
 weft_rpc_put_have(weft_rpc_writer *w, weft_bytes id, uint32_t rank, uint32_t got)
 {
-    size_t inner = len_field_size(1, id.len), total;
-    uint8_t *start, *p;
-    if (inner == 0 || sz_add(&inner, varint_field_size(2, rank)) != 0 ||
-        sz_add(&inner, varint_field_size(3, got)) != 0)
-        return WEFT_ETOOBIG;
-    int rc = outer_size(5, inner, &total);
-    if (rc == 0)
-        rc = reserve_at(&w->out, total, &start);
-    if (rc < 0)
-        return rc;
-    p = w_len_hdr(start, 5, inner);
-    p = w_bytes(p, 1, id);
-    p = w_varint(p, 2, rank);
-    p = w_varint(p, 3, got);
-    commit(&w->out, start, p, total);
-    w->items++;
-    return 0;
+    return put_id_counts(w, 5, id, rank, 1, got);
 }
+
 
 /* The control part goes last, as field 3, and leaves ctl empty: finishing
  * again returns the same RPC. */

@@ -146,6 +146,11 @@ WEFT_NODISCARD WEFT_API int weft_rpc_put_idontwant(weft_rpc_writer *w, const wef
                                                    size_t n);
 /* RLNC */
 WEFT_NODISCARD WEFT_API int weft_rpc_put_shard(weft_rpc_writer *w, const weft_rpc_shard *s);
+/* The same, but the s->data.len bytes of the data field (s->data.p is not
+ * read) are left for the caller to write at *data before finishing: a
+ * shard can be encoded straight into the RPC. */
+WEFT_NODISCARD WEFT_API int weft_rpc_put_shard_reserve(weft_rpc_writer *w,
+                                                       const weft_rpc_shard *s, uint8_t **data);
 WEFT_NODISCARD WEFT_API int weft_rpc_put_complete(weft_rpc_writer *w, weft_bytes id);
 WEFT_NODISCARD WEFT_API int weft_rpc_put_rlnc_ihave(weft_rpc_writer *w, weft_bytes topic,
                                                     const weft_bytes *ids, size_t n);

@@ -225,6 +225,9 @@ typedef struct weft_ps_stats {
 WEFT_API weft_ps *weft_ps_new(const weft_ps_config *cfg, int *err);
 WEFT_API void weft_ps_free(weft_ps *ps);
 WEFT_API const weft_peer_id *weft_ps_self(const weft_ps *ps);
+/* The largest RPC frame accepted (cfg.max_rpc_size, or its default): the
+ * bound for the embedding's frame readers. */
+WEFT_API size_t weft_ps_max_rpc_size(const weft_ps *ps);
 WEFT_API void weft_ps_get_stats(const weft_ps *ps, weft_ps_stats *out);
 
 /* A connection to a peer is up. protos: enum weft_ps_proto bits (may grow
