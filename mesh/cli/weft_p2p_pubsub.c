@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -52,6 +53,8 @@ static const char help[] =
     "                    then random bytes\n"
     "  --interval MS     between publishes (default 100; 0 = one per loop turn)\n"
     "  --delay MS        publish no earlier than MS after start (default 0)\n"
+    "  --start-file PATH publish only once PATH exists (a test starts every publisher\n"
+    "                    when the whole network is meshed; see the \"meshed\" event)\n"
     "  --expect N        exit 0 once N messages arrived (and publishing finished)\n"
     "  --timeout S       exit 1 after S seconds if not done (default 60; 0 = never)\n"
     "  --linger MS       keep forwarding this long before exiting (default 1000)\n"
@@ -185,7 +188,8 @@ struct app {
     int64_t interval_ns, delay_ns, linger_ns, heartbeat_ns;
     int64_t t_start, t_subscribed;
     long long published, received;
-    int ready, lingering, finished, failed;
+    int ready, meshed, lingering, finished, failed;
+    const char *start_file;
     uint8_t *msg;
     weft_timer pub_timer, linger_timer;
     struct dialer dialers[MAX_PEERS];
@@ -291,7 +295,15 @@ pub_tick(weft_timer *t, void *user)
         if (n && !a->t_subscribed)
             a->t_subscribed = now;
         int meshed = m > 0 || (n && now - a->t_subscribed >= 2 * a->heartbeat_ns);
-        if (!meshed || now - a->t_start < a->delay_ns) {
+        if (meshed && !a->meshed) {
+            a->meshed = 1;
+            printf("{\"event\":\"meshed\",\"peers\":%zu,\"mesh\":%zu}\n", n, m);
+            fflush(stdout);
+        }
+        if (meshed && !a->publish)
+            return; /* a node that only listens polls until meshed */
+        if (!meshed || now - a->t_start < a->delay_ns ||
+            (a->start_file && access(a->start_file, F_OK) != 0)) {
             WEFT_IGNORE(weft_timer_arm(a->loop, t, now + POLL_NS));
             return;
         }
@@ -461,6 +473,7 @@ weft_p2p_pubsub(int argc, char **argv)
         O_SIZE,
         O_INTERVAL,
         O_DELAY,
+        O_START_FILE,
         O_EXPECT,
         O_TIMEOUT,
         O_KEY,
@@ -482,6 +495,7 @@ weft_p2p_pubsub(int argc, char **argv)
         {"size", required_argument, 0, O_SIZE},
         {"interval", required_argument, 0, O_INTERVAL},
         {"delay", required_argument, 0, O_DELAY},
+        {"start-file", required_argument, 0, O_START_FILE},
         {"expect", required_argument, 0, O_EXPECT},
         {"timeout", required_argument, 0, O_TIMEOUT},
         {"key", required_argument, 0, O_KEY},
@@ -527,6 +541,7 @@ weft_p2p_pubsub(int argc, char **argv)
         case O_SIZE: a->size = (size_t)parse_int("--size", optarg, 8, (long long)MAX_SIZE); break;
         case O_INTERVAL: a->interval_ns = parse_int("--interval", optarg, 0, 3600000) * MS; break;
         case O_DELAY: a->delay_ns = parse_int("--delay", optarg, 0, 3600000) * MS; break;
+        case O_START_FILE: a->start_file = optarg; break;
         case O_EXPECT: a->expect = parse_int("--expect", optarg, 0, 1000000000); break;
         case O_TIMEOUT: timeout = parse_int("--timeout", optarg, 0, 86400); break;
         case O_KEY: keydir = optarg; break;
@@ -695,7 +710,7 @@ weft_p2p_pubsub(int argc, char **argv)
     a->t_start = weft_loop_now(a->loop);
     for (size_t i = 0; i < a->ndialers; i++)
         dial_start(&a->dialers[i]);
-    if (a->publish && weft_timer_arm(a->loop, &a->pub_timer, a->t_start) < 0) {
+    if (weft_timer_arm(a->loop, &a->pub_timer, a->t_start) < 0) {
         fprintf(stderr, "weft-p2p pubsub: no memory for a timer\n");
         goto out;
     }

@@ -90,8 +90,9 @@ scenario() { # mode size
         local -a args=(pubsub --mode "$mode" --topic loopback --size "$size" --expect $((TOTAL - n))
             --timeout "$timeout" --linger 3000 --queue-cap "$qcap")
         if [ "$n" -gt 0 ]; then
-            # Publish once every node is up and meshed: all start within ~1 s.
-            args+=(--publish "$n" --interval "$interval" --delay 3000)
+            # Publish once every node is meshed (the script creates the start
+            # file then): a node that joined late would miss messages for good.
+            args+=(--publish "$n" --interval "$interval" --start-file "$dir/start")
         fi
         local j
         for j in ${DIALS[$i]:-}; do
@@ -111,6 +112,19 @@ scenario() { # mode size
     done
     local up=$((SECONDS - start))
     [ $up -gt 2 ] && echo "warning: $mode/$size: starting $NODES nodes took ${up}s" >&2
+    # Every node reports "meshed" once it has a mesh peer; then publishing starts.
+    local waited=0
+    while [ $waited -lt 300 ]; do
+        local all=1
+        for ((i = 0; i < NODES; i++)); do
+            grep -q '"event":"meshed"' "$dir/node$i.out" 2>/dev/null || all=0
+        done
+        [ $all -eq 1 ] && break
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+    [ $waited -ge 300 ] && echo "warning: $mode/$size: not every node meshed within 30 s" >&2
+    touch "$dir/start"
     local bad=0
     local -a codes=()
     for ((i = 0; i < NODES; i++)); do
