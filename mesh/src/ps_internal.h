@@ -102,10 +102,13 @@ typedef struct rl_policy {
      * 0: below it the shard received is passed on as it came; from the
      * threshold on, fresh recoded shards go out. */
     int strict_threshold;
+    /* 1: it reads peers' Have reports (est_need), so relays send them. */
+    int reads_have;
+    size_t fanout; /* targets per innovative shard; 0 = every eligible peer */
     /* An innovative shard arrived from `from` (NULL for our own publish);
      * choose up to max targets among g's candidate peers. Returns count. */
-    size_t (*on_innovative)(weft_ps *ps, rl_gen *g, const weft_ps_peer *from, rl_peer **out,
-                            size_t max);
+    size_t (*on_innovative)(weft_ps *ps, const struct rl_policy *pol, rl_gen *g,
+                            const weft_ps_peer *from, rl_peer **out, size_t max);
 } rl_policy;
 
 struct weft_ps {

@@ -58,12 +58,14 @@ eligible(const rl_gen *g, const rl_peer *r, const weft_ps_peer *from)
            ps_in_list(g->t->mesh, g->t->nmesh, r->p);
 }
 
-/* spec: once past the threshold, one recoded shard to every mesh peer but
- * the sender for each innovative shard received. */
+/* spec and flood: every eligible mesh peer (spec only from the threshold on,
+ * which ps_rlnc_on_shard enforces through strict_threshold). */
 static size_t
-pol_spec(weft_ps *ps, rl_gen *g, const weft_ps_peer *from, rl_peer **out, size_t max)
+pol_all(weft_ps *ps, const rl_policy *pol, rl_gen *g, const weft_ps_peer *from, rl_peer **out,
+        size_t max)
 {
     (void)ps;
+    (void)pol;
     size_t n = 0;
     for (size_t i = 0; i < g->nrp && n < max; i++)
         if (eligible(g, &g->rp[i], from))
@@ -80,57 +82,37 @@ cmp_need(const void *a, const void *b)
     return kx < ky ? -1 : kx > ky ? 1 : 0;
 }
 
-/* budget-M: like spec, but each innovative shard goes to at most M peers,
+static void
+shuffle_rp(weft_ps *ps, rl_peer **v, size_t n)
+{
+    for (size_t i = n; i > 1; i--) {
+        size_t j = weft_rng_next(&ps->rng) % i;
+        rl_peer *x = v[i - 1];
+        v[i - 1] = v[j];
+        v[j] = x;
+    }
+}
+
+/* budget-M: each innovative shard goes to at most M (pol->fanout) peers,
  * those that have exchanged the fewest shards of this message with us. The
  * mean number of shards a node receives is then about M * k: M bounds the
  * bytes sent per byte delivered. */
 static size_t
-pol_budget(weft_ps *ps, rl_gen *g, const weft_ps_peer *from, rl_peer **out, size_t max,
-           size_t m)
+pol_budget(weft_ps *ps, const rl_policy *pol, rl_gen *g, const weft_ps_peer *from,
+           rl_peer **out, size_t max)
 {
     rl_peer *cand[256];
     size_t n = 0;
     for (size_t i = 0; i < g->nrp && n < 256; i++)
         if (eligible(g, &g->rp[i], from))
             cand[n++] = &g->rp[i];
-    /* shuffle, then a stable order by need, so ties break at random */
-    for (size_t i = n; i > 1; i--) {
-        size_t j = weft_rng_next(&ps->rng) % i;
-        rl_peer *x = cand[i - 1];
-        cand[i - 1] = cand[j];
-        cand[j] = x;
-    }
+    shuffle_rp(ps, cand, n); /* then a stable order by need: ties break at random */
     qsort(cand, n, sizeof *cand, cmp_need);
-    if (m > max)
-        m = max;
+    size_t m = pol->fanout && pol->fanout < max ? pol->fanout : max;
     if (n > m)
         n = m;
     memcpy(out, cand, n * sizeof *out);
     return n;
-}
-
-static size_t
-pol_budget2(weft_ps *ps, rl_gen *g, const weft_ps_peer *from, rl_peer **out, size_t max)
-{
-    return pol_budget(ps, g, from, out, max, 2);
-}
-
-static size_t
-pol_budget3(weft_ps *ps, rl_gen *g, const weft_ps_peer *from, rl_peer **out, size_t max)
-{
-    return pol_budget(ps, g, from, out, max, 3);
-}
-
-static size_t
-pol_budget4(weft_ps *ps, rl_gen *g, const weft_ps_peer *from, rl_peer **out, size_t max)
-{
-    return pol_budget(ps, g, from, out, max, 4);
-}
-
-static size_t
-pol_budget5(weft_ps *ps, rl_gen *g, const weft_ps_peer *from, rl_peer **out, size_t max)
-{
-    return pol_budget(ps, g, from, out, max, 5);
 }
 
 /* What r still needs, as far as we know: k minus its last reported rank
@@ -150,66 +132,46 @@ cmp_est_need(const void *a, const void *b, void *u)
     return x > y ? -1 : x < y ? 1 : 0;
 }
 
-/* need-M: each innovative shard to at most M mesh peers that, by their Have
- * reports and our shards in flight, still need shards; the neediest first. */
+/* need-M: each innovative shard to at most M (pol->fanout; 0 = all) mesh
+ * peers that, by their Have reports and our shards in flight, still need
+ * shards; the neediest first. */
 static size_t
-pol_need(weft_ps *ps, rl_gen *g, const weft_ps_peer *from, rl_peer **out, size_t max, size_t m)
+pol_need(weft_ps *ps, const rl_policy *pol, rl_gen *g, const weft_ps_peer *from, rl_peer **out,
+         size_t max)
 {
     rl_peer *cand[256];
     size_t n = 0;
     for (size_t i = 0; i < g->nrp && n < 256; i++)
         if (eligible(g, &g->rp[i], from) && est_need(g, &g->rp[i]) > 0)
             cand[n++] = &g->rp[i];
-    for (size_t i = n; i > 1; i--) {
-        size_t j = weft_rng_next(&ps->rng) % i;
-        rl_peer *x = cand[i - 1];
-        cand[i - 1] = cand[j];
-        cand[j] = x;
-    }
+    shuffle_rp(ps, cand, n);
     qsort_r(cand, n, sizeof *cand, cmp_est_need, g);
-    if (m > max)
-        m = max;
+    size_t m = pol->fanout && pol->fanout < max ? pol->fanout : max;
     if (n > m)
         n = m;
     memcpy(out, cand, n * sizeof *out);
     return n;
 }
 
-static size_t
-pol_need_all(weft_ps *ps, rl_gen *g, const weft_ps_peer *from, rl_peer **out, size_t max)
-{
-    return pol_need(ps, g, from, out, max, max);
-}
-
-static size_t
-pol_need4(weft_ps *ps, rl_gen *g, const weft_ps_peer *from, rl_peer **out, size_t max)
-{
-    return pol_need(ps, g, from, out, max, 4);
-}
-
-static size_t
-pol_need3(weft_ps *ps, rl_gen *g, const weft_ps_peer *from, rl_peer **out, size_t max)
-{
-    return pol_need(ps, g, from, out, max, 3);
-}
-
 static const rl_policy policies[] = {
-    {"need", "each innovative shard to every mesh peer that still needs shards", 0,
-     pol_need_all},
-    {"need3", "each innovative shard to the 3 mesh peers that need shards most", 0, pol_need3},
-    {"need4", "each innovative shard to the 4 mesh peers that need shards most", 0, pol_need4},
-    {"budget2", "each innovative shard to the 2 mesh peers that exchanged the fewest", 0,
-     pol_budget2},
-    {"budget3", "each innovative shard to the 3 mesh peers that exchanged the fewest", 0,
-     pol_budget3},
-    {"budget4", "each innovative shard to the 4 mesh peers that exchanged the fewest", 0,
-     pol_budget4},
-    {"budget5", "each innovative shard to the 5 mesh peers that exchanged the fewest", 0,
-     pol_budget5},
-    {"flood", "each innovative shard to every mesh peer but the sender", 0, pol_spec},
+    {"need", "each innovative shard to every mesh peer that still needs shards", 0, 1, 0,
+     pol_need},
+    {"need3", "each innovative shard to the 3 mesh peers that need shards most", 0, 1, 3,
+     pol_need},
+    {"need4", "each innovative shard to the 4 mesh peers that need shards most", 0, 1, 4,
+     pol_need},
+    {"budget2", "each innovative shard to the 2 mesh peers that exchanged the fewest", 0, 0, 2,
+     pol_budget},
+    {"budget3", "each innovative shard to the 3 mesh peers that exchanged the fewest", 0, 0, 3,
+     pol_budget},
+    {"budget4", "each innovative shard to the 4 mesh peers that exchanged the fewest", 0, 0, 4,
+     pol_budget},
+    {"budget5", "each innovative shard to the 5 mesh peers that exchanged the fewest", 0, 0, 5,
+     pol_budget},
+    {"flood", "each innovative shard to every mesh peer but the sender", 0, 0, 0, pol_all},
     {"spec", "from the threshold on, each innovative shard recoded to every mesh peer but the "
              "sender; nothing below it",
-     1, pol_spec},
+     1, 0, 0, pol_all},
 };
 #define DEFAULT_POLICY_NAME "budget4"
 #define DEFAULT_POLICY (ps_rlnc_policy(DEFAULT_POLICY_NAME))
@@ -658,13 +620,13 @@ ps_rlnc_on_shard(weft_ps *ps, weft_ps_peer *from, const weft_rpc_shard *s)
         /* A message of one or two pieces gains nothing from coding: every
          * mesh peer gets it, as GossipSub would do. */
         const rl_policy *pol = g->gen.k <= 2 ? ps_rlnc_policy("flood") : ps->policy;
-        size_t n = pol->on_innovative(ps, g, from, out, 256);
+        size_t n = pol->on_innovative(ps, pol, g, from, out, 256);
         for (size_t i = 0; i < n; i++)
             (void)send_shard(ps, g, out[i], below ? &s->data : NULL);
     }
     if (rank == g->gen.k)
         decoded(ps, g, from);
-    else
+    else if (ps->policy->reads_have)
         send_have(ps, g, rank);
     return 0;
 }
