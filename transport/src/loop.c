@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "loop_internal.h"
 
@@ -173,6 +175,7 @@ loop_init_common(weft_loop *l, const struct loop_ops *ops, const weft_loop_confi
 {
     memset(l, 0, sizeof *l);
     l->ops = ops;
+    l->wake_fd = -1;
     if (cfg)
         l->cfg = *cfg;
     if (!l->cfg.send_queue_max)
@@ -193,6 +196,56 @@ loop_free_common(weft_loop *l)
     free(l->heap);
     l->heap = NULL;
     l->nheap = l->capheap = 0;
+    if (l->wake_fd >= 0)
+        close(l->wake_fd);
+    l->wake_fd = -1;
+}
+
+int
+weft_loop_set_wake(weft_loop *l, weft_wake_fn fn, void *user)
+{
+    if (!fn || l->wake_fd >= 0)
+        return WEFT_EINVAL;
+    if (!l->ops->watch_wake)
+        return WEFT_ENOTSUP;
+    /* Blocking: io_uring then waits for a count instead of failing with
+     * EAGAIN; a write blocks only at a count near 2^64. */
+    int fd = eventfd(0, EFD_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    l->wake_fn = fn;
+    l->wake_user = user;
+    l->wake_fd = fd;
+    int rc = l->ops->watch_wake(l);
+    if (rc < 0) {
+        close(fd);
+        l->wake_fd = -1;
+        l->wake_fn = NULL;
+    }
+    return rc;
+}
+
+void
+weft_loop_wake(weft_loop *l)
+{
+    int fd = l->wake_fd;
+    if (fd >= 0) {
+        uint64_t one = 1;
+        ssize_t n = write(fd, &one, sizeof one); /* EAGAIN: the counter is already set */
+        (void)n;
+    }
+}
+
+void
+loop_wake_fired(weft_loop *l, int drained)
+{
+    if (!drained) {
+        uint64_t v;
+        ssize_t n = read(l->wake_fd, &v, sizeof v);
+        (void)n;
+    }
+    if (l->wake_fn)
+        l->wake_fn(l, l->wake_user);
 }
 
 weft_loop *
@@ -275,6 +328,7 @@ void
 weft_loop_stop(weft_loop *l)
 {
     l->stop = 1;
+    weft_loop_wake(l); /* from another thread or a signal handler: end the wait now */
 }
 
 void

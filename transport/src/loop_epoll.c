@@ -30,7 +30,9 @@ struct ep {
     int dispatching;
 };
 
-/* epoll user data: a tagged pointer; bit 0 set = listener. */
+/* epoll user data: a tagged pointer; bit 0 set = listener; WAKE_TAG (no
+ * record is ever at address 2) = the loop's wake eventfd. */
+#define WAKE_TAG ((uintptr_t)2)
 static inline void *
 tag_listener(weft_listener *l)
 {
@@ -274,7 +276,9 @@ ep_wait(weft_loop *l, int64_t timeout_ns)
     ep->dispatching = 1;
     for (int i = 0; i < n; i++) {
         uintptr_t p = (uintptr_t)evs[i].data.ptr;
-        if (p & 1) {
+        if (p == WAKE_TAG) {
+            loop_wake_fired(l, 0);
+        } else if (p & 1) {
             weft_listener *ls = (weft_listener *)(p & ~(uintptr_t)1);
             if (!ls->closing)
                 on_accept_ready(ls);
@@ -322,6 +326,13 @@ ep_free(weft_loop *l)
     free(l);
 }
 
+static int
+ep_watch_wake(weft_loop *l)
+{
+    struct epoll_event e = {.events = EPOLLIN, .data.ptr = (void *)WAKE_TAG};
+    return epoll_ctl(EP(l)->epfd, EPOLL_CTL_ADD, l->wake_fd, &e) < 0 ? -errno : 0;
+}
+
 static const struct loop_ops epoll_ops = {
     .name = "epoll",
     .listen = ep_listen,
@@ -333,6 +344,7 @@ static const struct loop_ops epoll_ops = {
     .wait = ep_wait,
     .now = ep_now,
     .free = ep_free,
+    .watch_wake = ep_watch_wake,
 };
 
 int

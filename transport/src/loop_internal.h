@@ -35,6 +35,9 @@ struct loop_ops {
     void (*free)(weft_loop *loop);
     /* Optional: the loop's earliest timer may have changed (simulation). */
     void (*timers_changed)(weft_loop *loop);
+    /* Optional: start watching l->wake_fd (an eventfd); the backend calls
+     * loop_wake_fired when it becomes readable. */
+    int (*watch_wake)(weft_loop *loop);
 };
 
 struct weft_loop {
@@ -47,6 +50,9 @@ struct weft_loop {
     weft_conn *conns;       /* all live connections (doubly linked) */
     weft_listener *listeners;
     void *backend;
+    int wake_fd;            /* eventfd of weft_loop_wake, or -1 */
+    weft_wake_fn wake_fn;
+    void *wake_user;
 };
 
 struct weft_listener {
@@ -117,6 +123,8 @@ int64_t loop_first_deadline(const weft_loop *loop);
 int64_t loop_next_timeout(weft_loop *loop);
 void loop_init_common(weft_loop *loop, const struct loop_ops *ops, const weft_loop_config *cfg);
 void loop_free_common(weft_loop *loop);
+/* The wake eventfd was read (count already consumed when drained is set). */
+void loop_wake_fired(weft_loop *loop, int drained);
 
 /* Set up loop (uninitialised storage) as that backend. 0 or negative. */
 int loop_uring_init_with(weft_loop *loop, const weft_loop_config *cfg);

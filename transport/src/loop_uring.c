@@ -22,11 +22,12 @@
 #include <unistd.h>
 
 #include "loop_internal.h"
+#include "weft/log.h"
 
 #define BGID 7
 #define SEND_MAX ((size_t)1 << 20) /* bytes per send SQE */
 
-enum { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_CONNECT, OP_CANCEL, OP_CLOSE };
+enum { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_CONNECT, OP_CANCEL, OP_CLOSE, OP_WAKE };
 
 struct ur {
     struct io_uring ring;
@@ -38,6 +39,7 @@ struct ur {
     weft_listener *lgrave;
     weft_listener *lclosing; /* closed, waiting for their accept CQE */
     int in_batch;
+    uint64_t wake_val; /* target of the wake eventfd read */
 };
 
 struct uconn {
@@ -454,6 +456,33 @@ on_accept(weft_listener *ls, int res, unsigned flags)
     conn_accepted(ls, c);
 }
 
+/* One read of the wake eventfd in flight; re-armed after each wake. */
+static int
+arm_wake(weft_loop *l)
+{
+    struct ur *u = UR(l);
+    struct io_uring_sqe *sqe = get_sqe(u);
+    if (!sqe)
+        return -EBUSY;
+    io_uring_prep_read(sqe, l->wake_fd, &u->wake_val, sizeof u->wake_val, 0);
+    io_uring_sqe_set_data64(sqe, tag(l, OP_WAKE));
+    return 0;
+}
+
+static void
+on_wake(weft_loop *l, int res)
+{
+    if (l->wake_fd < 0)
+        return;
+    if (res < 0 && res != -EINTR && res != -EAGAIN && res != -ECANCELED) {
+        weft_log(WEFT_LOG_ERROR, "loop", "msg=\"wake eventfd read failed\" err=%d", res);
+        return; /* do not spin on a broken descriptor */
+    }
+    if (res == (int)sizeof(uint64_t))
+        loop_wake_fired(l, 1);
+    WEFT_IGNORE(arm_wake(l));
+}
+
 static void
 flush_graves(struct ur *u)
 {
@@ -502,6 +531,7 @@ ur_wait(weft_loop *l, int64_t timeout_ns)
             case OP_RECV: on_recv(p, cqe->res, cqe->flags); break;
             case OP_SEND: on_send(p, cqe->res); break;
             case OP_CONNECT: on_connect(p, cqe->res); break;
+            case OP_WAKE: on_wake(p, cqe->res); break;
             default: break;
             }
             n++;
@@ -564,6 +594,7 @@ static const struct loop_ops uring_ops = {
     .wait = ur_wait,
     .now = ur_now,
     .free = ur_free,
+    .watch_wake = arm_wake,
 };
 
 int

@@ -87,6 +87,16 @@ WEFT_API int weft_loop_run_once(weft_loop *loop, int64_t max_wait_ns);
 WEFT_API int weft_loop_run(weft_loop *loop);
 WEFT_API void weft_loop_stop(weft_loop *loop);
 
+/* ---- cross-thread wake-up ------------------------------------------------------ */
+typedef void (*weft_wake_fn)(weft_loop *loop, void *user);
+/* Install the wake handler (once per loop; real loops only, else
+ * WEFT_ENOTSUP): after weft_loop_wake, fn runs on the loop's thread. Wakes
+ * coalesce: one run of fn may answer many weft_loop_wake calls, so fn must
+ * drain whatever queue it serves. */
+WEFT_NODISCARD WEFT_API int weft_loop_set_wake(weft_loop *loop, weft_wake_fn fn, void *user);
+/* From any thread or a signal handler. A no-op before weft_loop_set_wake. */
+WEFT_API void weft_loop_wake(weft_loop *loop);
+
 /* ---- listeners and connections -------------------------------------------- */
 
 typedef void (*weft_accept_fn)(weft_listener *l, void *user, weft_conn *conn);
