@@ -20,8 +20,12 @@ PKGS=(
     libisal-dev libgf-complete-dev
     # transport: crypto (Noise, Ed25519), io_uring
     libsodium-dev liburing-dev
+    # node and proxy: gRPC C core, protobuf-c, h2o (evloop) with wslay, cJSON,
+    # cjose (JWT), MaxMind country lookup
+    libgrpc-dev libprotobuf-c-dev protobuf-c-compiler libh2o-evloop-dev libwslay-dev
+    libcjson-dev libcjose-dev libjansson-dev libmaxminddb-dev libssl-dev
     # tests
-    libcriterion-dev
+    libcriterion-dev wrk
     # benchmarks: plots
     gnuplot-nox
     # AArch64: NEON kernels cross-built and tested under qemu
@@ -64,6 +68,18 @@ if [ -f "$interop/package-lock.json" ] && [ ! -d "$interop/node_modules" ]; then
         (cd "$interop" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
     else
         echo "install-deps: node/npm not found; the js-libp2p interop tests will fail" >&2
+    fi
+fi
+
+# npm packages of our own Node.js test clients (@grpc/grpc-js, ws), pinned by
+# tests/node/js/package-lock.json.
+jsdir="$here/tests/node/js"
+if [ -f "$jsdir/package-lock.json" ] && [ ! -d "$jsdir/node_modules" ]; then
+    if command -v npm >/dev/null 2>&1; then
+        echo "install-deps: npm ci in $jsdir" >&2
+        (cd "$jsdir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    else
+        echo "install-deps: node/npm not found; the gRPC client tests will fail" >&2
     fi
 fi
 

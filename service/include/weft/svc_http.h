@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * weft/svc_http.h: a small HTTP/1.1 server on h2o's event loop, run on its
+ * own thread, shared by weft-node (API) and weft-proxy (REST).
+ *
+ * Every request is handed to one handler function on the server thread; it
+ * fills a response (status, content type, malloc'd body) and returns. The
+ * handler must not block for long: it holds up every other request.
+ * Request bodies are capped (max_body); a larger one is answered 413 without
+ * calling the handler.
+ */
+#ifndef WEFT_SVC_HTTP_H
+#define WEFT_SVC_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct weft_http_server weft_http_server;
+
+typedef struct weft_http_req {
+    const char *method; size_t method_len;
+    const char *path; size_t path_len;   /* without the query */
+    const char *query; size_t query_len; /* after '?', empty when none */
+    const uint8_t *body; size_t body_len;
+    const char *authorization; size_t authorization_len; /* header value; NULL if absent */
+    const char *content_type; size_t content_type_len;   /* NULL if absent */
+    char remote_ip[64]; /* text form of the client's address */
+} weft_http_req;
+
+typedef struct weft_http_resp {
+    int status;               /* default 200 */
+    const char *content_type; /* static string; default "application/json" */
+    char *body;               /* malloc'd (the server frees it) or NULL */
+    size_t body_len;
+} weft_http_resp;
+
+typedef void (*weft_http_handler_fn)(void *user, const weft_http_req *req, weft_http_resp *resp);
+
+typedef struct weft_http_config {
+    const char *host;      /* bind address, default "0.0.0.0" */
+    uint16_t port;         /* 0 = ephemeral (see weft_http_port) */
+    size_t max_body;       /* default 16 MiB */
+    weft_http_handler_fn handler;
+    void *user;
+} weft_http_config;
+
+/* Bind, listen and start the server thread. NULL with *err (negative errno
+ * or WEFT_EINVAL) when the port cannot be bound. */
+weft_http_server *weft_http_start(const weft_http_config *cfg, int *err);
+/* The bound port. */
+uint16_t weft_http_port(const weft_http_server *s);
+/* Stop accepting, finish the thread, free. Safe with NULL. */
+void weft_http_stop(weft_http_server *s);
+
+/* Value of key in a query string (URL-decoded, '+' as space) into out
+ * (NUL-terminated). Returns its length, or -1 when absent or longer than
+ * cap - 1. */
+int weft_http_query_get(const char *query, size_t query_len, const char *key, char *out,
+                        size_t cap);
+
+/* Set resp to status with a malloc'd copy of body (NUL-terminated string). */
+void weft_http_reply(weft_http_resp *resp, int status, const char *content_type, const char *body);
+/* Set resp to {"error": msg} (JSON-escaped) with status. */
+void weft_http_reply_error(weft_http_resp *resp, int status, const char *msg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

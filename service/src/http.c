@@ -1,0 +1,718 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The HTTP/1.1 server shared by weft-node and weft-proxy, on h2o 2.2.5's own
+ * event loop (libh2o-evloop). One pthread owns everything h2o: the loop, the
+ * context, the listener and every connection. Other threads talk to it only
+ * through an h2o_multithread queue (the stop request).
+ *
+ * A single catch-all path handler turns an h2o request into a weft_http_req,
+ * calls the application handler synchronously and sends its response with
+ * h2o_send_inline (which copies the body into the request pool).
+ *
+ * Oversized bodies are refused by h2o itself (max_request_entity_size) before
+ * it buffers them; h2o answers that with a text/plain 413 through the host's
+ * fallback path, so a filter on that path rewrites it into our JSON error.
+ *
+ * Stopping: the caller posts a message; the loop thread closes the listener,
+ * shuts down every accepted socket (tracked through on_close) so h2o sees
+ * EOF and frees each connection, turns the loop until none is left, disposes
+ * the context and the loop, and exits; the caller joins it. h2o keeps
+ * per-thread free lists (socket buffers, pool chunks) that would leak when the
+ * thread ends, so the thread empties them last (drain_thread_caches).
+ *
+ * Invariants: only the loop thread touches h2o objects once it is running;
+ * s->nconns counts accepted sockets not yet closed.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <h2o.h>
+
+#include "weft/common.h"
+#include "weft/svc_http.h"
+
+#define DEFAULT_MAX_BODY ((size_t)16 << 20)
+#define STOP_GRACE_MS 2000 /* time allowed for connections to close */
+#define ACCEPT_BATCH 64
+#define TOO_LARGE_JSON "{\"error\":\"request body too large\"}"
+
+struct conn_track {
+    h2o_linklist_t link;
+    h2o_socket_t *sock;
+    weft_http_server *server;
+};
+
+struct path_handler {
+    h2o_handler_t super;
+    weft_http_server *server;
+};
+
+struct weft_http_server {
+    h2o_globalconf_t config;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    h2o_evloop_t *loop;
+    h2o_socket_t *listener;
+    h2o_multithread_receiver_t stop_receiver;
+    h2o_multithread_message_t stop_msg;
+    h2o_linklist_t conns; /* of conn_track */
+    size_t nconns;
+    int stopping; /* loop thread only */
+    pthread_t thread;
+    uint16_t port;
+    size_t max_body;
+    weft_http_handler_fn fn;
+    void *user;
+};
+
+static const char *
+reason_phrase(int status)
+{
+    static const char *const classes[] = {"Informational", "Success", "Redirection", "Client Error",
+                                          "Server Error"};
+
+    switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return classes[(status < 100 ? 100 : status > 599 ? 599 : status) / 100 - 1];
+    }
+}
+
+/* ---- requests ---------------------------------------------------------------- */
+
+static void
+header_value(h2o_req_t *req, const h2o_token_t *token, const char **val, size_t *len)
+{
+    ssize_t i = h2o_find_header(&req->headers, token, -1);
+    if (i < 0) {
+        *val = NULL;
+        *len = 0;
+        return;
+    }
+    *val = req->headers.entries[i].value.base;
+    *len = req->headers.entries[i].value.len;
+}
+
+static void
+remote_ip(h2o_req_t *req, char *out, size_t cap)
+{
+    struct sockaddr_storage ss;
+    socklen_t n;
+
+    out[0] = '\0';
+    memset(&ss, 0, sizeof(ss));
+    if (req->conn->callbacks->get_peername == NULL)
+        return;
+    n = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+    if (n == 0)
+        return;
+    if (ss.ss_family == AF_INET) {
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)cap);
+    } else if (ss.ss_family == AF_INET6) {
+        const struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+        /* a dual-stack listener reports IPv4 clients as ::ffff:a.b.c.d */
+        if (IN6_IS_ADDR_V4MAPPED(a))
+            inet_ntop(AF_INET, &a->s6_addr[12], out, (socklen_t)cap);
+        else
+            inet_ntop(AF_INET6, a, out, (socklen_t)cap);
+    }
+}
+
+static void
+send_response(h2o_req_t *req, weft_http_resp *resp)
+{
+    const char *ct = resp->content_type != NULL ? resp->content_type : "application/json";
+    size_t len = resp->body != NULL ? resp->body_len : 0;
+    int status = resp->status;
+
+    if (status == 0)
+        status = 200;
+    else if (status < 100 || status > 999)
+        status = 500;
+    req->res.status = status;
+    req->res.reason = reason_phrase(status);
+    req->res.content_length = len;
+    h2o_iovec_t v = h2o_strdup(&req->pool, ct, strlen(ct));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, v.base, v.len);
+    h2o_send_inline(req, len != 0 ? resp->body : "", len);
+    free(resp->body);
+    resp->body = NULL;
+}
+
+static int
+on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    weft_http_server *s = ((struct path_handler *)self)->server;
+    weft_http_resp resp = {.status = 200, .content_type = NULL, .body = NULL, .body_len = 0};
+    weft_http_req r;
+
+    memset(&r, 0, sizeof(r));
+    /* a chunked body can slip one chunk past h2o's own check */
+    if (req->entity.base != NULL && req->entity.len > s->max_body) {
+        req->http1_is_persistent = 0;
+        weft_http_reply(&resp, 413, NULL, TOO_LARGE_JSON);
+        send_response(req, &resp);
+        return 0;
+    }
+    r.method = req->method.base;
+    r.method_len = req->method.len;
+    r.path = req->path.base;
+    r.path_len = req->path.len;
+    r.query = "";
+    if (req->query_at != SIZE_MAX && req->query_at < req->path.len) {
+        r.path_len = req->query_at;
+        r.query = req->path.base + req->query_at + 1;
+        r.query_len = req->path.len - req->query_at - 1;
+    }
+    if (req->entity.base != NULL) {
+        r.body = (const uint8_t *)req->entity.base;
+        r.body_len = req->entity.len;
+    } else {
+        r.body = (const uint8_t *)"";
+    }
+    header_value(req, H2O_TOKEN_AUTHORIZATION, &r.authorization, &r.authorization_len);
+    header_value(req, H2O_TOKEN_CONTENT_TYPE, &r.content_type, &r.content_type_len);
+    remote_ip(req, r.remote_ip, sizeof(r.remote_ip));
+
+    s->fn(s->user, &r, &resp);
+    send_response(req, &resp);
+    return 0;
+}
+
+/* h2o's own 413 (entity over max_request_entity_size) is text/plain; swap in
+ * our JSON body. Only error responses h2o generates pass the fallback path. */
+static void
+send_413_json(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size_t bufcnt,
+              h2o_send_state_t state)
+{
+    h2o_iovec_t b = h2o_iovec_init(H2O_STRLIT(TOO_LARGE_JSON));
+    h2o_ostream_send_next(self, req, bufcnt != 0 ? &b : NULL, bufcnt != 0 ? 1 : 0, state);
+}
+
+static void
+on_setup_ostream_fallback(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+    if (req->res.status == 413) {
+        ssize_t i = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
+        if (i >= 0)
+            req->res.headers.entries[i].value = h2o_iovec_init(H2O_STRLIT("application/json"));
+        else
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                           H2O_STRLIT("application/json"));
+        req->res.content_length = sizeof(TOO_LARGE_JSON) - 1;
+        h2o_ostream_t *o = h2o_add_ostream(req, sizeof(*o), slot);
+        o->do_send = send_413_json;
+        slot = &o->next;
+    }
+    h2o_setup_next_ostream(req, slot);
+}
+
+/* ---- connections --------------------------------------------------------------- */
+
+static void
+on_conn_close(void *data)
+{
+    struct conn_track *t = data;
+    h2o_linklist_unlink(&t->link);
+    t->server->nconns--;
+    free(t);
+}
+
+static void
+on_accept(h2o_socket_t *listener, const char *err)
+{
+    weft_http_server *s = listener->data;
+
+    if (err != NULL || s->stopping)
+        return;
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+        if (sock == NULL)
+            return;
+        struct conn_track *t = malloc(sizeof(*t));
+        if (t == NULL) {
+            h2o_socket_close(sock);
+            continue;
+        }
+        memset(&t->link, 0, sizeof(t->link));
+        t->sock = sock;
+        t->server = s;
+        h2o_linklist_insert(&s->conns, &t->link);
+        s->nconns++;
+        sock->on_close.cb = on_conn_close;
+        sock->on_close.data = t;
+        h2o_accept(&s->accept_ctx, sock);
+    }
+}
+
+static void
+on_stop_message(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    weft_http_server *s = H2O_STRUCT_FROM_MEMBER(weft_http_server, stop_receiver, receiver);
+    while (!h2o_linklist_is_empty(messages))
+        h2o_linklist_unlink(messages->next);
+    s->stopping = 1;
+}
+
+/* ---- the loop thread --------------------------------------------------------------- */
+
+/*
+ * h2o 2.2.5 keeps freed socket buffers and pool chunks on per-thread lists
+ * (up to 16 each). They are unreachable once the thread ends, so take them
+ * back here. The pool-chunk list is static inside libh2o: pulling 17 chunks'
+ * worth through a private pool empties it, and the chunks (whose first word
+ * is the next pointer) are then freed directly instead of recycled.
+ */
+static void
+drain_thread_caches(void)
+{
+    h2o_mem_recycle_t *r = &h2o_socket_buffer_prototype.allocator;
+    while (r->cnt != 0)
+        free(h2o_mem_alloc_recycle(r, 0));
+
+#if H2O_VERSION_MAJOR == 2 && H2O_VERSION_MINOR == 2
+    h2o_mem_pool_t pool;
+    h2o_mem_init_pool(&pool);
+    for (int i = 0; i < 17 * 4; i++)
+        h2o_mem_alloc_pool(&pool, 1008); /* four to a 4 KiB chunk, under the direct limit */
+    void *c = pool.chunks;
+    while (c != NULL) {
+        void *next = *(void **)c;
+        free(c);
+        c = next;
+    }
+    pool.chunks = NULL;
+    h2o_mem_clear_pool(&pool);
+#endif
+}
+
+/*
+ * h2o_evloop_destroy in 2.2.5 frees the loop but leaves its epoll
+ * descriptor open. The descriptor is the int right after h2o_evloop_t in the
+ * epoll backend's loop struct; close it only when /proc confirms it is one.
+ */
+static void
+close_epoll_fd(h2o_evloop_t *loop)
+{
+#if H2O_VERSION_MAJOR == 2 && H2O_VERSION_MINOR == 2
+    int fd;
+    char path[64], link[64];
+    memcpy(&fd, (char *)loop + sizeof(h2o_evloop_t), sizeof(fd));
+    if (fd < 0)
+        return;
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(path, link, sizeof(link) - 1);
+    if (n <= 0)
+        return;
+    link[n] = '\0';
+    if (strcmp(link, "anon_inode:[eventpoll]") == 0)
+        close(fd);
+#else
+    (void)loop;
+#endif
+}
+
+static void
+block_async_signals(void)
+{
+    sigset_t set;
+    sigfillset(&set);
+    /* faults must still kill; everything else (SIGPIPE from writev above
+     * all, SIGINT, SIGTERM) belongs to the application's threads */
+    sigdelset(&set, SIGSEGV);
+    sigdelset(&set, SIGBUS);
+    sigdelset(&set, SIGFPE);
+    sigdelset(&set, SIGILL);
+    sigdelset(&set, SIGABRT);
+    sigdelset(&set, SIGTRAP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+static void
+shut_down_loop(weft_http_server *s)
+{
+    h2o_linklist_t *node;
+
+    h2o_socket_read_stop(s->listener);
+    h2o_socket_close(s->listener);
+    s->listener = NULL;
+
+    /* h2o 2.2.5 has no way to close idle HTTP/1 connections from outside;
+     * make each socket hit EOF so h2o's own error path frees it */
+    for (node = s->conns.next; node != &s->conns; node = node->next) {
+        struct conn_track *t = H2O_STRUCT_FROM_MEMBER(struct conn_track, link, node);
+        shutdown(h2o_socket_get_fd(t->sock), SHUT_RDWR);
+    }
+    uint64_t deadline = h2o_now(s->loop) + STOP_GRACE_MS;
+    while (s->nconns != 0 && h2o_now(s->loop) < deadline)
+        h2o_evloop_run(s->loop, 10);
+    /* one more turn runs the zero timeouts and frees closed sockets */
+    h2o_evloop_run(s->loop, 0);
+
+    if (s->nconns != 0) {
+        /* disposing now would trip h2o's assertions on live timers: leak */
+        fprintf(stderr, "weft: http: %zu connection(s) did not close; leaking the loop\n",
+                s->nconns);
+        return;
+    }
+    h2o_multithread_queue_t *queue = s->ctx.queue;
+    h2o_multithread_unregister_receiver(queue, &s->stop_receiver);
+    h2o_context_dispose(&s->ctx);
+#if H2O_VERSION_MAJOR == 2 && H2O_VERSION_MINOR == 2
+    /* 2.2's h2o_multithread_destroy_queue closes the queue's pipe but, in
+     * the evloop build, never frees the queue itself */
+    free(queue);
+#else
+    (void)queue;
+#endif
+    close_epoll_fd(s->loop);
+    h2o_evloop_destroy(s->loop);
+    s->loop = NULL;
+}
+
+static void *
+loop_main(void *arg)
+{
+    weft_http_server *s = arg;
+
+    block_async_signals();
+    while (!s->stopping)
+        h2o_evloop_run(s->loop, INT32_MAX);
+    shut_down_loop(s);
+    drain_thread_caches();
+    return NULL;
+}
+
+/* ---- public ------------------------------------------------------------------------ */
+
+static int
+bind_listener(const char *host, uint16_t port, uint16_t *bound)
+{
+    struct addrinfo hints, *res = NULL, *ai;
+    char portstr[8];
+    int fd = -1, err = -EADDRNOTAVAIL;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(portstr, sizeof(portstr), "%u", (unsigned)port);
+    int g = getaddrinfo(host, portstr, &hints, &res);
+    if (g != 0)
+        return g == EAI_MEMORY ? -ENOMEM : (g == EAI_SYSTEM ? -errno : WEFT_EINVAL);
+
+    for (ai = res; ai != NULL; ai = ai->ai_next) {
+        int one = 1;
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) {
+            err = -errno;
+            continue;
+        }
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+            bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
+            err = -errno;
+            close(fd);
+            fd = -1;
+            continue;
+        }
+        break;
+    }
+    freeaddrinfo(res);
+    if (fd < 0)
+        return err;
+
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
+        err = -errno;
+        close(fd);
+        return err;
+    }
+    if (ss.ss_family == AF_INET)
+        *bound = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    else
+        *bound = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return fd;
+}
+
+weft_http_server *
+weft_http_start(const weft_http_config *cfg, int *err)
+{
+    weft_http_server *s = NULL;
+    int fd, rc;
+
+    if (cfg == NULL || cfg->handler == NULL) {
+        rc = WEFT_EINVAL;
+        goto fail;
+    }
+    s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    s->fn = cfg->handler;
+    s->user = cfg->user;
+    s->max_body = cfg->max_body != 0 ? cfg->max_body : DEFAULT_MAX_BODY;
+    h2o_linklist_init_anchor(&s->conns);
+
+    fd = bind_listener(cfg->host != NULL ? cfg->host : "0.0.0.0", cfg->port, &s->port);
+    if (fd < 0) {
+        rc = fd;
+        free(s);
+        s = NULL;
+        goto fail;
+    }
+
+    h2o_config_init(&s->config);
+    s->config.server_name = h2o_iovec_init(H2O_STRLIT("weft"));
+    s->config.max_request_entity_size = s->max_body;
+    /* no h2c: HTTP/2 would need its own shutdown and keeps more per-thread caches */
+    s->config.http1.upgrade_to_http2 = 0;
+    h2o_hostconf_t *host =
+        h2o_config_register_host(&s->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
+    struct path_handler *h = (struct path_handler *)h2o_create_handler(path, sizeof(*h));
+    h->super.on_req = on_req;
+    h->server = s;
+    h2o_filter_t *f = h2o_create_filter(&host->fallback_path, sizeof(*f));
+    f->on_setup_ostream = on_setup_ostream_fallback;
+
+    s->loop = h2o_evloop_create();
+    h2o_context_init(&s->ctx, s->loop, &s->config);
+    s->accept_ctx.ctx = &s->ctx;
+    s->accept_ctx.hosts = s->config.hosts;
+    h2o_multithread_register_receiver(s->ctx.queue, &s->stop_receiver, on_stop_message);
+    s->listener = h2o_evloop_socket_create(s->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+    s->listener->data = s;
+    h2o_socket_read_start(s->listener, on_accept);
+
+    rc = -pthread_create(&s->thread, NULL, loop_main, s);
+    if (rc != 0) {
+        /* nothing ran on the loop yet: tear it down here */
+        s->stopping = 1;
+        shut_down_loop(s);
+        h2o_config_dispose(&s->config);
+        free(s);
+        s = NULL;
+        goto fail;
+    }
+    pthread_setname_np(s->thread, "weft-http");
+    if (err != NULL)
+        *err = 0;
+    return s;
+
+fail:
+    if (err != NULL)
+        *err = rc;
+    return NULL;
+}
+
+uint16_t
+weft_http_port(const weft_http_server *s)
+{
+    return s != NULL ? s->port : 0;
+}
+
+void
+weft_http_stop(weft_http_server *s)
+{
+    if (s == NULL)
+        return;
+    memset(&s->stop_msg, 0, sizeof(s->stop_msg));
+    h2o_multithread_send_message(&s->stop_receiver, &s->stop_msg);
+    pthread_join(s->thread, NULL);
+    if (s->loop != NULL)
+        return; /* connections outlived the grace period: leak rather than crash */
+    h2o_config_dispose(&s->config);
+    free(s);
+}
+
+/* ---- helpers for handlers ------------------------------------------------------------ */
+
+static int
+hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decode one byte of a form-encoded span at *i; advances *i. */
+static int
+decode_at(const char *p, size_t n, size_t *i)
+{
+    char c = p[*i];
+    if (c == '+') {
+        (*i)++;
+        return ' ';
+    }
+    if (c == '%' && *i + 2 < n) {
+        int hi = hexval((unsigned char)p[*i + 1]);
+        int lo = hexval((unsigned char)p[*i + 2]);
+        if (hi >= 0 && lo >= 0) {
+            *i += 3;
+            return hi << 4 | lo;
+        }
+    }
+    (*i)++;
+    return (unsigned char)c;
+}
+
+static int
+key_matches(const char *p, size_t n, const char *key)
+{
+    size_t i = 0, k = 0;
+    while (i < n) {
+        int c = decode_at(p, n, &i);
+        if (key[k] == '\0' || (unsigned char)key[k] != c)
+            return 0;
+        k++;
+    }
+    return key[k] == '\0';
+}
+
+int
+weft_http_query_get(const char *query, size_t query_len, const char *key, char *out, size_t cap)
+{
+    size_t pos = 0;
+
+    if (query == NULL || key == NULL || out == NULL || cap == 0)
+        return -1;
+    while (pos <= query_len) {
+        const char *amp = memchr(query + pos, '&', query_len - pos);
+        size_t end = amp != NULL ? (size_t)(amp - query) : query_len;
+        const char *pair = query + pos;
+        size_t plen = end - pos;
+        const char *eq = memchr(pair, '=', plen);
+        size_t klen = eq != NULL ? (size_t)(eq - pair) : plen;
+
+        if (plen != 0 && key_matches(pair, klen, key)) {
+            const char *v = eq != NULL ? eq + 1 : pair + plen;
+            size_t vlen = eq != NULL ? plen - klen - 1 : 0, i = 0, o = 0;
+            while (i < vlen) {
+                int c = decode_at(v, vlen, &i);
+                if (o + 1 >= cap) {
+                    out[0] = '\0';
+                    return -1;
+                }
+                out[o++] = (char)c;
+            }
+            out[o] = '\0';
+            return (int)o;
+        }
+        if (amp == NULL)
+            break;
+        pos = end + 1;
+    }
+    out[0] = '\0';
+    return -1;
+}
+
+void
+weft_http_reply(weft_http_resp *resp, int status, const char *content_type, const char *body)
+{
+    size_t n = body != NULL ? strlen(body) : 0;
+
+    free(resp->body);
+    resp->status = status;
+    resp->content_type = content_type;
+    resp->body = malloc(n + 1);
+    if (resp->body == NULL) {
+        resp->status = 500;
+        resp->body_len = 0;
+        return;
+    }
+    if (n != 0)
+        memcpy(resp->body, body, n);
+    resp->body[n] = '\0';
+    resp->body_len = n;
+}
+
+void
+weft_http_reply_error(weft_http_resp *resp, int status, const char *msg)
+{
+    static const char hex[] = "0123456789abcdef";
+    const char *m = msg != NULL ? msg : "";
+    size_t n = strlen(m), o = 0;
+    /* worst case every byte becomes \u00XX */
+    char *buf = malloc(sizeof("{\"error\":\"\"}") + 6 * n);
+
+    free(resp->body);
+    resp->body = NULL;
+    resp->body_len = 0;
+    resp->status = status;
+    resp->content_type = NULL;
+    if (buf == NULL) {
+        resp->status = 500;
+        return;
+    }
+    memcpy(buf, "{\"error\":\"", 10);
+    o = 10;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)m[i];
+        const char *esc = NULL;
+        switch (c) {
+        case '"': esc = "\\\""; break;
+        case '\\': esc = "\\\\"; break;
+        case '\n': esc = "\\n"; break;
+        case '\r': esc = "\\r"; break;
+        case '\t': esc = "\\t"; break;
+        default: break;
+        }
+        if (esc != NULL) {
+            memcpy(buf + o, esc, 2);
+            o += 2;
+        } else if (c < 0x20) {
+            memcpy(buf + o, "\\u00", 4);
+            buf[o + 4] = hex[c >> 4];
+            buf[o + 5] = hex[c & 15];
+            o += 6;
+        } else {
+            buf[o++] = (char)c;
+        }
+    }
+    memcpy(buf + o, "\"}", 3);
+    resp->body = buf;
+    resp->body_len = o + 2;
+}
