@@ -90,6 +90,7 @@ typedef struct rl_peer {
     weft_ps_peer *p;
     uint16_t sent, recv;     /* shards of this generation to / from the peer */
     uint16_t hint, got;      /* its last Have: its rank, and how many of ours it had */
+    uint16_t over;           /* shards past k from it (dropped) */
     uint8_t complete;        /* it told us it has the message */
     uint8_t announced;       /* it announced the id by IHAVE */
     uint8_t asked;           /* we asked it (want) */

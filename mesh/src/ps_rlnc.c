@@ -577,9 +577,17 @@ ps_rlnc_on_shard(weft_ps *ps, weft_ps_peer *from, const weft_rpc_shard *s)
         ps->st.shards_over_limit++;
         return 0;
     }
-    if (r->recv >= g->gen.k) {
+    /* Work per peer and generation is bounded: 2k shards are processed (an
+     * honest relay's pass-through copies may duplicate what another path
+     * brought, and a repair answers with a fresh set), the rest dropped.
+     * A relay may also overshoot while our Complete is in flight: up to k
+     * more are dropped without penalty, past that the peer is charged. */
+    if (r->recv >= 2 * g->gen.k) {
         ps->st.shards_beyond_k++;
-        ps_penalise(ps, from, 0.5);
+        if (r->over < UINT16_MAX)
+            r->over++;
+        if (r->over > g->gen.k)
+            ps_penalise(ps, from, 0.5);
         ps_trace(ps, WEFT_TRACE_REJECT_MESSAGE, from, id, topic, "more than k shards from peer",
                  none);
         return 0;

@@ -1292,16 +1292,24 @@ Test(rlnc, more_than_k_shards)
     rmsg r;
     rmsg_init(&r, &nt->nd[1].ident, TOPIC, msg, msg, sizeof msg, 16, 1);
     rmsg_next(&r);
-    /* The same shard k + 4 times: one innovative, k - 1 duplicates, then
-     * the peer is past k shards for this message. */
-    for (unsigned i = 0; i < r.gen.k + 4; i++)
+    /* The same shard 3k times: one innovative, 2k - 1 duplicates (2k are
+     * processed per peer and generation), then k past that, which an
+     * honest relay may send while our Complete is in flight: dropped, not
+     * charged. */
+    for (unsigned i = 0; i < 3 * r.gen.k; i++)
         cr_assert_eq(rmsg_send(nt, 1, 0, &r), 0);
     weft_ps_stats s = stats(nt, 0);
+    cr_assert_eq(s.shards_beyond_k, r.gen.k);
+    cr_assert_geq(score_of(nt, 0, 1), 0, "overshoot by k is tolerated");
+    /* Four more: past the tolerance, the peer is charged. */
+    for (unsigned i = 0; i < 4; i++)
+        cr_assert_eq(rmsg_send(nt, 1, 0, &r), 0);
+    s = stats(nt, 0);
     cr_assert_eq(s.gens_started, 1);
     cr_assert_eq(s.shards_new, 1);
-    cr_assert_eq(s.shards_duplicate, r.gen.k - 1);
-    cr_assert_eq(s.shards_beyond_k, 4);
-    cr_assert_eq(nt->nd[0].ntrace[WEFT_TRACE_DUPLICATE_SHARD], r.gen.k - 1);
+    cr_assert_eq(s.shards_duplicate, 2 * r.gen.k - 1);
+    cr_assert_eq(s.shards_beyond_k, r.gen.k + 4);
+    cr_assert_eq(nt->nd[0].ntrace[WEFT_TRACE_DUPLICATE_SHARD], 2 * r.gen.k - 1);
     cr_assert_geq(nt->nd[0].ntrace[WEFT_TRACE_REJECT_MESSAGE], 4);
     cr_assert(rejected_for(nt, 0, "than k"), "reason: %s", nt->nd[0].reasons[0]);
     cr_assert_eq(nt->nd[0].ndv, 0);
