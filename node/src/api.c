@@ -1,0 +1,256 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The node's HTTP API (API_PORT) on the h2o thread. Answers that need the
+ * router's state are built on the loop thread (weft_bridge_call) and only
+ * serialised here; health, version and config need no other thread.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "node.h"
+#include "weft/log.h"
+
+#ifndef WEFT_COMMIT
+#define WEFT_COMMIT "unknown"
+#endif
+
+struct query {
+    node *n;
+    int what;
+    char topic[TOPIC_TEXT];
+    int has_topic, nodeinfo;
+    char *body;
+};
+
+enum { Q_STATE, Q_SNAPSHOT, Q_TOPICS, Q_PEERS };
+
+static cJSON *
+topic_json(node *n, const char *topic, int nodeinfo)
+{
+    weft_ps_peer *peers[1024], *mesh[1024];
+    size_t np = weft_ps_topic_peers(n->ps, topic, peers, 1024);
+    size_t nm = weft_ps_mesh_peers(n->ps, topic, mesh, 1024);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "topic", topic);
+    cJSON_AddBoolToObject(o, "subscribed", weft_ps_subscribed(n->ps, topic));
+    cJSON_AddNumberToObject(o, "peer_count", (double)np);
+    cJSON_AddNumberToObject(o, "mesh_peer_count", (double)nm);
+    if (nodeinfo) {
+        cJSON *arr = cJSON_AddArrayToObject(o, "peers");
+        for (size_t i = 0; i < np && i < 1024; i++) {
+            const weft_peer_id *id = weft_ps_peer_id(peers[i]);
+            char text[WEFT_PEER_ID_TEXT];
+            if (weft_peer_id_to_text(id, text, sizeof text) < 0)
+                continue;
+            const node_peer_stat *st = node_stats_find(n, id);
+            int in_mesh = 0;
+            for (size_t j = 0; j < nm; j++)
+                in_mesh |= mesh[j] == peers[i];
+            cJSON *p = cJSON_CreateObject();
+            cJSON_AddStringToObject(p, "peer_id", text);
+            cJSON_AddStringToObject(p, "address", st ? st->addr : "");
+            cJSON_AddStringToObject(p, "connection",
+                                    st && st->connected ? "connected" : "disconnected");
+            cJSON_AddBoolToObject(p, "mesh", in_mesh);
+            cJSON_AddItemToArray(arr, p);
+        }
+    }
+    return o;
+}
+
+static void
+run_query(void *arg)
+{
+    struct query *q = arg;
+    node *n = q->n;
+    if (!n->ps)
+        return;
+    cJSON *o = NULL;
+    switch (q->what) {
+    case Q_STATE: {
+        o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "pub_key", n->peer_id);
+        cJSON_AddStringToObject(o, "country", n->country);
+        cJSON_AddStringToObject(o, "country_iso", n->country_iso);
+        cJSON *addrs = cJSON_AddArrayToObject(o, "addresses");
+        for (size_t i = 0; i < n->naddrs; i++)
+            cJSON_AddItemToArray(addrs, cJSON_CreateString(n->addrs[i]));
+        cJSON *peers = cJSON_AddArrayToObject(o, "peers");
+        size_t np;
+        const node_peer_stat *ps = node_stats_peers(n, &np);
+        for (size_t i = 0; i < np; i++) {
+            char text[WEFT_PEER_ID_TEXT];
+            if (ps[i].connected && weft_peer_id_to_text(&ps[i].id, text, sizeof text) >= 0)
+                cJSON_AddItemToArray(peers, cJSON_CreateString(text));
+        }
+        const char *names[256];
+        size_t nt = weft_ps_topics(n->ps, names, 256);
+        cJSON *topics = cJSON_AddArrayToObject(o, "topics");
+        for (size_t i = 0; i < nt; i++)
+            cJSON_AddItemToArray(topics, cJSON_CreateString(names[i]));
+        break;
+    }
+    case Q_SNAPSHOT: q->body = node_stats_snapshot_json(n); return;
+    case Q_PEERS: q->body = node_stats_peers_json(n); return;
+    case Q_TOPICS: {
+        o = cJSON_CreateObject();
+        if (q->has_topic) {
+            cJSON_AddItemToObject(o, "topics", cJSON_CreateArray());
+            cJSON_AddItemToArray(cJSON_GetObjectItem(o, "topics"),
+                                 topic_json(n, q->topic, q->nodeinfo));
+        } else {
+            const char *names[256];
+            size_t nt = weft_ps_topics(n->ps, names, 256);
+            cJSON *arr = cJSON_AddArrayToObject(o, "topics");
+            for (size_t i = 0; i < nt; i++)
+                cJSON_AddItemToArray(arr, topic_json(n, names[i], q->nodeinfo));
+        }
+        cJSON_AddNumberToObject(o, "count",
+                                cJSON_GetArraySize(cJSON_GetObjectItem(o, "topics")));
+        break;
+    }
+    }
+    q->body = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+}
+
+static void
+reply_json(weft_http_resp *resp, cJSON *o)
+{
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    resp->status = s ? 200 : 500;
+    resp->body = s;
+    resp->body_len = s ? strlen(s) : 0;
+}
+
+static void
+health(node *n, weft_http_resp *resp)
+{
+    weft_sysinfo si;
+    weft_sysinfo_sample(NULL, &si);
+    char cpu[32], mem[32], disk[32];
+    snprintf(cpu, sizeof cpu, "%.2f", si.cpu_percent);
+    snprintf(mem, sizeof mem, "%.2f", si.mem_percent);
+    snprintf(disk, sizeof disk, "%.2f", si.disk_percent);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "status", n->stopping ? "stopping" : "ok");
+    cJSON_AddStringToObject(o, "mode", node_mode_name(n->cfg.mode));
+    cJSON_AddStringToObject(o, "cpu_used", cpu);
+    cJSON_AddStringToObject(o, "memory_used", mem);
+    cJSON_AddStringToObject(o, "disk_used", disk);
+    cJSON_AddStringToObject(o, "country", n->country);
+    cJSON_AddStringToObject(o, "country_iso", n->country_iso);
+    reply_json(resp, o);
+    if (n->stopping)
+        resp->status = 503;
+}
+
+static int
+path_is(const weft_http_req *r, const char *p)
+{
+    size_t n = strlen(p);
+    return r->path_len == n && !memcmp(r->path, p, n);
+}
+
+static void
+handle(void *user, const weft_http_req *r, weft_http_resp *resp)
+{
+    node *n = user;
+    if (!(r->method_len == 3 && !memcmp(r->method, "GET", 3))) {
+        weft_http_reply_error(resp, 405, "method not allowed: the node API is read-only (GET)");
+        return;
+    }
+    struct query q = {.n = n, .what = -1};
+    if (path_is(r, "/api/v1/health")) {
+        health(n, resp);
+        return;
+    } else if (path_is(r, "/api/v1/version")) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "version", WEFT_VERSION);
+        cJSON_AddStringToObject(o, "commit_hash", WEFT_COMMIT);
+        reply_json(resp, o);
+        return;
+    } else if (path_is(r, "/api/v1/config")) {
+        char *s = node_config_json(&n->cfg);
+        resp->status = s ? 200 : 500;
+        resp->body = s;
+        resp->body_len = s ? strlen(s) : 0;
+        return;
+    } else if (path_is(r, "/metrics")) {
+        size_t len = 0;
+        char *s = weft_metrics_render(n->metrics, &len);
+        resp->status = s ? 200 : 500;
+        resp->content_type = WEFT_METRICS_CONTENT_TYPE;
+        resp->body = s;
+        resp->body_len = len;
+        return;
+    } else if (path_is(r, "/api/v1/node-state")) {
+        q.what = Q_STATE;
+    } else if (path_is(r, "/api/v1/p2p-snapshot")) {
+        q.what = Q_SNAPSHOT;
+    } else if (path_is(r, "/debug/peers")) {
+        q.what = Q_PEERS;
+    } else if (path_is(r, "/api/v1/topics")) {
+        q.what = Q_TOPICS;
+        char v[16];
+        int tl = weft_http_query_get(r->query, r->query_len, "topic", q.topic, sizeof q.topic);
+        if (tl == 0) {
+            weft_http_reply_error(resp, 400, "topic: expected a non-empty topic name");
+            return;
+        }
+        if (tl < 0 && r->query_len && strstr(r->query, "topic=")) {
+            weft_http_reply_error(resp, 400, "topic: longer than 256 bytes");
+            return;
+        }
+        q.has_topic = tl > 0;
+        int vl = weft_http_query_get(r->query, r->query_len, "nodeinfo", v, sizeof v);
+        if (vl >= 0 && strcmp(v, "true") && strcmp(v, "false") && strcmp(v, "1") &&
+            strcmp(v, "0")) {
+            weft_http_reply_error(resp, 400, "nodeinfo: expected true or false");
+            return;
+        }
+        q.nodeinfo = vl > 0 && (!strcmp(v, "true") || !strcmp(v, "1"));
+    } else {
+        weft_http_reply_error(resp, 404, "no such endpoint");
+        return;
+    }
+    if (weft_bridge_call(n->bridge, run_query, &q) < 0 || !q.body) {
+        free(q.body);
+        weft_http_reply_error(resp, 503, "node is shutting down");
+        return;
+    }
+    resp->status = 200;
+    resp->body = q.body;
+    resp->body_len = strlen(q.body);
+}
+
+int
+node_api_start(node *n)
+{
+    weft_http_config hc = {
+        .host = n->cfg.listen_ip,
+        .port = (uint16_t)n->cfg.api_port,
+        .max_body = 65536,
+        .handler = handle,
+        .user = n,
+    };
+    int err = 0;
+    n->http = weft_http_start(&hc, &err);
+    if (!n->http) {
+        fprintf(stderr, "weft-node: HTTP API on %s:%d (API_PORT): cannot listen (%s)\n",
+                n->cfg.listen_ip, n->cfg.api_port, weft_strerror(err));
+        return err ? err : WEFT_EINVAL;
+    }
+    return 0;
+}
+
+void
+node_api_stop(node *n)
+{
+    weft_http_stop(n->http);
+    n->http = NULL;
+}

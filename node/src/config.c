@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Environment of weft-node (config.h). Defaults and ranges are in one table
+ * for the help text; the checks that relate variables (mesh bounds) follow
+ * the per-variable ones.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "config.h"
+#include "weft/codec.h"
+#include "weft/log.h"
+
+#define MAX_MSG_LIMIT (64LL << 20)
+
+const char node_config_help[] =
+    "Environment (all optional; default in brackets):\n"
+    "  NODE_MODE              optimum (RLNC coded mesh) | gossipsub [optimum]\n"
+    "  CLUSTER_ID             node name in logs and metrics [weft-node]\n"
+    "  LOG_LEVEL              debug|info|warn|error [info]\n"
+    "  SIDECAR_PORT           gRPC sidecar for clients, 1..65535 [33212]\n"
+    "  API_PORT               HTTP API and /metrics, 1..65535 [9090]\n"
+    "  OPTIMUM_PORT           P2P port in optimum mode, 1..65535 [7070]\n"
+    "  GOSSIPSUB_PORT         P2P port in gossipsub mode, 1..65535 [6060]\n"
+    "  IDENTITY_DIR           directory of p2p.key, created with a new key if absent [/identity]\n"
+    "  BOOTSTRAP_PEERS        comma-separated /ip4/<ip>/tcp/<port>/p2p/<peer-id>, dialled with\n"
+    "                         retry and backoff, redialled when the connection drops []\n"
+    "  OPTIMUM_MAX_MSG_SIZE   largest message in optimum mode, bytes, 1..67108864 [1048576]\n"
+    "  GOSSIPSUB_MAX_MSG_SIZE the same in gossipsub mode [1048576]\n"
+    "  OPTIMUM_MESH_TARGET    mesh degree D, 1..64 [6]\n"
+    "  OPTIMUM_MESH_MIN       D_lo, 0..64, below the target [4]\n"
+    "  OPTIMUM_MESH_MAX       D_hi, 2..256, above the target [12]\n"
+    "  OPTIMUM_SHARD_FACTOR   k, pieces per message, 1..255 [4]\n"
+    "  OPTIMUM_SHARD_MULT     coded shards sent = ceil(k x mult), 1..64 [1.5]\n"
+    "  OPTIMUM_THRESHOLD      forward/decode threshold ratio in (0, 1] [0.75]\n"
+    "weft's own:\n"
+    "  WEFT_LISTEN_IP         bind address of the P2P, sidecar and API ports [0.0.0.0]\n"
+    "  WEFT_GEOIP_DB          MaxMind GeoLite2 database for the country fields [none: unknown]\n"
+    "  WEFT_PUBLIC_IP         address whose country is reported [the listen address]\n"
+    "  WEFT_TRACE_RPC         also stream RECV_RPC/SEND_RPC/DROP_RPC traces [false]\n"
+    "  WEFT_CLIENT_QUEUE_BYTES  bytes queued per sidecar client before deliveries to it are\n"
+    "                         dropped (counted), 1048576..4294967296 [67108864]\n"
+    "  WEFT_TRANSPORT         uring|epoll event loop [uring when available]\n";
+
+const char *
+node_mode_name(int mode)
+{
+    return mode == NODE_GOSSIPSUB ? "gossipsub" : "optimum";
+}
+
+int
+node_config_p2p_port(const node_config *cfg)
+{
+    return cfg->mode == NODE_GOSSIPSUB ? cfg->gossipsub_port : cfg->optimum_port;
+}
+
+long long
+node_config_max_msg(const node_config *cfg)
+{
+    return cfg->mode == NODE_GOSSIPSUB ? cfg->gossipsub_max_msg : cfg->optimum_max_msg;
+}
+
+static int
+parse_bootstrap(node_config *cfg, char err[WEFT_ENV_ERR])
+{
+    const char *v = cfg->bootstrap_text;
+    cfg->nbootstrap = 0;
+    if (!v || !*v)
+        return 0;
+    size_t idx = 0;
+    while (*v) {
+        const char *end = strchr(v, ',');
+        size_t n = end ? (size_t)(end - v) : strlen(v);
+        while (n && (*v == ' ' || *v == '\t'))
+            v++, n--;
+        while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+            n--;
+        idx++;
+        if (n) {
+            char one[512];
+            weft_multiaddr ma;
+            int bad = n >= sizeof one;
+            if (!bad) {
+                memcpy(one, v, n);
+                one[n] = 0;
+                struct sockaddr_storage sa;
+                socklen_t salen;
+                int has_peer = 0;
+                bad = weft_ma_parse(one, &ma) < 0 ||
+                      weft_ma_to_sockaddr(&ma, &sa, &salen, NULL, &has_peer) < 0 || !has_peer;
+            }
+            if (bad) {
+                snprintf(err, WEFT_ENV_ERR,
+                         "BOOTSTRAP_PEERS entry %zu \"%.*s\": expected "
+                         "/ip4/<ip>/tcp/<port>/p2p/<peer-id>",
+                         idx, (int)(n > 120 ? 120 : n), v);
+                return WEFT_EINVAL;
+            }
+            if (cfg->nbootstrap == NODE_MAX_BOOTSTRAP) {
+                snprintf(err, WEFT_ENV_ERR, "BOOTSTRAP_PEERS: expected at most %d entries",
+                         NODE_MAX_BOOTSTRAP);
+                return WEFT_EINVAL;
+            }
+            cfg->bootstrap[cfg->nbootstrap++] = ma;
+        }
+        if (!end)
+            break;
+        v = end + 1;
+    }
+    return 0;
+}
+
+int
+node_config_load(node_config *cfg, char err[WEFT_ENV_ERR])
+{
+    static const char *const modes[] = {"optimum", "gossipsub", NULL};
+    static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
+    memset(cfg, 0, sizeof *cfg);
+    long long v;
+    int lvl;
+#define TRY(x)                                                                                   \
+    do {                                                                                         \
+        int rc_ = (x);                                                                           \
+        if (rc_ < 0)                                                                             \
+            return rc_;                                                                          \
+    } while (0)
+    TRY(weft_env_choice("NODE_MODE", "optimum", modes, &cfg->mode, err));
+    TRY(weft_env_str("CLUSTER_ID", "weft-node", 128, &cfg->cluster_id, err));
+    TRY(weft_env_choice("LOG_LEVEL", "info", levels, &lvl, err));
+    cfg->log_level_name = levels[lvl];
+    cfg->log_level = weft_log_parse_level(levels[lvl]);
+    TRY(weft_env_port("SIDECAR_PORT", 33212, &cfg->sidecar_port, err));
+    TRY(weft_env_port("API_PORT", 9090, &cfg->api_port, err));
+    TRY(weft_env_port("OPTIMUM_PORT", 7070, &cfg->optimum_port, err));
+    TRY(weft_env_port("GOSSIPSUB_PORT", 6060, &cfg->gossipsub_port, err));
+    TRY(weft_env_str("IDENTITY_DIR", "/identity", 1024, &cfg->identity_dir, err));
+    TRY(weft_env_str("BOOTSTRAP_PEERS", "", 32768, &cfg->bootstrap_text, err));
+    TRY(weft_env_int("OPTIMUM_MAX_MSG_SIZE", 1048576, 1, MAX_MSG_LIMIT, &cfg->optimum_max_msg,
+                     err));
+    TRY(weft_env_int("GOSSIPSUB_MAX_MSG_SIZE", 1048576, 1, MAX_MSG_LIMIT, &cfg->gossipsub_max_msg,
+                     err));
+    TRY(weft_env_int("OPTIMUM_MESH_TARGET", 6, 1, 64, &v, err));
+    cfg->mesh_target = (int)v;
+    TRY(weft_env_int("OPTIMUM_MESH_MIN", 4, 0, 64, &v, err));
+    cfg->mesh_min = (int)v;
+    TRY(weft_env_int("OPTIMUM_MESH_MAX", 12, 2, 256, &v, err));
+    cfg->mesh_max = (int)v;
+    TRY(weft_env_int("OPTIMUM_SHARD_FACTOR", 4, 1, WEFT_MAX_K < 255 ? WEFT_MAX_K : 255, &v, err));
+    cfg->shard_factor = (int)v;
+    TRY(weft_env_real("OPTIMUM_SHARD_MULT", 1.5, 1.0, 0, 64.0, &cfg->shard_mult, err));
+    TRY(weft_env_real("OPTIMUM_THRESHOLD", 0.75, 0.0, 1, 1.0, &cfg->threshold, err));
+    TRY(weft_env_str("WEFT_LISTEN_IP", "0.0.0.0", 64, &cfg->listen_ip, err));
+    TRY(weft_env_str("WEFT_GEOIP_DB", NULL, 4096, &cfg->geoip_db, err));
+    TRY(weft_env_str("WEFT_PUBLIC_IP", NULL, 64, &cfg->public_ip, err));
+    TRY(weft_env_bool("WEFT_TRACE_RPC", 0, &cfg->trace_rpc, err));
+    TRY(weft_env_int("WEFT_CLIENT_QUEUE_BYTES", 64LL << 20, 1LL << 20, 4LL << 30,
+                     &cfg->client_queue, err));
+#undef TRY
+    if (!(cfg->mesh_min < cfg->mesh_target && cfg->mesh_target < cfg->mesh_max)) {
+        snprintf(err, WEFT_ENV_ERR,
+                 "OPTIMUM_MESH_MIN=%d, OPTIMUM_MESH_TARGET=%d, OPTIMUM_MESH_MAX=%d: expected "
+                 "OPTIMUM_MESH_MIN < OPTIMUM_MESH_TARGET < OPTIMUM_MESH_MAX",
+                 cfg->mesh_min, cfg->mesh_target, cfg->mesh_max);
+        return WEFT_EINVAL;
+    }
+    weft_multiaddr probe;
+    char text[96];
+    snprintf(text, sizeof text, "/%s/%s/tcp/1", strchr(cfg->listen_ip, ':') ? "ip6" : "ip4",
+             cfg->listen_ip);
+    if (weft_ma_parse(text, &probe) < 0) {
+        snprintf(err, WEFT_ENV_ERR, "WEFT_LISTEN_IP=\"%.64s\": expected an IPv4 or IPv6 address",
+                 cfg->listen_ip);
+        return WEFT_EINVAL;
+    }
+    return parse_bootstrap(cfg, err);
+}
+
+char *
+node_config_json(const node_config *cfg)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "NODE_MODE", node_mode_name(cfg->mode));
+    cJSON_AddStringToObject(o, "CLUSTER_ID", cfg->cluster_id);
+    cJSON_AddStringToObject(o, "LOG_LEVEL", cfg->log_level_name);
+    cJSON_AddNumberToObject(o, "SIDECAR_PORT", cfg->sidecar_port);
+    cJSON_AddNumberToObject(o, "API_PORT", cfg->api_port);
+    cJSON_AddNumberToObject(o, "OPTIMUM_PORT", cfg->optimum_port);
+    cJSON_AddNumberToObject(o, "GOSSIPSUB_PORT", cfg->gossipsub_port);
+    cJSON_AddStringToObject(o, "IDENTITY_DIR", cfg->identity_dir);
+    cJSON *bs = cJSON_AddArrayToObject(o, "BOOTSTRAP_PEERS");
+    for (size_t i = 0; i < cfg->nbootstrap; i++) {
+        char t[512];
+        if (weft_ma_to_text(&cfg->bootstrap[i], t, sizeof t) >= 0)
+            cJSON_AddItemToArray(bs, cJSON_CreateString(t));
+    }
+    cJSON_AddNumberToObject(o, "OPTIMUM_MAX_MSG_SIZE", (double)cfg->optimum_max_msg);
+    cJSON_AddNumberToObject(o, "GOSSIPSUB_MAX_MSG_SIZE", (double)cfg->gossipsub_max_msg);
+    cJSON_AddNumberToObject(o, "OPTIMUM_MESH_TARGET", cfg->mesh_target);
+    cJSON_AddNumberToObject(o, "OPTIMUM_MESH_MIN", cfg->mesh_min);
+    cJSON_AddNumberToObject(o, "OPTIMUM_MESH_MAX", cfg->mesh_max);
+    cJSON_AddNumberToObject(o, "OPTIMUM_SHARD_FACTOR", cfg->shard_factor);
+    cJSON_AddNumberToObject(o, "OPTIMUM_SHARD_MULT", cfg->shard_mult);
+    cJSON_AddNumberToObject(o, "OPTIMUM_THRESHOLD", cfg->threshold);
+    cJSON_AddStringToObject(o, "WEFT_LISTEN_IP", cfg->listen_ip);
+    cJSON_AddBoolToObject(o, "WEFT_GEOIP_DB", cfg->geoip_db != NULL);
+    cJSON_AddBoolToObject(o, "WEFT_TRACE_RPC", cfg->trace_rpc);
+    cJSON_AddNumberToObject(o, "WEFT_CLIENT_QUEUE_BYTES", (double)cfg->client_queue);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}

@@ -1,0 +1,378 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The P2P side of weft-node, on the event-loop thread: the libp2p host on
+ * the mode's port, the topic mesh (RLNC coded mesh in optimum mode, plain
+ * GossipSub otherwise) with the OPTIMUM_* parameters, bootstrap peers
+ * dialled with exponential backoff and redialled whenever their connection
+ * drops, and the topic subscriptions of sidecar clients (a topic is joined
+ * while at least one client wants it).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "node.h"
+#include "weft/log.h"
+
+#define MS 1000000LL
+#define SEC 1000000000LL
+#define DIAL_BACKOFF_MIN (500 * MS)
+#define DIAL_BACKOFF_MAX (30 * SEC)
+#define LAG_PERIOD (100 * MS)
+
+int64_t
+node_unix_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * SEC + ts.tv_nsec;
+}
+
+void
+node_hex(const uint8_t *p, size_t n, char *out)
+{
+    static const char d[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = d[p[i] >> 4];
+        out[2 * i + 1] = d[p[i] & 15];
+    }
+    out[2 * n] = 0;
+}
+
+/* ---- router callbacks ------------------------------------------------------------- */
+
+static void
+on_deliver(void *user, const weft_ps_msg *m)
+{
+    node *n = user;
+    weft_metric_inc(n->m.delivered);
+    node_sidecar_deliver(n, m);
+}
+
+static void
+on_trace(void *user, const weft_ps_trace *ev)
+{
+    node *n = user;
+    node_stats_trace(n, ev);
+    node_sidecar_trace(n, ev);
+}
+
+/* ---- bootstrap dialing --------------------------------------------------------------- */
+
+static void dial_start(node_dialer *d);
+
+static void
+dial_retry(weft_timer *t, void *user)
+{
+    (void)t;
+    dial_start(user);
+}
+
+static void
+dial_schedule(node_dialer *d, int64_t wait)
+{
+    node *n = d->n;
+    if (n->stopping)
+        return;
+    if (weft_timer_arm(n->loop, &d->retry, weft_loop_now(n->loop) + wait) < 0)
+        weft_log(WEFT_LOG_ERROR, "node", "msg=\"cannot schedule a redial\" peer=%s", d->text);
+}
+
+static void
+dialed(weft_host *h, weft_peer *p, int status, void *user)
+{
+    (void)h, (void)p;
+    node_dialer *d = user;
+    d->dialing = 0;
+    if (status < 0) {
+        weft_metric_inc(d->n->m.bootstrap_failures);
+        int64_t wait = DIAL_BACKOFF_MIN << (d->attempts < 7 ? d->attempts - 1 : 6);
+        if (wait > DIAL_BACKOFF_MAX)
+            wait = DIAL_BACKOFF_MAX;
+        weft_log(d->attempts <= 3 ? WEFT_LOG_INFO : WEFT_LOG_WARN, "node",
+                 "msg=\"bootstrap dial failed\" peer=%s attempt=%d err=\"%s\" retry_ms=%lld",
+                 d->text, d->attempts, weft_strerror(status), (long long)(wait / MS));
+        dial_schedule(d, wait);
+        return;
+    }
+    d->connected = 1;
+    d->attempts = 0;
+    weft_log(WEFT_LOG_INFO, "node", "msg=\"bootstrap peer connected\" peer=%s", d->text);
+}
+
+static void
+dial_start(node_dialer *d)
+{
+    if (d->connected || d->dialing || d->n->stopping)
+        return;
+    d->attempts++;
+    d->dialing = 1;
+    weft_metric_inc(d->n->m.bootstrap_dials);
+    int rc = weft_host_dial(d->n->host, &d->ma, dialed, d);
+    if (rc < 0)
+        dialed(d->n->host, NULL, rc, d);
+}
+
+/* ---- host callbacks ---------------------------------------------------------------------- */
+
+static void
+on_peer(weft_host *h, weft_peer *p, int up, void *user)
+{
+    (void)h;
+    node *n = user;
+    if (n->psh)
+        weft_ps_host_on_peer(n->psh, p, up);
+    const weft_peer_id *id = weft_peer_get_id(p);
+    node_stats_peer(n, p, up);
+    char text[WEFT_PEER_ID_TEXT];
+    if (weft_peer_id_to_text(id, text, sizeof text) < 0)
+        snprintf(text, sizeof text, "?");
+    weft_log(WEFT_LOG_INFO, "node", "msg=\"peer %s\" peer=%s outbound=%d", up ? "up" : "down",
+             text, weft_peer_is_outbound(p));
+    for (size_t i = 0; i < n->ndialers; i++) {
+        node_dialer *d = &n->dialers[i];
+        if (!weft_peer_id_equal(&d->peer, id))
+            continue;
+        if (up) {
+            d->connected = 1;
+        } else if (d->connected) {
+            d->connected = 0;
+            d->attempts = 0;
+            dial_schedule(d, DIAL_BACKOFF_MIN);
+        }
+    }
+}
+
+static void
+on_identify(weft_host *h, weft_peer *p, const weft_identify *id, void *user)
+{
+    (void)h;
+    node *n = user;
+    if (n->psh)
+        weft_ps_host_on_identify(n->psh, p, id);
+}
+
+/* ---- event-loop lag probe ------------------------------------------------------------------ */
+
+static void
+lag_tick(weft_timer *t, void *user)
+{
+    node *n = user;
+    int64_t now = weft_loop_now(n->loop);
+    double lag = (double)(now - n->tick_due) / 1e9;
+    weft_metric_observe(n->m.loop_lag, lag > 0 ? lag : 0);
+    n->tick_due = now + LAG_PERIOD;
+    WEFT_IGNORE(weft_timer_arm(n->loop, t, n->tick_due));
+}
+
+/* ---- start / stop ----------------------------------------------------------------------- */
+
+int
+node_p2p_start(node *n)
+{
+    int err = 0;
+    n->loop = weft_loop_new(NULL, &err);
+    if (!n->loop) {
+        fprintf(stderr, "weft-node: event loop: %s\n", weft_strerror(err));
+        return err;
+    }
+    n->bridge = weft_bridge_new(n->loop, 0, &err);
+    if (!n->bridge) {
+        fprintf(stderr, "weft-node: loop bridge: %s\n", weft_strerror(err));
+        return err;
+    }
+    weft_host_config hc;
+    weft_host_config_default(&hc);
+    hc.identity = n->identity;
+    hc.agent_version = "weft-node/" WEFT_VERSION;
+    hc.on_peer = on_peer;
+    hc.on_identify = on_identify;
+    hc.user = n;
+    n->host = weft_host_new(n->loop, &hc, &err);
+    if (!n->host) {
+        fprintf(stderr, "weft-node: host: %s\n", weft_strerror(err));
+        return err;
+    }
+    char text[128];
+    int port = node_config_p2p_port(&n->cfg);
+    snprintf(text, sizeof text, "/%s/%s/tcp/%d", strchr(n->cfg.listen_ip, ':') ? "ip6" : "ip4",
+             n->cfg.listen_ip, port);
+    weft_multiaddr ma, bound;
+    if (weft_ma_parse(text, &ma) < 0 || (err = weft_host_listen(n->host, &ma, &bound)) < 0) {
+        fprintf(stderr, "weft-node: listen on %s (%s_PORT): %s\n", text,
+                n->cfg.mode == NODE_GOSSIPSUB ? "GOSSIPSUB" : "OPTIMUM",
+                weft_strerror(err ? err : WEFT_EINVAL));
+        return err ? err : WEFT_EINVAL;
+    }
+    if (weft_ma_to_text(&bound, n->addrs[0], sizeof n->addrs[0]) >= 0)
+        n->naddrs = 1;
+
+    weft_ps_config pc;
+    weft_ps_config_default(&pc, n->cfg.mode == NODE_GOSSIPSUB ? WEFT_PS_GOSSIPSUB : WEFT_PS_RLNC);
+    pc.identity = n->identity;
+    pc.io.deliver = on_deliver;
+    pc.io.trace = on_trace;
+    pc.io.user = n;
+    pc.D = (unsigned)n->cfg.mesh_target;
+    pc.D_lo = (unsigned)n->cfg.mesh_min;
+    pc.D_hi = (unsigned)n->cfg.mesh_max;
+    if (pc.D_out >= pc.D_lo)
+        pc.D_out = pc.D_lo ? pc.D_lo - 1 : 0;
+    if (pc.D_out > pc.D / 2)
+        pc.D_out = pc.D / 2;
+    if (pc.D_score > pc.D)
+        pc.D_score = pc.D;
+    pc.heartbeat_ns = 700 * MS;
+    pc.mcache_len = 6;
+    pc.mcache_gossip = 3;
+    pc.max_msg_size = (size_t)node_config_max_msg(&n->cfg);
+    pc.max_rpc_size = 0; /* max_msg_size + framing */
+    pc.rlnc_k = (unsigned)n->cfg.shard_factor;
+    pc.rlnc_mult = n->cfg.shard_mult;
+    pc.rlnc_threshold = n->cfg.threshold;
+    /* A devnet publishes hundreds of messages a second round-robin: room for
+     * many generations in flight per peer, memory still bounded by max_mem. */
+    pc.rlnc_max_partial = 2048;
+    pc.rlnc_max_partial_per_peer = 512;
+    pc.rlnc_max_mem = (size_t)512 << 20;
+    n->psh = weft_ps_host_new(n->host, &pc, &err);
+    if (!n->psh) {
+        fprintf(stderr, "weft-node: topic mesh: %s\n", weft_strerror(err));
+        return err;
+    }
+    n->ps = weft_ps_host_router(n->psh);
+
+    weft_timer_init(&n->tick, lag_tick, n);
+    n->tick_due = weft_loop_now(n->loop) + LAG_PERIOD;
+    WEFT_IGNORE(weft_timer_arm(n->loop, &n->tick, n->tick_due));
+
+    const weft_peer_id *self = weft_host_peer_id(n->host);
+    for (size_t i = 0; i < n->cfg.nbootstrap; i++) {
+        node_dialer *d = &n->dialers[n->ndialers];
+        memset(d, 0, sizeof *d);
+        d->n = n;
+        d->ma = n->cfg.bootstrap[i];
+        struct sockaddr_storage sa;
+        socklen_t salen;
+        int has_peer = 0;
+        if (weft_ma_to_sockaddr(&d->ma, &sa, &salen, &d->peer, &has_peer) < 0 || !has_peer)
+            continue; /* validated at load */
+        if (weft_peer_id_equal(&d->peer, self))
+            continue; /* node 1 may list itself */
+        if (weft_ma_to_text(&d->ma, d->text, sizeof d->text) < 0)
+            snprintf(d->text, sizeof d->text, "bootstrap #%zu", i + 1);
+        weft_timer_init(&d->retry, dial_retry, d);
+        n->ndialers++;
+        dial_start(d);
+    }
+    return 0;
+}
+
+void
+node_p2p_stop(node *n)
+{
+    for (size_t i = 0; i < n->ndialers; i++)
+        weft_timer_disarm(n->loop, &n->dialers[i].retry);
+    if (n->loop)
+        weft_timer_disarm(n->loop, &n->tick);
+    if (n->psh)
+        weft_ps_host_free(n->psh);
+    n->psh = NULL;
+    n->ps = NULL;
+    if (n->host)
+        weft_host_free(n->host);
+    n->host = NULL;
+    if (n->bridge)
+        weft_bridge_free(n->bridge);
+    n->bridge = NULL;
+    if (n->loop)
+        weft_loop_free(n->loop);
+    n->loop = NULL;
+}
+
+/* ---- subscriptions and publishing -------------------------------------------------------- */
+
+static int
+client_has(const sc_client *c, const char *topic)
+{
+    for (size_t i = 0; i < c->ntopics; i++)
+        if (!strcmp(c->topics[i], topic))
+            return (int)i;
+    return -1;
+}
+
+int
+node_client_subscribe(node *n, sc_client *c, const char *topic)
+{
+    if (client_has(c, topic) >= 0)
+        return 0;
+    if (c->ntopics == NODE_MAX_CLIENT_TOPICS)
+        return WEFT_ELIMIT;
+    char *dup = strdup(topic);
+    if (!dup)
+        return -ENOMEM;
+    if (!weft_ps_subscribed(n->ps, topic)) {
+        int rc = weft_ps_subscribe(n->ps, topic);
+        if (rc < 0) {
+            free(dup);
+            return rc;
+        }
+        weft_log(WEFT_LOG_INFO, "node", "msg=\"joined topic\" topic=\"%s\"", topic);
+    }
+    c->topics[c->ntopics++] = dup;
+    return 0;
+}
+
+void
+node_client_unsubscribe(node *n, sc_client *c, const char *topic)
+{
+    int i = client_has(c, topic);
+    if (i < 0)
+        return;
+    free(c->topics[i]);
+    c->topics[i] = c->topics[--c->ntopics];
+    for (sc_client *o = n->clients; o; o = o->next)
+        if (client_has(o, topic) >= 0)
+            return;
+    WEFT_IGNORE(weft_ps_unsubscribe(n->ps, topic));
+    weft_log(WEFT_LOG_INFO, "node", "msg=\"left topic\" topic=\"%s\"", topic);
+}
+
+void
+node_client_gone(node *n, sc_client *c)
+{
+    while (c->ntopics) {
+        char *t = strdup(c->topics[c->ntopics - 1]);
+        if (!t) { /* out of memory: leave the topic joined rather than crash */
+            free(c->topics[--c->ntopics]);
+            continue;
+        }
+        node_client_unsubscribe(n, c, t);
+        free(t);
+    }
+}
+
+int
+node_publish(node *n, const char *topic, const uint8_t *data, size_t len, char *idhex)
+{
+    uint8_t id[64];
+    size_t idlen = 0;
+    int rc = weft_ps_publish(n->ps, topic, data, len, id, &idlen);
+    if (rc < 0)
+        return rc;
+    if (idlen > sizeof id)
+        idlen = sizeof id;
+    node_hex(id, idlen, idhex);
+    /* Clients of this node subscribed to the topic get it too, as from a
+     * libp2p pubsub node: the router never hands us our own message. */
+    weft_ps_msg m = {
+        .topic = {(const uint8_t *)topic, strlen(topic)},
+        .data = {data, len},
+        .id = {id, idlen},
+        .from = weft_host_peer_id(n->host),
+    };
+    node_sidecar_deliver(n, &m);
+    return 0;
+}
