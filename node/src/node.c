@@ -13,6 +13,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <sodium.h>
+
 #include "node.h"
 #include "weft/log.h"
 
@@ -212,6 +214,11 @@ node_p2p_start(node *n)
     weft_ps_config pc;
     weft_ps_config_default(&pc, n->cfg.mode == NODE_GOSSIPSUB ? WEFT_PS_GOSSIPSUB : WEFT_PS_RLNC);
     pc.identity = n->identity;
+    /* A fresh seed per start: seqnos (part of GossipSub message ids) must
+     * not repeat when a node restarts with the same key, or its peers'
+     * seen caches would drop its new messages as old ones. */
+    randombytes_buf(&pc.seed, sizeof pc.seed);
+    pc.seed |= 1;
     pc.io.deliver = on_deliver;
     pc.io.trace = on_trace;
     pc.io.user = n;

@@ -150,7 +150,9 @@ typedef struct weft_ps_config {
     weft_identity identity;    /* copied */
     weft_ps_io io;
     uint64_t seed;             /* seqnos, peer selection, recoding (xoshiro256**);
-                                  0 = from the identity */
+                                  0 = from the identity, which is deterministic: a
+                                  daemon restarting with its key must pass a random
+                                  seed, or its first seqnos repeat */
 
     /* mesh */
     unsigned D, D_lo, D_hi, D_lazy, D_out, D_score;
