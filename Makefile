@@ -9,16 +9,21 @@ FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
-.PHONY: all deps build test test-sanitize test-arm64 fuzz bench demo install clean format help
+.PHONY: all deps build test test-sanitize test-arm64 fuzz bench bench-node demo devnet devnet-up devnet-down devnet-status install clean format help
 
 all: build
 
 help:
+	@echo "make devnet         install deps, build, start the 4-node devnet on loopback, publish/subscribe"
+	@echo "                    round trip, keep it up until Ctrl-C (NODE_MODE=gossipsub for GossipSub)"
+	@echo "make devnet-up      the same, but return once the round trip is done (devnet stays up)"
+	@echo "make devnet-down    stop the devnet"
 	@echo "make demo           install deps, build, run the codec demo (encode, drop, recode, decode)"
 	@echo "make test           install deps, build, run the whole test suite (ctest)"
 	@echo "make test-sanitize  the same suite under ASan+UBSan"
 	@echo "make test-arm64     the suite cross-built for AArch64 (NEON) and run under qemu"
 	@echo "make bench          codec benchmarks against ISA-L, JSON lines"
+	@echo "make bench-node     devnet throughput, latency, idle RSS and CPU of weft-node, JSON lines"
 	@echo "make fuzz           each libFuzzer target for FUZZ_SECONDS (clang, ASan+UBSan)"
 	@echo "make install        cmake --install (PREFIX=/usr/local)"
 
@@ -60,6 +65,21 @@ bench: build
 
 demo: build
 	bash ci/codec-demo.sh $(BUILD)/codec/weft-codec
+
+devnet: build
+	BUILD=$(BUILD) bash ci/devnet.sh up
+
+devnet-up: build
+	BUILD=$(BUILD) bash ci/devnet.sh up --detach
+
+devnet-down:
+	BUILD=$(BUILD) bash ci/devnet.sh down
+
+devnet-status:
+	BUILD=$(BUILD) bash ci/devnet.sh status
+
+bench-node: build
+	bash bench/node_devnet.sh $(BUILD)
 
 install: build
 	cmake --install $(BUILD) --prefix $(or $(PREFIX),/usr/local)

@@ -43,7 +43,7 @@ const char node_config_help[] =
     "  WEFT_PUBLIC_IP         address whose country is reported [the listen address]\n"
     "  WEFT_TRACE_RPC         also stream RECV_RPC/SEND_RPC/DROP_RPC traces [false]\n"
     "  WEFT_CLIENT_QUEUE_BYTES  bytes queued per sidecar client before deliveries to it are\n"
-    "                         dropped (counted), 1048576..4294967296 [67108864]\n"
+    "                         dropped (counted), 1048576..4294967296 [268435456]\n"
     "  WEFT_TRANSPORT         uring|epoll event loop [uring when available]\n";
 
 const char *
@@ -157,7 +157,7 @@ node_config_load(node_config *cfg, char err[WEFT_ENV_ERR])
     TRY(weft_env_str("WEFT_GEOIP_DB", NULL, 4096, &cfg->geoip_db, err));
     TRY(weft_env_str("WEFT_PUBLIC_IP", NULL, 64, &cfg->public_ip, err));
     TRY(weft_env_bool("WEFT_TRACE_RPC", 0, &cfg->trace_rpc, err));
-    TRY(weft_env_int("WEFT_CLIENT_QUEUE_BYTES", 64LL << 20, 1LL << 20, 4LL << 30,
+    TRY(weft_env_int("WEFT_CLIENT_QUEUE_BYTES", 256LL << 20, 1LL << 20, 4LL << 30,
                      &cfg->client_queue, err));
 #undef TRY
     if (!(cfg->mesh_min < cfg->mesh_target && cfg->mesh_target < cfg->mesh_max)) {

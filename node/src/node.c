@@ -250,6 +250,9 @@ node_p2p_start(node *n)
         return err;
     }
     n->ps = weft_ps_host_router(n->psh);
+    /* Room for bursts of 1 MiB messages towards a slow peer before RPCs
+     * are dropped (counted as rpc_send_failed; repair then recovers). */
+    weft_ps_host_set_queue_cap(n->psh, (size_t)128 << 20);
 
     weft_timer_init(&n->tick, lag_tick, n);
     n->tick_due = weft_loop_now(n->loop) + LAG_PERIOD;
