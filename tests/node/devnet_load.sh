@@ -35,15 +35,19 @@ for i in 2 3 4; do wait_peers "127.0.0.1:$(api "$i")" 1 20 || die "node $i did n
 wait_peers "127.0.0.1:$(api 1)" 3 20 || die "node 1 does not see 3 peers"
 nodes="127.0.0.1:$(sc 1),127.0.0.1:$(sc 2),127.0.0.1:$(sc 3),127.0.0.1:$(sc 4)"
 load() { node "$here/js/load.js" --proto "$PROTO" --nodes "$nodes" "$@"; }
+# Under the sanitizers (WEFT_TEST_QUICK=1) every round is smaller: the
+# same paths run, at the speed an instrumented build allows.
+N1K=1000 N1M=50 NKILL=300 NHEAL=200
+if [ "${WEFT_TEST_QUICK:-0}" = 1 ]; then N1K=200 N1M=10 NHEAL=50; fi
 
-echo "== $MODE: 1000 x 1 KiB round-robin over 4 nodes, subscribers on all 4"
-load --count 1000 --size 1024 --window 8 --timeout 60 --label "$MODE-1k" || die "1 KiB round lost messages"
-echo "== $MODE: 50 x 1 MiB round-robin over 4 nodes, subscribers on all 4"
-load --count 50 --size 1048576 --window 2 --timeout 90 --label "$MODE-1m" || die "1 MiB round lost messages"
+echo "== $MODE: $N1K x 1 KiB round-robin over 4 nodes, subscribers on all 4"
+load --count $N1K --size 1024 --window 8 --timeout 60 --label "$MODE-1k" || die "1 KiB round lost messages"
+echo "== $MODE: $N1M x 1 MiB round-robin over 4 nodes, subscribers on all 4"
+load --count $N1M --size 1048576 --window 2 --timeout 90 --label "$MODE-1m" || die "1 MiB round lost messages"
 
 echo "== $MODE: kill -9 node 3 during publishing through nodes 1, 2, 4"
 node "$here/js/load.js" --proto "$PROTO" --nodes "$nodes" --pub-nodes 1,2,4 --sub-nodes 1,2,4 \
-    --count 300 --size 4096 --rate 50 --timeout 60 --label "$MODE-kill" >"$WEFT_TEST_TMP/kill.out" 2>&1 &
+    --count $NKILL --size 4096 --rate 50 --timeout 60 --label "$MODE-kill" >"$WEFT_TEST_TMP/kill.out" 2>&1 &
 lp=$!
 sleep 3
 kill -KILL "$(cat "$WEFT_TEST_TMP/n3.pid")"
@@ -56,6 +60,6 @@ cat "$WEFT_TEST_TMP/kill.out"
 [ $rc -eq 0 ] || die "messages published to live nodes were lost while node 3 was down"
 wait_api "127.0.0.1:$(api 3)" 10 || die "node 3 did not restart"
 wait_peers "127.0.0.1:$(api 3)" 1 20 || die "node 3 did not rejoin the mesh"
-echo "== $MODE: after the restart, 200 x 1 KiB reach all four nodes again"
-load --count 200 --size 1024 --window 8 --timeout 60 --label "$MODE-healed" || die "the mesh did not heal"
+echo "== $MODE: after the restart, $NHEAL x 1 KiB reach all four nodes again"
+load --count $NHEAL --size 1024 --window 8 --timeout 60 --label "$MODE-healed" || die "the mesh did not heal"
 echo "devnet_load ($MODE): ok"
