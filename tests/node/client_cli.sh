@@ -82,6 +82,10 @@ while [ $SECONDS -lt $end ]; do
     sleep 0.5
 done
 kill -INT "$mp"; wait "$mp" || true
+missing=0   # again, with everything the subscriber wrote before it exited
+while IFS=$'\t' read -r _ _ h; do
+    [ "$(grep -c "$h" "$data")" -ge 2 ] || missing=$((missing + 1))
+done <"$sent"
 [ $missing -eq 0 ] || die "$missing of 40 published messages did not reach both subscribers"
 awk -F'\t' 'NF != 4 { bad = 1 } END { exit bad }' "$data" || die "multi-subscribe TSV: $(head -3 "$data")"
 
