@@ -7,7 +7,10 @@
  * drops, and the topic subscriptions of sidecar clients (a topic is joined
  * while at least one client wants it).
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +157,7 @@ on_identify(weft_host *h, weft_peer *p, const weft_identify *id, void *user)
     node *n = user;
     if (n->psh)
         weft_ps_host_on_identify(n->psh, p, id);
+    node_discovery_on_identify(n, p, id);
 }
 
 /* ---- event-loop lag probe ------------------------------------------------------------------ */
@@ -167,6 +171,62 @@ lag_tick(weft_timer *t, void *user)
     weft_metric_observe(n->m.loop_lag, lag > 0 ? lag : 0);
     n->tick_due = now + LAG_PERIOD;
     WEFT_IGNORE(weft_timer_arm(n->loop, t, n->tick_due));
+}
+
+/* ---- our addresses ------------------------------------------------------------------------ */
+
+static void
+add_addr(node *n, const char *ip, int port)
+{
+    if (n->naddrs == NODE_MAX_LISTEN)
+        return;
+    char text[160];
+    snprintf(text, sizeof text, "/%s/%s/tcp/%d", strchr(ip, ':') ? "ip6" : "ip4", ip, port);
+    weft_multiaddr ma;
+    if (weft_ma_parse(text, &ma) < 0 || weft_ma_append_p2p(&ma, weft_host_peer_id(n->host)) < 0)
+        return;
+    char *out = n->addrs[n->naddrs];
+    if (weft_ma_to_text(&ma, out, sizeof n->addrs[0]) < 0)
+        return;
+    for (size_t i = 0; i < n->naddrs; i++)
+        if (!strcmp(n->addrs[i], out))
+            return;
+    n->naddrs++;
+}
+
+/* The addresses clients and the API report: WEFT_PUBLIC_IP first, then the
+ * bound address, or for a wildcard bind every interface's IPv4 address
+ * (non-loopback first), as libp2p nodes list theirs. */
+static void
+node_listen_addrs(node *n, const weft_multiaddr *bound, int port)
+{
+    if (n->cfg.public_ip)
+        add_addr(n, n->cfg.public_ip, port);
+    int wildcard = !strcmp(n->cfg.listen_ip, "0.0.0.0") || !strcmp(n->cfg.listen_ip, "::");
+    if (!wildcard) {
+        if (n->naddrs < NODE_MAX_LISTEN &&
+            weft_ma_to_text(bound, n->addrs[n->naddrs], sizeof n->addrs[0]) >= 0)
+            n->naddrs++;
+        return;
+    }
+    struct ifaddrs *ifs = NULL;
+    if (getifaddrs(&ifs) == 0) {
+        for (int pass = 0; pass < 2; pass++)
+            for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+                if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !(i->ifa_flags & IFF_UP))
+                    continue;
+                int loop = (i->ifa_flags & IFF_LOOPBACK) != 0;
+                if (loop != pass)
+                    continue;
+                char ip[INET_ADDRSTRLEN];
+                const struct sockaddr_in *sin = (const struct sockaddr_in *)i->ifa_addr;
+                if (inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof ip))
+                    add_addr(n, ip, port);
+            }
+        freeifaddrs(ifs);
+    }
+    if (!n->naddrs && weft_ma_to_text(bound, n->addrs[0], sizeof n->addrs[0]) >= 0)
+        n->naddrs = 1;
 }
 
 /* ---- start / stop ----------------------------------------------------------------------- */
@@ -208,8 +268,7 @@ node_p2p_start(node *n)
                 weft_strerror(err ? err : WEFT_EINVAL));
         return err ? err : WEFT_EINVAL;
     }
-    if (weft_ma_to_text(&bound, n->addrs[0], sizeof n->addrs[0]) >= 0)
-        n->naddrs = 1;
+    node_listen_addrs(n, &bound, port);
 
     weft_ps_config pc;
     weft_ps_config_default(&pc, n->cfg.mode == NODE_GOSSIPSUB ? WEFT_PS_GOSSIPSUB : WEFT_PS_RLNC);
@@ -250,6 +309,10 @@ node_p2p_start(node *n)
         return err;
     }
     n->ps = weft_ps_host_router(n->psh);
+    if ((err = node_discovery_start(n)) < 0) {
+        fprintf(stderr, "weft-node: peer sharing: %s\n", weft_strerror(err));
+        return err;
+    }
     /* Room for bursts of 1 MiB messages towards a slow peer before RPCs
      * are dropped (counted as rpc_send_failed; repair then recovers). */
     weft_ps_host_set_queue_cap(n->psh, (size_t)128 << 20);

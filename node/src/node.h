@@ -57,6 +57,7 @@ typedef struct node_peer_stat {
     uint64_t messages, rpcs_in;
     int connected, outbound;
     char addr[WEFT_MA_TEXT_MAX];
+    char dial[WEFT_MA_TEXT_MAX]; /* dialable address with /p2p/, from identify */
     int64_t since_ns; /* unix ns of the last change */
 } node_peer_stat;
 
@@ -112,6 +113,10 @@ void node_client_gone(node *n, sc_client *c);
 int node_publish(node *n, const char *topic, const uint8_t *data, size_t len, char *idhex);
 /* Unix ns now. */
 int64_t node_unix_ns(void);
+
+/* discovery.c: peer sharing (/weft/peers/1.0.0) */
+int node_discovery_start(node *n);
+void node_discovery_on_identify(node *n, weft_peer *p, const weft_identify *id); /* [loop] */
 
 /* sidecar.c */
 int node_sidecar_start(node *n);

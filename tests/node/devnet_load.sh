@@ -4,9 +4,11 @@
 # node settings) on free loopback ports, in the given mode:
 #   1. 1000 messages of 1 KiB and 50 of 1 MiB published round-robin through
 #      all four sidecars reach a subscriber on every node (content checked).
-#   2. kill -9 of node 3 while messages are published through nodes 1, 2, 4:
-#      subscribers on those nodes lose nothing; node 3 restarts with the same
-#      identity and ports, the mesh heals, and a second round reaches all four.
+#   2. kill -9 of node 1, the bootstrap peer, while messages are published
+#      through nodes 2, 3, 4: subscribers on those nodes lose nothing (peer
+#      sharing made the network a mesh); node 1 restarts with the same
+#      identity and ports, the others redial it, and a second round reaches
+#      all four.
 # usage: devnet_load.sh WEFT_NODE PROTO_DIR optimum|gossipsub
 set -euo pipefail
 WEFT_NODE=$1 PROTO=$2 MODE=$3
@@ -45,21 +47,23 @@ load --count $N1K --size 1024 --window 8 --timeout 60 --label "$MODE-1k" || die 
 echo "== $MODE: $N1M x 1 MiB round-robin over 4 nodes, subscribers on all 4"
 load --count $N1M --size 1048576 --window 2 --timeout 90 --label "$MODE-1m" || die "1 MiB round lost messages"
 
-echo "== $MODE: kill -9 node 3 during publishing through nodes 1, 2, 4"
-node "$here/js/load.js" --proto "$PROTO" --nodes "$nodes" --pub-nodes 1,2,4 --sub-nodes 1,2,4 \
+echo "== $MODE: kill -9 node 1 (the bootstrap peer) during publishing through nodes 2, 3, 4"
+# Peer sharing made the network a mesh, so the others stay connected.
+for i in 2 3 4; do wait_peers "127.0.0.1:$(api "$i")" 3 20 || die "node $i has not met every peer"; done
+node "$here/js/load.js" --proto "$PROTO" --nodes "$nodes" --pub-nodes 2,3,4 --sub-nodes 2,3,4 \
     --count $NKILL --size 4096 --rate 50 --timeout 60 --label "$MODE-kill" >"$WEFT_TEST_TMP/kill.out" 2>&1 &
 lp=$!
 sleep 3
-kill -KILL "$(cat "$WEFT_TEST_TMP/n3.pid")"
-echo "node 3 killed"
+kill -KILL "$(cat "$WEFT_TEST_TMP/n1.pid")"
+echo "node 1 killed"
 sleep 2
-start_node n3 "$MODE" "$(p2p 3)" "$(sc 3)" "$(api 3)" "$boot"
-echo "node 3 restarted"
+start_node n1 "$MODE" "$(p2p 1)" "$(sc 1)" "$(api 1)" ""
+echo "node 1 restarted (same identity and ports; the others redial it)"
 rc=0; wait $lp || rc=$?
 cat "$WEFT_TEST_TMP/kill.out"
-[ $rc -eq 0 ] || die "messages published to live nodes were lost while node 3 was down"
-wait_api "127.0.0.1:$(api 3)" 10 || die "node 3 did not restart"
-wait_peers "127.0.0.1:$(api 3)" 1 20 || die "node 3 did not rejoin the mesh"
+[ $rc -eq 0 ] || die "messages published to live nodes were lost while node 1 was down"
+wait_api "127.0.0.1:$(api 1)" 10 || die "node 1 did not restart"
+wait_peers "127.0.0.1:$(api 1)" 3 30 || die "node 1 was not redialled by the others"
 echo "== $MODE: after the restart, $NHEAL x 1 KiB reach all four nodes again"
 load --count $NHEAL --size 1024 --window 8 --timeout 60 --label "$MODE-healed" || die "the mesh did not heal"
 echo "devnet_load ($MODE): ok"
