@@ -20,6 +20,10 @@
  * per-thread free lists (socket buffers, pool chunks) that would leak when the
  * thread ends, so the thread empties them last (drain_thread_caches).
  *
+ * WebSocket: requests on the configured ws_path go to ws.c (ws_priv.h), which
+ * upgrades them and then owns the socket; it stays tracked here (on_close
+ * keeps counting it). Stop closes the WebSocket connections first.
+ *
  * Invariants: only the loop thread touches h2o objects once it is running;
  * s->nconns counts accepted sockets not yet closed.
  */
@@ -32,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -39,6 +44,7 @@
 
 #include "weft/common.h"
 #include "weft/svc_http.h"
+#include "ws_priv.h"
 
 #define DEFAULT_MAX_BODY ((size_t)16 << 20)
 #define STOP_GRACE_MS 2000 /* time allowed for connections to close */
@@ -72,6 +78,7 @@ struct weft_http_server {
     size_t max_body;
     weft_http_handler_fn fn;
     void *user;
+    struct ws_hub *ws; /* NULL without WebSocket */
 };
 
 static const char *
@@ -171,6 +178,12 @@ send_response(h2o_req_t *req, weft_http_resp *resp)
     req->res.content_length = len;
     h2o_iovec_t v = h2o_strdup(&req->pool, ct, strlen(ct));
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, v.base, v.len);
+    if (resp->retry_after > 0) {
+        char ra[24];
+        int n = snprintf(ra, sizeof ra, "%d", resp->retry_after);
+        h2o_iovec_t rv = h2o_strdup(&req->pool, ra, (size_t)n);
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, rv.base, rv.len);
+    }
     h2o_send_inline(req, len != 0 ? resp->body : "", len);
     free(resp->body);
     resp->body = NULL;
@@ -211,6 +224,12 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
     header_value(req, H2O_TOKEN_CONTENT_TYPE, &r.content_type, &r.content_type_len);
     remote_ip(req, r.remote_ip, sizeof(r.remote_ip));
 
+    if (s->ws != NULL && ws_hub_owns(s->ws, &r)) {
+        if (ws_hub_on_request(s->ws, req, &r, &resp) == 0)
+            return 0; /* upgraded */
+        send_response(req, &resp);
+        return 0;
+    }
     s->fn(s->user, &r, &resp);
     send_response(req, &resp);
     return 0;
@@ -373,6 +392,8 @@ shut_down_loop(weft_http_server *s)
     h2o_socket_read_stop(s->listener);
     h2o_socket_close(s->listener);
     s->listener = NULL;
+    if (s->ws != NULL)
+        ws_hub_shutdown(s->ws);
 
     /* h2o 2.2.5 has no way to close idle HTTP/1 connections from outside;
      * make each socket hit EOF so h2o's own error path frees it */
@@ -472,16 +493,33 @@ bind_listener(const char *host, uint16_t port, uint16_t *bound)
     return fd;
 }
 
+/* Every WebSocket client holds a descriptor: take all the hard limit allows. */
+static void
+raise_fd_limit(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0 || rl.rlim_max != RLIM_INFINITY)
+        return;
+    rl.rlim_cur = 1 << 20; /* an unlimited hard limit still stops at fs.nr_open */
+    (void)setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 weft_http_server *
 weft_http_start(const weft_http_config *cfg, int *err)
 {
     weft_http_server *s = NULL;
     int fd, rc;
 
-    if (cfg == NULL || cfg->handler == NULL) {
+    if (cfg == NULL || cfg->handler == NULL ||
+        (cfg->ws != NULL && cfg->ws_path != NULL && cfg->ws_path[0] != '/')) {
         rc = WEFT_EINVAL;
         goto fail;
     }
+    raise_fd_limit();
     s = calloc(1, sizeof(*s));
     if (s == NULL) {
         rc = -ENOMEM;
@@ -522,12 +560,21 @@ weft_http_start(const weft_http_config *cfg, int *err)
     s->listener = h2o_evloop_socket_create(s->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
     s->listener->data = s;
     h2o_socket_read_start(s->listener, on_accept);
+    if (cfg->ws != NULL && cfg->ws_path != NULL) {
+        s->ws = ws_hub_new(cfg, &s->ctx);
+        if (s->ws == NULL) {
+            rc = -ENOMEM;
+            goto fail_loop;
+        }
+    }
 
     rc = -pthread_create(&s->thread, NULL, loop_main, s);
     if (rc != 0) {
+    fail_loop:
         /* nothing ran on the loop yet: tear it down here */
         s->stopping = 1;
         shut_down_loop(s);
+        ws_hub_free(s->ws);
         h2o_config_dispose(&s->config);
         free(s);
         s = NULL;
@@ -560,6 +607,7 @@ weft_http_stop(weft_http_server *s)
     pthread_join(s->thread, NULL);
     if (s->loop != NULL)
         return; /* connections outlived the grace period: leak rather than crash */
+    ws_hub_free(s->ws);
     h2o_config_dispose(&s->config);
     free(s);
 }

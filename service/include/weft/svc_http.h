@@ -8,6 +8,10 @@
  * handler must not block for long: it holds up every other request.
  * Request bodies are capped (max_body); a larger one is answered 413 without
  * calling the handler.
+ *
+ * WebSocket upgrades on one path go to the handlers of weft/svc_ws.h instead
+ * (ws_path, ws). weft_http_start raises the process's RLIMIT_NOFILE soft
+ * limit to its hard limit, since every WebSocket client holds a descriptor.
  */
 #ifndef WEFT_SVC_HTTP_H
 #define WEFT_SVC_HTTP_H
@@ -20,6 +24,7 @@ extern "C" {
 #endif
 
 typedef struct weft_http_server weft_http_server;
+struct weft_ws_handlers; /* weft/svc_ws.h */
 
 typedef struct weft_http_req {
     const char *method; size_t method_len;
@@ -36,6 +41,7 @@ typedef struct weft_http_resp {
     const char *content_type; /* static string; default "application/json" */
     char *body;               /* malloc'd (the server frees it) or NULL */
     size_t body_len;
+    int retry_after;          /* > 0: a Retry-After header with these seconds */
 } weft_http_resp;
 
 typedef void (*weft_http_handler_fn)(void *user, const weft_http_req *req, weft_http_resp *resp);
@@ -46,6 +52,12 @@ typedef struct weft_http_config {
     size_t max_body;       /* default 16 MiB */
     weft_http_handler_fn handler;
     void *user;
+    /* WebSocket (weft/svc_ws.h); off unless both ws_path and ws are set */
+    const char *ws_path;                /* e.g. "/api/v1/ws" (exact match, query ignored) */
+    const struct weft_ws_handlers *ws;  /* copied at start */
+    void *ws_user;                      /* first argument of the ws handlers */
+    size_t ws_max_queued;               /* per-connection send backlog cap, default 8 MiB */
+    size_t ws_max_message;              /* largest client message, default 64 KiB */
 } weft_http_config;
 
 /* Bind, listen and start the server thread. NULL with *err (negative errno
@@ -53,7 +65,9 @@ typedef struct weft_http_config {
 weft_http_server *weft_http_start(const weft_http_config *cfg, int *err);
 /* The bound port. */
 uint16_t weft_http_port(const weft_http_server *s);
-/* Stop accepting, finish the thread, free. Safe with NULL. */
+/* Stop accepting, close every WebSocket connection (1001; on_close runs on
+ * the server thread before this returns), finish the thread, free. Safe
+ * with NULL. */
 void weft_http_stop(weft_http_server *s);
 
 /* Value of key in a query string (URL-decoded, '+' as space) into out
