@@ -1,0 +1,396 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Subscriptions, threshold delivery and de-duplication.
+ *
+ * Every node delivers each message once per stream; the engine keeps an
+ * entry per message id with the set of nodes that delivered it; N is the
+ * number of nodes in P2P_NODES. A client subscribed
+ * with threshold t needs need = max(1, ceil(t * N)) of them: it gets the
+ * message when the count crosses its need, so once; when the count never
+ * gets there within WEFT_FALLBACK_MS the message is delivered anyway and
+ * counted (message_fallback_deliveries_total). Entries outlive the
+ * fallback by a minute so that late copies from slow nodes are recognised
+ * and dropped.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "proxy.h"
+#include "weft/log.h"
+#include "weft/svc_ws.h"
+
+#define MAX_CLIENTS 65536
+#define MAX_CLIENT_TOPICS 64
+#define MAX_SINKS 8
+#define ENTRY_SLOTS 65536 /* power of two */
+#define ENTRY_TTL_MS 60000
+
+struct sub {
+    char topic[PX_TOPIC_MAX + 1];
+    double threshold;
+};
+
+struct sink {
+    int kind;
+    void *handle;
+};
+
+typedef struct px_client {
+    char id[PX_ID_MAX + 1];
+    struct sub subs[MAX_CLIENT_TOPICS];
+    size_t nsubs;
+    struct sink sinks[MAX_SINKS];
+    size_t nsinks;
+    struct px_client *next;
+} px_client;
+
+struct entry {
+    char id[PX_MSGID_MAX];
+    char topic[PX_TOPIC_MAX + 1];
+    uint64_t nodes;     /* bit per node that delivered */
+    unsigned count, total;
+    int64_t first_ms;
+    int done;           /* fallback ran: nothing more is delivered */
+    char *json;         /* kept until done */
+    size_t len;
+    struct entry *next; /* chain in a slot */
+    struct entry *lnext; /* age list */
+};
+
+struct px_engine {
+    proxy *p;
+    pthread_mutex_t mu;
+    px_client *clients;
+    size_t nclients;
+    struct entry *slots[ENTRY_SLOTS];
+    struct entry *oldest, *newest;
+    size_t nentries;
+    weft_ws_conn **ws; /* scratch: WebSocket sinks of one delivery */
+    size_t nws, cws;
+};
+
+static uint32_t
+hash(const char *s)
+{
+    uint32_t h = 2166136261u;
+    while (*s)
+        h = (h ^ (uint8_t)*s++) * 16777619u;
+    return h;
+}
+
+px_engine *
+px_engine_new(proxy *p)
+{
+    px_engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    e->p = p;
+    pthread_mutex_init(&e->mu, NULL);
+    return e;
+}
+
+static void
+entry_free(struct entry *x)
+{
+    free(x->json);
+    free(x);
+}
+
+void
+px_engine_free(px_engine *e)
+{
+    if (!e)
+        return;
+    while (e->clients) {
+        px_client *c = e->clients;
+        e->clients = c->next;
+        free(c);
+    }
+    while (e->oldest) {
+        struct entry *x = e->oldest;
+        e->oldest = x->lnext;
+        entry_free(x);
+    }
+    pthread_mutex_destroy(&e->mu);
+    free(e->ws);
+    free(e);
+}
+
+static px_client *
+client_find(px_engine *e, const char *id)
+{
+    for (px_client *c = e->clients; c; c = c->next)
+        if (!strcmp(c->id, id))
+            return c;
+    return NULL;
+}
+
+static px_client *
+client_get(px_engine *e, const char *id)
+{
+    px_client *c = client_find(e, id);
+    if (c || e->nclients >= MAX_CLIENTS || strlen(id) > PX_ID_MAX)
+        return c;
+    c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    snprintf(c->id, sizeof c->id, "%s", id);
+    c->next = e->clients;
+    e->clients = c;
+    e->nclients++;
+    return c;
+}
+
+int
+px_engine_subscribe(px_engine *e, const char *client, const char *topic, double threshold)
+{
+    pthread_mutex_lock(&e->mu);
+    px_client *c = client_get(e, client);
+    int rc = 0;
+    if (!c) {
+        rc = WEFT_ELIMIT;
+        goto out;
+    }
+    for (size_t i = 0; i < c->nsubs; i++)
+        if (!strcmp(c->subs[i].topic, topic)) {
+            c->subs[i].threshold = threshold;
+            goto out;
+        }
+    if (c->nsubs == MAX_CLIENT_TOPICS) {
+        rc = WEFT_ELIMIT;
+        goto out;
+    }
+    snprintf(c->subs[c->nsubs].topic, sizeof c->subs[0].topic, "%s", topic);
+    c->subs[c->nsubs].threshold = threshold;
+    c->nsubs++;
+out:
+    pthread_mutex_unlock(&e->mu);
+    if (!rc)
+        px_pool_subscribe(e->p->pool, topic);
+    return rc;
+}
+
+size_t
+px_engine_topics(px_engine *e, const char *client, char (*out)[PX_TOPIC_MAX + 1], size_t max)
+{
+    pthread_mutex_lock(&e->mu);
+    px_client *c = client_find(e, client);
+    size_t k = 0;
+    for (size_t i = 0; c && i < c->nsubs && k < max; i++)
+        snprintf(out[k++], PX_TOPIC_MAX + 1, "%s", c->subs[i].topic);
+    pthread_mutex_unlock(&e->mu);
+    return k;
+}
+
+int
+px_engine_client_known(px_engine *e, const char *client)
+{
+    pthread_mutex_lock(&e->mu);
+    int known = client_find(e, client) != NULL;
+    pthread_mutex_unlock(&e->mu);
+    return known;
+}
+
+int
+px_engine_attach(px_engine *e, const char *client, int kind, void *handle)
+{
+    pthread_mutex_lock(&e->mu);
+    px_client *c = client_get(e, client);
+    int rc = 0;
+    if (!c || c->nsinks == MAX_SINKS)
+        rc = WEFT_ELIMIT;
+    else
+        c->sinks[c->nsinks++] = (struct sink){kind, handle};
+    pthread_mutex_unlock(&e->mu);
+    return rc;
+}
+
+void
+px_engine_detach(px_engine *e, const char *client, int kind, void *handle)
+{
+    pthread_mutex_lock(&e->mu);
+    px_client *c = client_find(e, client);
+    for (size_t i = 0; c && i < c->nsinks; i++)
+        if (c->sinks[i].kind == kind && c->sinks[i].handle == handle) {
+            c->sinks[i] = c->sinks[--c->nsinks];
+            break;
+        }
+    pthread_mutex_unlock(&e->mu);
+}
+
+static unsigned
+need(double t, unsigned total)
+{
+    double x = ceil(t * (double)total - 1e-9);
+    return x < 1 ? 1 : (unsigned)x;
+}
+
+static double
+client_threshold(const px_client *c, const char *topic)
+{
+    for (size_t i = 0; i < c->nsubs; i++)
+        if (!strcmp(c->subs[i].topic, topic))
+            return c->subs[i].threshold;
+    return -1;
+}
+
+/* Deliver x to every client whose need lies in (from, to]. WebSocket
+ * sinks are gathered into one broadcast (one copy of the frame, one wake of
+ * the HTTP thread, however many clients). Holds e->mu. */
+static size_t
+deliver_range(px_engine *e, struct entry *x, unsigned from, unsigned to)
+{
+    size_t n = 0;
+    for (px_client *c = e->clients; c; c = c->next) {
+        double t = client_threshold(c, x->topic);
+        if (t < 0)
+            continue;
+        unsigned k = need(t, x->total);
+        if (k <= from || k > to)
+            continue;
+        for (size_t i = 0; i < c->nsinks; i++) {
+            if (c->sinks[i].kind == PX_SINK_WS) {
+                if (e->nws == e->cws) {
+                    size_t nc = e->cws ? e->cws * 2 : 256;
+                    weft_ws_conn **nw = realloc(e->ws, nc * sizeof *nw);
+                    if (!nw)
+                        continue;
+                    e->ws = nw;
+                    e->cws = nc;
+                }
+                e->ws[e->nws++] = c->sinks[i].handle;
+                continue;
+            }
+            int rc = px_sink_send(e->p, c->sinks[i].kind, c->sinks[i].handle, c->id, x->topic,
+                                  x->id, x->json, x->len);
+            if (rc == WEFT_ELIMIT)
+                weft_metric_inc(e->p->m.dropped_slow);
+            else if (rc == 0)
+                weft_metric_inc(e->p->m.deliveries);
+        }
+        n++;
+    }
+    if (e->nws) {
+        int sent = weft_ws_broadcast_text(e->p->http, e->ws, e->nws, x->json, x->len);
+        if (sent > 0)
+            weft_metric_add(e->p->m.deliveries, (uint64_t)sent);
+        /* slow consumers were closed with 1008 and are counted at close */
+        e->nws = 0;
+    }
+    return n;
+}
+
+static struct entry **
+entry_slot(px_engine *e, const char *id, struct entry **found)
+{
+    struct entry **pp = &e->slots[hash(id) & (ENTRY_SLOTS - 1)];
+    for (struct entry *x = *pp; x; x = x->next)
+        if (!strcmp(x->id, id)) {
+            *found = x;
+            return pp;
+        }
+    *found = NULL;
+    return pp;
+}
+
+void
+px_engine_on_delivery(px_engine *e, int node, const char *json, size_t len)
+{
+    cJSON *o = cJSON_ParseWithLength(json, len);
+    const cJSON *jid = o ? cJSON_GetObjectItemCaseSensitive(o, "message_id") : NULL;
+    const cJSON *jt = o ? cJSON_GetObjectItemCaseSensitive(o, "topic") : NULL;
+    if (!cJSON_IsString(jid) || !cJSON_IsString(jt) || strlen(jid->valuestring) >= PX_MSGID_MAX ||
+        strlen(jt->valuestring) > PX_TOPIC_MAX) {
+        weft_log(WEFT_LOG_WARN, "proxy", "msg=\"undecodable delivery from a node\" node=%d", node);
+        cJSON_Delete(o);
+        return;
+    }
+    pthread_mutex_lock(&e->mu);
+    struct entry *x;
+    struct entry **slot = entry_slot(e, jid->valuestring, &x);
+    if (!x) {
+        x = calloc(1, sizeof *x);
+        char *copy = x ? malloc(len + 1) : NULL;
+        if (!x || !copy) {
+            free(x);
+            pthread_mutex_unlock(&e->mu);
+            cJSON_Delete(o);
+            return;
+        }
+        memcpy(copy, json, len);
+        copy[len] = 0;
+        snprintf(x->id, sizeof x->id, "%s", jid->valuestring);
+        snprintf(x->topic, sizeof x->topic, "%s", jt->valuestring);
+        x->json = copy;
+        x->len = len;
+        x->first_ms = px_now_ms();
+        /* The base is every node of P2P_NODES: with one of them down a
+         * threshold of 1.0 cannot be met and the fallback delivers (and
+         * counts) after WEFT_FALLBACK_MS. */
+        x->total = (unsigned)(e->p->cfg.nnodes ? e->p->cfg.nnodes : 1);
+        x->next = *slot;
+        *slot = x;
+        if (e->newest)
+            e->newest->lnext = x;
+        else
+            e->oldest = x;
+        e->newest = x;
+        e->nentries++;
+    }
+    uint64_t bit = (uint64_t)1 << (node & 63);
+    if (!x->done && !(x->nodes & bit)) {
+        x->nodes |= bit;
+        unsigned before = x->count++;
+        deliver_range(e, x, before, x->count);
+        if (x->count >= x->total) { /* every node: nothing more can change */
+            x->done = 1;
+            free(x->json);
+            x->json = NULL;
+        }
+    }
+    pthread_mutex_unlock(&e->mu);
+    cJSON_Delete(o);
+}
+
+static void
+unlink_entry(px_engine *e, struct entry *x)
+{
+    struct entry **pp = &e->slots[hash(x->id) & (ENTRY_SLOTS - 1)];
+    while (*pp && *pp != x)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = x->next;
+}
+
+void
+px_engine_tick(px_engine *e, int64_t now_ms)
+{
+    int64_t fb = e->p->cfg.fallback_ms;
+    pthread_mutex_lock(&e->mu);
+    for (struct entry *x = e->oldest; x && now_ms - x->first_ms >= fb; x = x->lnext) {
+        if (x->done)
+            continue;
+        /* Below some clients' thresholds for too long: deliver anyway. */
+        size_t n = deliver_range(e, x, x->count, UINT32_MAX);
+        if (n)
+            weft_metric_add(e->p->m.fallback, n);
+        x->done = 1;
+        free(x->json);
+        x->json = NULL;
+    }
+    while (e->oldest && now_ms - e->oldest->first_ms >= ENTRY_TTL_MS) {
+        struct entry *x = e->oldest;
+        e->oldest = x->lnext;
+        if (!e->oldest)
+            e->newest = NULL;
+        unlink_entry(e, x);
+        e->nentries--;
+        entry_free(x);
+    }
+    pthread_mutex_unlock(&e->mu);
+}
