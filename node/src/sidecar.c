@@ -154,7 +154,11 @@ run_cmd(void *arg)
         if (rc < 0) {
             weft_metric_inc(n->m.publish_errors);
             char why[160];
-            snprintf(why, sizeof why, "publish failed: %s", weft_strerror(rc));
+            if (rc == WEFT_EINVAL && n->cfg.mode == NODE_OPTIMUM)
+                snprintf(why, sizeof why, "duplicate message: the same content was published "
+                                          "already (its id is the SHA-256 of the content)");
+            else
+                snprintf(why, sizeof why, "publish failed: %s", weft_strerror(rc));
             reply_publish(k->c->call, k->topic, NULL, why);
         } else {
             weft_metric_inc(n->m.published);

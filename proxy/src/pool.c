@@ -198,12 +198,15 @@ enqueue(px_pool *pl, struct pub *b, int not)
 {
     int64_t now = px_now_ms();
     unsigned start = atomic_fetch_add(&pl->rr, 1);
+    int usable = 0;
     for (size_t i = 0; i < pl->n; i++) {
         px_node *nd = &pl->nodes[(start + i) % pl->n];
         if (nd->idx == not)
             continue;
         pthread_mutex_lock(&nd->mu);
-        if (node_usable(nd, now) && nd->qlen < Q_CAP && nd->qlen + nd->slen < Q_CAP) {
+        int u = node_usable(nd, now);
+        usable |= u;
+        if (u && nd->qlen < Q_CAP && nd->qlen + nd->slen < Q_CAP) {
             nd->q[(nd->qhead + nd->qlen) % Q_CAP] = *b;
             nd->qlen++;
             pthread_cond_broadcast(&nd->cv);
@@ -212,7 +215,7 @@ enqueue(px_pool *pl, struct pub *b, int not)
         }
         pthread_mutex_unlock(&nd->mu);
     }
-    return WEFT_ECLOSED;
+    return usable ? WEFT_ELIMIT : WEFT_ECLOSED;
 }
 
 /* The stream of nd broke: its waiting and unacknowledged publishes go to
@@ -270,6 +273,11 @@ on_response(px_node *nd, const uint8_t *p, size_t n)
             nd->shead = (nd->shead + 1) % Q_CAP;
             nd->slen--;
             pthread_mutex_unlock(&nd->mu);
+            int busy = !ok && memmem(r->data.data, r->data.len, "overloaded", 10) != NULL;
+            if (busy && ++b.tries <= MAX_TRIES && enqueue(pl, &b, nd->idx) == 0) {
+                proto__response__free_unpacked(r, NULL); /* moved to another node */
+                return;
+            }
             if (!ok) {
                 weft_metric_inc(pl->p->m.publish_errors);
                 weft_log(WEFT_LOG_WARN, "proxy", "msg=\"node refused a publish\" node=%s "

@@ -284,8 +284,14 @@ do_publish(proxy *p, const weft_http_req *r, weft_http_resp *resp)
         if (rc < 0) {
             weft_metric_inc(p->m.publish_errors);
             cJSON_Delete(out);
-            weft_http_reply_error(resp, 503, rc == -ENOMEM ? "out of memory"
-                                                            : "no node available to publish to");
+            if (rc == WEFT_ELIMIT) {
+                weft_http_reply_error(resp, 503, "overloaded: every node's publish queue is full; "
+                                                 "retry");
+                resp->retry_after = 1;
+            } else {
+                weft_http_reply_error(resp, 503, rc == -ENOMEM ? "out of memory"
+                                                                : "no node available to publish to");
+            }
             if (!cJSON_IsString(msg))
                 free(data);
             goto done;
@@ -328,11 +334,26 @@ do_topics(proxy *p, const weft_http_req *r, weft_http_resp *resp)
     reply_json(resp, 200, o);
 }
 
+/* Health is polled hard (load balancers, wrk): sample the system at most
+ * once a second. Only the HTTP thread calls this. */
+static void
+sysinfo_cached(weft_sysinfo *out)
+{
+    static weft_sysinfo last;
+    static int64_t at = -1000000;
+    int64_t now = px_now_ms();
+    if (now - at >= 1000) {
+        weft_sysinfo_sample(NULL, &last);
+        at = now;
+    }
+    *out = last;
+}
+
 static void
 do_health(proxy *p, weft_http_resp *resp)
 {
     weft_sysinfo si;
-    weft_sysinfo_sample(NULL, &si);
+    sysinfo_cached(&si);
     char cpu[32], mem[32], disk[32];
     snprintf(cpu, sizeof cpu, "%.2f", si.cpu_percent);
     snprintf(mem, sizeof mem, "%.2f", si.mem_percent);
