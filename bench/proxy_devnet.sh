@@ -4,9 +4,10 @@
 # weft-proxy over the 4-node devnet topology (free loopback ports), one JSON
 # line per figure (medians of RUNS runs where a figure is repeated):
 #   health:   wrk on GET /api/v1/health (2 threads, 64 connections, 10 s)
-#   publish:  wrk POSTing 1 KiB messages to /api/v1/publish on proxy 1 for
-#             10 s, with a WebSocket subscriber on proxy 2 counting what the
-#             mesh delivered end to end (accepted/s and delivered/s)
+#   publish:  wrk POSTing distinct 1 KiB messages to /api/v1/publish on
+#             proxy 1 for 10 s: accepted/s (wrk), published into the mesh/s
+#             (the nodes' counters over the same 10 s) and delivered/s at
+#             node 1 (until its delivered counter stops growing)
 #   fanout:   10,000 WebSocket clients on proxy 1 (each subscribed by REST),
 #             one message published through proxy 2: publish to last arrival
 #   failover: wrk publishing for 20 s while node 4 is killed at 8 s: non-2xx
@@ -83,12 +84,15 @@ msg=$(head -c 768 /dev/urandom | base64 -w0 | head -c 1024)
 # content twice is one message): a counter and the wrk thread in front.
 cat >"$WEFT_TEST_TMP/publish.lua" <<LUA
 local n = 0
+local prefix = ""
 tid = 0
 local body = "$msg"
 function setup(thread) tid = tid + 1; thread:set("tid", tid) end
+-- a prefix per wrk run and thread: runs never repeat a message
+function init(args) prefix = string.format("%d-%d-%d-", os.time(), tid, math.random(1000000)) end
 function request()
   n = n + 1
-  local m = string.format("%d-%09d-", tid, n) .. body:sub(1, 1024 - 20)
+  local m = prefix .. string.format("%09d-", n) .. body:sub(1, 1024 - 40)
   return wrk.format("POST", nil, {["Content-Type"] = "application/json"},
     '{"client_id":"bench","topic":"$topic","message":"' .. m .. '"}')
 end
@@ -106,20 +110,33 @@ sleep 1
 for i in 1 2 3 4 5; do curl -fsS -X POST "http://$R1/api/v1/publish" -H 'Content-Type: application/json' \
     -d "{\"client_id\":\"bench\",\"topic\":\"$topic\",\"message\":\"warm $i\"}" >/dev/null; sleep 0.3; done
 sleep 2
-acc="" del=""
+# Into the mesh: the nodes' published counters; end to end: node 1's
+# deliveries (messages published on the other three nodes that reached it),
+# counted until they stop growing.
+node_sum() { local t=0 i v; for i in 0 1 2 3; do
+    v=$(curl -fsS "http://127.0.0.1:${P[$((3 * i + 2))]}/metrics" | awk -v m="$1" '$1 == m {print $2}')
+    t=$((t + ${v:-0})); done; echo $t; }
+node1() { curl -fsS "http://127.0.0.1:${P[2]}/metrics" | awk '$1 == "weft_node_messages_delivered_total" {print $2}'; }
+acc="" mesh="" del=""
 for ((r = 1; r <= RUNS; r++)); do
     progress "publish: wrk run $r/$RUNS"
-    before=$(curl -fsS "http://$R2/metrics" | awk '/^weft_proxy_client_deliveries_total/ {print $2}')
+    p0=$(node_sum weft_node_messages_published_total) d0=$(node1)
     t0=$(date +%s.%N)
     v=$(wrk -t2 -c32 -d10s -s "$WEFT_TEST_TMP/publish.lua" "http://$R1/api/v1/publish" | rps)
-    # let the mesh drain, then count what reached the subscriber on proxy 2
-    sleep 4
-    after=$(curl -fsS "http://$R2/metrics" | awk '/^weft_proxy_client_deliveries_total/ {print $2}')
-    d=$(python3 -c "print(round(($after-$before)/10.0,1))")
-    acc="$acc $v" del="$del $d"
+    t1=$(date +%s.%N)
+    last=$(node1) tl=$(date +%s.%N) still=0
+    while [ $still -lt 4 ]; do
+        sleep 0.5
+        cur=$(node1)
+        if [ "$cur" = "$last" ]; then still=$((still + 1)); else last=$cur tl=$(date +%s.%N) still=0; fi
+    done
+    p1=$(node_sum weft_node_messages_published_total)
+    m=$(python3 -c "print(round(($p1-$p0)/($t1-$t0),1))")
+    d=$(python3 -c "print(round(($last-$d0)/($tl-$t0),1))")
+    acc="$acc $v" mesh="$mesh $m" del="$del $d"
 done
 kill -TERM $counter 2>/dev/null; wait $counter 2>/dev/null || true
-emit "{\"bench\":\"proxy_devnet\",\"figure\":\"publish\",\"size\":1024,\"tool\":\"wrk -t2 -c32 -d10s POST /api/v1/publish\",\"runs\":$RUNS,\"accepted_per_s\":$(echo $acc | median),\"delivered_per_s\":$(echo $del | median),\"per_run_accepted\":[$(echo $acc | tr ' ' ',')],\"per_run_delivered\":[$(echo $del | tr ' ' ',')]}"
+emit "{\"bench\":\"proxy_devnet\",\"figure\":\"publish\",\"size\":1024,\"tool\":\"wrk -t2 -c32 -d10s POST /api/v1/publish\",\"runs\":$RUNS,\"accepted_per_s\":$(echo $acc | median),\"into_mesh_per_s\":$(echo $mesh | median),\"delivered_node1_per_s\":$(echo $del | median),\"per_run_accepted\":[$(echo $acc | tr ' ' ',')],\"per_run_into_mesh\":[$(echo $mesh | tr ' ' ',')],\"per_run_delivered_node1\":[$(echo $del | tr ' ' ',')]}"
 
 # ---- fan-out to FANOUT WebSocket clients -----------------------------------------------
 ftopic="fan-$(date +%s)"

@@ -147,7 +147,8 @@ client_get(px_engine *e, const char *id)
 }
 
 int
-px_engine_subscribe(px_engine *e, const char *client, const char *topic, double threshold)
+px_engine_subscribe(px_engine *e, const char *client, const char *topic, double threshold,
+                    int keep)
 {
     pthread_mutex_lock(&e->mu);
     px_client *c = client_get(e, client);
@@ -158,7 +159,8 @@ px_engine_subscribe(px_engine *e, const char *client, const char *topic, double 
     }
     for (size_t i = 0; i < c->nsubs; i++)
         if (!strcmp(c->subs[i].topic, topic)) {
-            c->subs[i].threshold = threshold;
+            if (!keep)
+                c->subs[i].threshold = threshold;
             goto out;
         }
     if (c->nsubs == MAX_CLIENT_TOPICS) {

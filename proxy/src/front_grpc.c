@@ -174,7 +174,7 @@ on_stream_message(proxy *p, weft_grpc_call *c, const uint8_t *b, size_t n)
             weft_metric_inc(p->m.published);
     } else if (m->topic && m->topic[0]) {
         if (text_ok(m->topic, PX_TOPIC_MAX))
-            WEFT_IGNORE(px_engine_subscribe(p->engine, g->id, m->topic, p->cfg.threshold));
+            WEFT_IGNORE(px_engine_subscribe(p->engine, g->id, m->topic, p->cfg.threshold, 1));
     }
 out:
     proto__proxy_message__free_unpacked(m, NULL);
@@ -241,11 +241,11 @@ on_subscribe(proxy *p, weft_grpc_call *c, const uint8_t *b, size_t n)
     }
     size_t ok = 0;
     if (!st) {
-        if (text_ok(r->topic, PX_TOPIC_MAX) && px_engine_subscribe(p->engine, id, r->topic, t) == 0)
+        if (text_ok(r->topic, PX_TOPIC_MAX) && px_engine_subscribe(p->engine, id, r->topic, t, 0) == 0)
             ok++;
         for (size_t i = 0; i < r->n_topics; i++)
             if (text_ok(r->topics[i], PX_TOPIC_MAX) &&
-                px_engine_subscribe(p->engine, id, r->topics[i], t) == 0)
+                px_engine_subscribe(p->engine, id, r->topics[i], t, 0) == 0)
                 ok++;
         if (!ok) {
             st = WEFT_GRPC_INVALID_ARGUMENT;

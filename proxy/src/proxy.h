@@ -88,8 +88,11 @@ enum { PX_SINK_GRPC = 1, PX_SINK_WS = 2 };
 typedef struct px_engine px_engine;
 px_engine *px_engine_new(struct proxy *p);
 void px_engine_free(px_engine *e);
-/* A client subscribes (threshold in [0.1, 1]). 0, or WEFT_ELIMIT (too many). */
-int px_engine_subscribe(px_engine *e, const char *client, const char *topic, double threshold);
+/* A client subscribes (threshold in [0.1, 1]). 0, or WEFT_ELIMIT (too many).
+ * keep: an existing subscription keeps its threshold (a gRPC stream naming
+ * a topic the client subscribed to over REST). */
+int px_engine_subscribe(px_engine *e, const char *client, const char *topic, double threshold,
+                        int keep);
 size_t px_engine_topics(px_engine *e, const char *client, char (*out)[PX_TOPIC_MAX + 1],
                         size_t max);
 int px_engine_client_known(px_engine *e, const char *client);

@@ -162,7 +162,7 @@ do_subscribe(proxy *p, const weft_http_req *r, weft_http_resp *resp)
         }
         t = th->valuedouble;
     }
-    int rc = px_engine_subscribe(p->engine, client, topic, t);
+    int rc = px_engine_subscribe(p->engine, client, topic, t, 0);
     if (rc < 0) {
         weft_http_reply_error(resp, 429, "too many subscriptions for this client or proxy");
         cJSON_Delete(o);
