@@ -13,6 +13,7 @@
 #   failover: wrk publishing for 20 s while node 4 is killed at 8 s: non-2xx
 #             answers, and whether the subscriber kept receiving
 # usage: bench/proxy_devnet.sh [BUILD_DIR] [--runs R] [--out FILE.jsonl] [--fanout N]
+#        SECTIONS="health publish fanout failover" (the default: all) picks figures
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-build}
@@ -68,14 +69,19 @@ done
 rps() { awk '/^Requests\/sec:/ {print $2}'; }
 median() { python3 -c 'import statistics,sys; v=[float(x) for x in sys.stdin.read().split()]; print(statistics.median(v) if v else "null")'; }
 
+SECTIONS=${SECTIONS:-health publish fanout failover}
+want() { [[ " $SECTIONS " == *" $1 "* ]]; }
+
 # ---- health ----------------------------------------------------------------------
+if want health; then
 vals=""
 for ((r = 1; r <= RUNS; r++)); do
     progress "health: wrk run $r/$RUNS"
     v=$(wrk -t2 -c64 -d10s "http://$R1/api/v1/health" | rps)
     vals="$vals $v"
 done
-emit "{\"bench\":\"proxy_devnet\",\"figure\":\"health\",\"tool\":\"wrk -t2 -c64 -d10s\",\"runs\":$RUNS,\"req_per_s\":$(echo $vals | median),\"per_run\":[$(echo $vals | tr ' ' ',')]}"
+fi
+want health && emit "{\"bench\":\"proxy_devnet\",\"figure\":\"health\",\"tool\":\"wrk -t2 -c64 -d10s\",\"runs\":$RUNS,\"req_per_s\":$(echo $vals | median),\"per_run\":[$(echo $vals | tr ' ' ',')]}"
 
 # ---- publish 1 KiB end to end ------------------------------------------------------
 topic="bench-$(date +%s)"
@@ -117,6 +123,7 @@ node_sum() { local t=0 i v; for i in 0 1 2 3; do
     v=$(curl -fsS "http://127.0.0.1:${P[$((3 * i + 2))]}/metrics" | awk -v m="$1" '$1 == m {print $2}')
     t=$((t + ${v:-0})); done; echo $t; }
 node1() { curl -fsS "http://127.0.0.1:${P[2]}/metrics" | awk '$1 == "weft_node_messages_delivered_total" {print $2}'; }
+if want publish; then
 acc="" mesh="" del=""
 for ((r = 1; r <= RUNS; r++)); do
     progress "publish: wrk run $r/$RUNS"
@@ -135,9 +142,11 @@ for ((r = 1; r <= RUNS; r++)); do
     d=$(python3 -c "print(round(($last-$d0)/($tl-$t0),1))")
     acc="$acc $v" mesh="$mesh $m" del="$del $d"
 done
-kill -TERM $counter 2>/dev/null; wait $counter 2>/dev/null || true
 emit "{\"bench\":\"proxy_devnet\",\"figure\":\"publish\",\"size\":1024,\"tool\":\"wrk -t2 -c32 -d10s POST /api/v1/publish\",\"runs\":$RUNS,\"accepted_per_s\":$(echo $acc | median),\"into_mesh_per_s\":$(echo $mesh | median),\"delivered_node1_per_s\":$(echo $del | median),\"per_run_accepted\":[$(echo $acc | tr ' ' ',')],\"per_run_into_mesh\":[$(echo $mesh | tr ' ' ',')],\"per_run_delivered_node1\":[$(echo $del | tr ' ' ',')]}"
+fi
+kill -TERM $counter 2>/dev/null; wait $counter 2>/dev/null || true
 
+if want fanout; then
 # ---- fan-out to FANOUT WebSocket clients -----------------------------------------------
 ftopic="fan-$(date +%s)"
 progress "fanout: subscribing $FANOUT clients"
@@ -170,10 +179,19 @@ for ((r = 1; r <= RUNS; r++)); do
     spread=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['first_to_last_ms'])" "$line")
     fan="$fan $ms"
     emit "{\"bench\":\"proxy_devnet\",\"figure\":\"fanout_run\",\"run\":$r,\"clients\":$FANOUT,\"publish_to_last_ms\":$ms,\"first_to_last_ms\":$spread}"
-    sleep 3
+    # the previous run's connections must be gone before the next opens
+    # FANOUT more (descriptors)
+    end=$((SECONDS + 30))
+    until curl -fsS "http://$R1/metrics" | grep -q '^active_ws_clients 0$'; do
+        [ $SECONDS -lt $end ] || break
+        sleep 0.5
+    done
+    sleep 2
 done
 emit "{\"bench\":\"proxy_devnet\",\"figure\":\"fanout\",\"clients\":$FANOUT,\"runs\":$RUNS,\"publish_to_last_ms\":$(echo $fan | median),\"per_run\":[$(echo $fan | tr ' ' ',')]}"
+fi
 
+if want failover; then
 # ---- failover: kill node 4 under publish load ---------------------------------------------
 progress "failover: wrk for 20 s, node 4 killed at 8 s"
 before=$(curl -fsS "http://$R2/metrics" | awk '/^weft_proxy_client_deliveries_total/ {print $2}')
@@ -195,3 +213,4 @@ total=$(awk '/requests in/ {print $1}' "$WEFT_TEST_TMP/failover.wrk")
 non2xx=$(awk '/Non-2xx/ {print $NF}' "$WEFT_TEST_TMP/failover.wrk"); non2xx=${non2xx:-0}
 errs=$(curl -fsS "http://$R1/metrics" | awk '/^publish_error_total/ {print $2}')
 emit "{\"bench\":\"proxy_devnet\",\"figure\":\"failover\",\"requests\":$total,\"non_2xx\":$non2xx,\"publish_errors_total\":$errs,\"subscriber\":$(cat "$WEFT_TEST_TMP/counter2.out")}"
+fi

@@ -43,8 +43,20 @@ async function until(pred, ms) {
   return pred();
 }
 
+// A slow client: half a request line, then nothing. The proxy must keep
+// serving everyone else and close it after its timeout.
+function slowClient(hp) {
+  const st = { closed: false, at: 0, t0: Date.now() };
+  const s = net.connect(+hp.split(':')[1], hp.split(':')[0], () => s.write('POST /api/v1/publish HTTP/1.1\r\nHost: x\r\nContent-Le'));
+  s.on('close', () => { st.closed = true; st.at = Date.now(); });
+  s.on('error', () => {});
+  st.sock = s;
+  return st;
+}
+
 async function main() {
   const topic = `proxy-${crypto.randomBytes(4).toString('hex')}`;
+  const slow = slowClient(a.p1);
   // ---- statuses and error strings -----------------------------------------------
   let r = await req(a.p1, 'GET', '/api/v1/health');
   check(r.status === 200 && has(r.json, ['status', 'cpu_used', 'memory_used', 'disk_used', 'country', 'country_iso']) &&
@@ -201,9 +213,15 @@ async function main() {
     check(fb1 >= 5, 'message_fallback_deliveries_total counts them', fb1);
   }
 
+  r = await req(a.p1, 'GET', '/api/v1/health');
+  check(r.status === 200 && !slow.closed, 'requests are served while a slow client holds a half-sent request');
+  await until(() => slow.closed, 30000);
+  check(slow.closed, 'the slow client is disconnected after the server timeout', `${(slow.at - slow.t0) / 1000} s`);
+  slow.sock.destroy();
+
   ws.close(); ws2.close(); call.end();
   console.log(`proxy_test: ${passed} passed, ${failed} failed`);
   process.exit(failed ? 1 : 0);
 }
 main().catch((e) => { console.error('proxy_test:', e); process.exit(1); });
-setTimeout(() => { console.error('proxy_test: timed out'); process.exit(1); }, 120000).unref();
+setTimeout(() => { console.error('proxy_test: timed out'); process.exit(1); }, 150000).unref();
