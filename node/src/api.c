@@ -118,16 +118,6 @@ run_query(void *arg)
 }
 
 static void
-reply_json(weft_http_resp *resp, cJSON *o)
-{
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    resp->status = s ? 200 : 500;
-    resp->body = s;
-    resp->body_len = s ? strlen(s) : 0;
-}
-
-static void
 health(node *n, weft_http_resp *resp)
 {
     weft_sysinfo si;
@@ -144,16 +134,9 @@ health(node *n, weft_http_resp *resp)
     cJSON_AddStringToObject(o, "disk_used", disk);
     cJSON_AddStringToObject(o, "country", n->country);
     cJSON_AddStringToObject(o, "country_iso", n->country_iso);
-    reply_json(resp, o);
+    weft_http_reply_json(resp, 200, o);
     if (n->stopping)
         resp->status = 503;
-}
-
-static int
-path_is(const weft_http_req *r, const char *p)
-{
-    size_t n = strlen(p);
-    return r->path_len == n && !memcmp(r->path, p, n);
 }
 
 static void
@@ -165,22 +148,22 @@ handle(void *user, const weft_http_req *r, weft_http_resp *resp)
         return;
     }
     struct query q = {.n = n, .what = -1};
-    if (path_is(r, "/api/v1/health")) {
+    if (weft_http_path_is(r, "/api/v1/health")) {
         health(n, resp);
         return;
-    } else if (path_is(r, "/api/v1/version")) {
+    } else if (weft_http_path_is(r, "/api/v1/version")) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "version", WEFT_VERSION);
         cJSON_AddStringToObject(o, "commit_hash", WEFT_COMMIT);
-        reply_json(resp, o);
+        weft_http_reply_json(resp, 200, o);
         return;
-    } else if (path_is(r, "/api/v1/config")) {
+    } else if (weft_http_path_is(r, "/api/v1/config")) {
         char *s = node_config_json(&n->cfg);
         resp->status = s ? 200 : 500;
         resp->body = s;
         resp->body_len = s ? strlen(s) : 0;
         return;
-    } else if (path_is(r, "/metrics")) {
+    } else if (weft_http_path_is(r, "/metrics")) {
         size_t len = 0;
         char *s = weft_metrics_render(n->metrics, &len);
         resp->status = s ? 200 : 500;
@@ -188,13 +171,13 @@ handle(void *user, const weft_http_req *r, weft_http_resp *resp)
         resp->body = s;
         resp->body_len = len;
         return;
-    } else if (path_is(r, "/api/v1/node-state")) {
+    } else if (weft_http_path_is(r, "/api/v1/node-state")) {
         q.what = Q_STATE;
-    } else if (path_is(r, "/api/v1/p2p-snapshot")) {
+    } else if (weft_http_path_is(r, "/api/v1/p2p-snapshot")) {
         q.what = Q_SNAPSHOT;
-    } else if (path_is(r, "/debug/peers")) {
+    } else if (weft_http_path_is(r, "/debug/peers")) {
         q.what = Q_PEERS;
-    } else if (path_is(r, "/api/v1/topics")) {
+    } else if (weft_http_path_is(r, "/api/v1/topics")) {
         q.what = Q_TOPICS;
         char v[16];
         int tl = weft_http_query_get(r->query, r->query_len, "topic", q.topic, sizeof q.topic);

@@ -60,31 +60,11 @@ send_response(weft_grpc_call *call, int type, const uint8_t *data, size_t len)
     free(buf);
 }
 
-/* JSON string body (no quotes) of arbitrary bytes. */
-static size_t
-json_escape(const char *s, size_t n, char *out)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\') {
-            out[o++] = '\\';
-            out[o++] = (char)ch;
-        } else if (ch < 0x20) {
-            o += (size_t)sprintf(out + o, "\\u%04x", ch);
-        } else {
-            out[o++] = (char)ch;
-        }
-    }
-    out[o] = 0;
-    return o;
-}
-
 static void
 reply_publish(weft_grpc_call *call, const char *topic, const char *idhex, const char *error)
 {
     char t[TOPIC_MAX * 6 + 1];
-    json_escape(topic, strlen(topic), t);
+    weft_json_escape(topic, strlen(topic), t);
     char body[TOPIC_MAX * 6 + 512];
     int n;
     if (error)
@@ -533,7 +513,7 @@ node_sidecar_deliver(node *n, const weft_ps_msg *m)
             if (up[0])
                 o += (size_t)sprintf(json + o, "\"upstream_peer_id\":\"%s\",", up);
             o += (size_t)sprintf(json + o, "\"topic\":\"");
-            o += json_escape((const char *)m->topic.p, m->topic.len, json + o);
+            o += weft_json_escape((const char *)m->topic.p, m->topic.len, json + o);
             o += (size_t)sprintf(json + o, "\",\"message_id\":\"%s\",\"message\":\"", idhex);
             int b = weft_base64_encode(m->data.p ? m->data.p : (const uint8_t *)"", m->data.len,
                                        json + o, cap - o);

@@ -33,18 +33,6 @@ struct gclient {
     int attached;
 };
 
-static int
-text_ok(const char *s, size_t max)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (!n || n > max)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return 0;
-    return 1;
-}
-
 /* The client id: the token's subject with auth, else the one given. */
 static int
 who(proxy *p, weft_grpc_call *c, const char *given, char *out, size_t cap, size_t bytes,
@@ -69,7 +57,7 @@ who(proxy *p, weft_grpc_call *c, const char *given, char *out, size_t cap, size_
         }
         return 0;
     }
-    if (!text_ok(given, PX_ID_MAX)) {
+    if (!weft_text_ok(given, PX_ID_MAX)) {
         snprintf(why, whycap, "missing client ID");
         return WEFT_GRPC_INVALID_ARGUMENT;
     }
@@ -167,13 +155,13 @@ on_stream_message(proxy *p, weft_grpc_call *c, const uint8_t *b, size_t n)
         }
     }
     if (publishing) {
-        if (!text_ok(m->topic, PX_TOPIC_MAX) || (long long)m->message.len > p->cfg.max_message ||
+        if (!weft_text_ok(m->topic, PX_TOPIC_MAX) || (long long)m->message.len > p->cfg.max_message ||
             px_pool_publish(p->pool, m->topic, m->message.data, m->message.len) < 0)
             weft_metric_inc(p->m.publish_errors);
         else
             weft_metric_inc(p->m.published);
     } else if (m->topic && m->topic[0]) {
-        if (text_ok(m->topic, PX_TOPIC_MAX))
+        if (weft_text_ok(m->topic, PX_TOPIC_MAX))
             WEFT_IGNORE(px_engine_subscribe(p->engine, g->id, m->topic, p->cfg.threshold, 1));
     }
 out:
@@ -190,7 +178,7 @@ on_publish(proxy *p, weft_grpc_call *c, const uint8_t *b, size_t n)
     }
     char id[PX_ID_MAX + 1], why[256];
     int st = who(p, c, r->client_id, id, sizeof id, r->message.len, 1, why, sizeof why);
-    if (!st && !text_ok(r->topic, PX_TOPIC_MAX)) {
+    if (!st && !weft_text_ok(r->topic, PX_TOPIC_MAX)) {
         st = WEFT_GRPC_INVALID_ARGUMENT;
         snprintf(why, sizeof why, "missing topic");
     }
@@ -241,10 +229,10 @@ on_subscribe(proxy *p, weft_grpc_call *c, const uint8_t *b, size_t n)
     }
     size_t ok = 0;
     if (!st) {
-        if (text_ok(r->topic, PX_TOPIC_MAX) && px_engine_subscribe(p->engine, id, r->topic, t, 0) == 0)
+        if (weft_text_ok(r->topic, PX_TOPIC_MAX) && px_engine_subscribe(p->engine, id, r->topic, t, 0) == 0)
             ok++;
         for (size_t i = 0; i < r->n_topics; i++)
-            if (text_ok(r->topics[i], PX_TOPIC_MAX) &&
+            if (weft_text_ok(r->topics[i], PX_TOPIC_MAX) &&
                 px_engine_subscribe(p->engine, id, r->topics[i], t, 0) == 0)
                 ok++;
         if (!ok) {

@@ -140,7 +140,5 @@ void px_rest_stop(proxy *p);
 int px_grpc_start(proxy *p);
 void px_grpc_stop(proxy *p);
 
-/* JSON string escaping into out (6n+1 bytes); returns the length. */
-size_t px_json_escape(const char *s, size_t n, char *out);
 
 #endif

@@ -25,61 +25,6 @@
 #define WEFT_COMMIT "unknown"
 #endif
 
-size_t
-px_json_escape(const char *s, size_t n, char *out)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\') {
-            out[o++] = '\\';
-            out[o++] = (char)ch;
-        } else if (ch < 0x20) {
-            o += (size_t)sprintf(out + o, "\\u%04x", ch);
-        } else {
-            out[o++] = (char)ch;
-        }
-    }
-    out[o] = 0;
-    return o;
-}
-
-static void
-reply_json(weft_http_resp *resp, int status, cJSON *o)
-{
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    resp->status = s ? status : 500;
-    resp->body = s;
-    resp->body_len = s ? strlen(s) : 0;
-}
-
-static int
-path_is(const weft_http_req *r, const char *p)
-{
-    size_t n = strlen(p);
-    return r->path_len == n && !memcmp(r->path, p, n);
-}
-
-static int
-method_is(const weft_http_req *r, const char *m)
-{
-    size_t n = strlen(m);
-    return r->method_len == n && !memcmp(r->method, m, n);
-}
-
-static int
-text_ok(const char *s, size_t max)
-{
-    size_t n = strlen(s);
-    if (!n || n > max)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return 0;
-    return 1;
-}
-
 /* Parse the body as a JSON object; NULL after answering 400. */
 static cJSON *
 body_json(const weft_http_req *r, weft_http_resp *resp)
@@ -115,7 +60,7 @@ client_of(proxy *p, const weft_http_req *r, cJSON *o, char *sub, size_t cap,
         weft_http_reply_error(resp, 400, "missing client ID");
         return NULL;
     }
-    if (!text_ok(id, PX_ID_MAX)) {
+    if (!weft_text_ok(id, PX_ID_MAX)) {
         weft_http_reply_error(resp, 400, "client_id: expected 1..128 characters without control "
                                          "characters");
         return NULL;
@@ -131,7 +76,7 @@ topic_of(cJSON *o, weft_http_resp *resp)
         weft_http_reply_error(resp, 400, "missing topic");
         return NULL;
     }
-    if (!text_ok(t->valuestring, PX_TOPIC_MAX)) {
+    if (!weft_text_ok(t->valuestring, PX_TOPIC_MAX)) {
         weft_http_reply_error(resp, 400, "topic: expected 1..256 characters without control "
                                          "characters");
         return NULL;
@@ -174,7 +119,7 @@ do_subscribe(proxy *p, const weft_http_req *r, weft_http_resp *resp)
     cJSON_AddStringToObject(out, "topic", topic);
     cJSON_AddNumberToObject(out, "threshold", t);
     cJSON_Delete(o);
-    reply_json(resp, 200, out);
+    weft_http_reply_json(resp, 200, out);
 }
 
 /* The id a publish gets back: SHA-256 over client, topic, timestamp and
@@ -310,7 +255,7 @@ do_publish(proxy *p, const weft_http_req *r, weft_http_resp *resp)
         free(data);
     cJSON_AddStringToObject(out, "topic", topic);
     cJSON_AddStringToObject(out, "message_id", id);
-    reply_json(resp, 200, out);
+    weft_http_reply_json(resp, 200, out);
 done:
     cJSON_Delete(o);
 }
@@ -331,7 +276,7 @@ do_topics(proxy *p, const weft_http_req *r, weft_http_resp *resp)
     for (size_t i = 0; i < n; i++)
         cJSON_AddItemToArray(arr, cJSON_CreateString(topics[i]));
     cJSON_AddNumberToObject(o, "count", (double)n);
-    reply_json(resp, 200, o);
+    weft_http_reply_json(resp, 200, o);
 }
 
 /* Health is polled hard (load balancers, wrk): sample the system at most
@@ -366,7 +311,7 @@ do_health(proxy *p, weft_http_resp *resp)
     cJSON_AddStringToObject(o, "country", "unknown");
     cJSON_AddStringToObject(o, "country_iso", "");
     cJSON_AddNumberToObject(o, "nodes_connected", (double)px_pool_connected(p->pool));
-    reply_json(resp, 200, o);
+    weft_http_reply_json(resp, 200, o);
 }
 
 static void
@@ -383,7 +328,7 @@ do_countries(proxy *p, weft_http_resp *resp)
     cJSON_AddNumberToObject(o, "count", (double)n);
     cJSON_AddItemToObject(o, "countries", names);
     cJSON_AddItemToObject(o, "country_isos", isos);
-    reply_json(resp, 200, o);
+    weft_http_reply_json(resp, 200, o);
 }
 
 static void
@@ -430,7 +375,7 @@ do_session(proxy *p, const weft_http_req *r, weft_http_resp *resp)
     cJSON_AddNumberToObject(out, "refresh_after", (double)(now + 3000));
     cJSON_AddStringToObject(out, "error", k ? "" : "no healthy node");
     cJSON_Delete(o);
-    reply_json(resp, k ? 200 : 503, out);
+    weft_http_reply_json(resp, k ? 200 : 503, out);
 }
 
 static void
@@ -438,32 +383,32 @@ handle(void *user, const weft_http_req *r, weft_http_resp *resp)
 {
     proxy *p = user;
     int64_t t0 = px_now_ms();
-    if (path_is(r, "/api/v1/health") && method_is(r, "GET"))
+    if (weft_http_path_is(r, "/api/v1/health") && weft_http_method_is(r, "GET"))
         do_health(p, resp);
-    else if (path_is(r, "/api/v1/version") && method_is(r, "GET")) {
+    else if (weft_http_path_is(r, "/api/v1/version") && weft_http_method_is(r, "GET")) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "version", WEFT_VERSION);
         cJSON_AddStringToObject(o, "commit_hash", WEFT_COMMIT);
-        reply_json(resp, 200, o);
-    } else if (path_is(r, "/api/v1/publish") && method_is(r, "POST"))
+        weft_http_reply_json(resp, 200, o);
+    } else if (weft_http_path_is(r, "/api/v1/publish") && weft_http_method_is(r, "POST"))
         do_publish(p, r, resp);
-    else if (path_is(r, "/api/v1/subscribe") && method_is(r, "POST"))
+    else if (weft_http_path_is(r, "/api/v1/subscribe") && weft_http_method_is(r, "POST"))
         do_subscribe(p, r, resp);
-    else if (path_is(r, "/api/v1/topics") && method_is(r, "GET"))
+    else if (weft_http_path_is(r, "/api/v1/topics") && weft_http_method_is(r, "GET"))
         do_topics(p, r, resp);
-    else if (path_is(r, "/api/v1/node-countries") && method_is(r, "GET"))
+    else if (weft_http_path_is(r, "/api/v1/node-countries") && weft_http_method_is(r, "GET"))
         do_countries(p, resp);
-    else if (path_is(r, "/api/v1/session") && method_is(r, "POST"))
+    else if (weft_http_path_is(r, "/api/v1/session") && weft_http_method_is(r, "POST"))
         do_session(p, r, resp);
-    else if (path_is(r, "/metrics") && method_is(r, "GET")) {
+    else if (weft_http_path_is(r, "/metrics") && weft_http_method_is(r, "GET")) {
         size_t len = 0;
         char *s = weft_metrics_render(p->metrics, &len);
         resp->status = s ? 200 : 500;
         resp->content_type = WEFT_METRICS_CONTENT_TYPE;
         resp->body = s;
         resp->body_len = len;
-    } else if (path_is(r, "/api/v1/publish") || path_is(r, "/api/v1/subscribe") ||
-               path_is(r, "/api/v1/session"))
+    } else if (weft_http_path_is(r, "/api/v1/publish") || weft_http_path_is(r, "/api/v1/subscribe") ||
+               weft_http_path_is(r, "/api/v1/session"))
         weft_http_reply_error(resp, 405, "method not allowed: expected POST");
     else
         weft_http_reply_error(resp, 404, "no such endpoint");

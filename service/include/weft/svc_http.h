@@ -80,6 +80,18 @@ int weft_http_query_get(const char *query, size_t query_len, const char *key, ch
 void weft_http_reply(weft_http_resp *resp, int status, const char *content_type, const char *body);
 /* Set resp to {"error": msg} (JSON-escaped) with status. */
 void weft_http_reply_error(weft_http_resp *resp, int status, const char *msg);
+/* Set resp to o serialised (o is freed; NULL or no memory gives 500). */
+struct cJSON;
+void weft_http_reply_json(weft_http_resp *resp, int status, struct cJSON *o);
+int weft_http_path_is(const weft_http_req *r, const char *path);
+int weft_http_method_is(const weft_http_req *r, const char *method);
+
+/* s[0..n) as the body of a JSON string into out (at least 6n + 1 bytes:
+ * quotes and backslashes escaped, control bytes as \n, \t... or \u00XX; bytes >= 0x80
+ * pass through), NUL-terminated; returns its length. */
+size_t weft_json_escape(const char *s, size_t n, char *out);
+/* 1 when s is 1..max bytes without control characters (topics, ids). */
+int weft_text_ok(const char *s, size_t max);
 
 #ifdef __cplusplus
 }
