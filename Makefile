@@ -9,7 +9,7 @@ FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
-.PHONY: all deps build test test-sanitize test-arm64 fuzz bench bench-node demo devnet devnet-up devnet-down devnet-status install clean format help
+.PHONY: all deps build test test-sanitize test-arm64 fuzz bench bench-node bench-proxy demo devnet devnet-up devnet-down devnet-status install clean format help
 
 all: build
 
@@ -24,6 +24,7 @@ help:
 	@echo "make test-arm64     the suite cross-built for AArch64 (NEON) and run under qemu"
 	@echo "make bench          codec benchmarks against ISA-L, JSON lines"
 	@echo "make bench-node     devnet throughput, latency, idle RSS and CPU of weft-node, JSON lines"
+	@echo "make bench-proxy    weft-proxy: wrk on health and publish, 10k-client fan-out, failover"
 	@echo "make fuzz           each libFuzzer target for FUZZ_SECONDS (clang, ASan+UBSan)"
 	@echo "make install        cmake --install (PREFIX=/usr/local)"
 
@@ -80,6 +81,9 @@ devnet-status:
 
 bench-node: build
 	bash bench/node_devnet.sh $(BUILD)
+
+bench-proxy: build
+	bash bench/proxy_devnet.sh $(BUILD)
 
 install: build
 	cmake --install $(BUILD) --prefix $(or $(PREFIX),/usr/local)
