@@ -21,6 +21,7 @@
 #include <cjson/cJSON.h>
 
 #include "proxy.h"
+#include "weft/identity.h"
 #include "weft/log.h"
 #include "weft/svc_ws.h"
 
@@ -58,6 +59,9 @@ struct entry {
     int done;           /* fallback ran: nothing more is delivered */
     char *json;         /* kept until done */
     size_t len;
+    uint8_t *raw;       /* the payload, decoded on the first gRPC sink; freed with json */
+    size_t rawlen;
+    int raw_bad;        /* the JSON had no decodable "message" */
     struct entry *next; /* chain in a slot */
     struct entry *lnext; /* age list */
 };
@@ -94,11 +98,45 @@ px_engine_new(proxy *p)
     return e;
 }
 
+/* The entry stops delivering: its JSON and payload go. */
+static void
+entry_drop_payload(struct entry *x)
+{
+    free(x->json);
+    free(x->raw);
+    x->json = NULL;
+    x->raw = NULL;
+}
+
 static void
 entry_free(struct entry *x)
 {
-    free(x->json);
+    entry_drop_payload(x);
     free(x);
+}
+
+/* ProxyMessage carries the payload itself: base64-decoded out of the
+ * node's JSON once per message, however many gRPC clients get it. */
+static const uint8_t *
+entry_payload(struct entry *x, size_t *len)
+{
+    if (!x->raw && !x->raw_bad) {
+        cJSON *o = cJSON_ParseWithLength(x->json, x->len);
+        const cJSON *m = o ? cJSON_GetObjectItemCaseSensitive(o, "message") : NULL;
+        size_t blen = cJSON_IsString(m) ? strlen(m->valuestring) : 0;
+        uint8_t *raw = cJSON_IsString(m) ? malloc(blen / 4 * 3 + 4) : NULL;
+        int n = raw ? weft_base64_decode(m->valuestring, blen, raw, blen / 4 * 3 + 4) : -1;
+        if (n < 0) {
+            free(raw);
+            x->raw_bad = 1;
+        } else {
+            x->raw = raw;
+            x->rawlen = (size_t)n;
+        }
+        cJSON_Delete(o);
+    }
+    *len = x->rawlen;
+    return x->raw;
 }
 
 void
@@ -268,8 +306,11 @@ deliver_range(px_engine *e, struct entry *x, unsigned from, unsigned to)
                 e->ws[e->nws++] = c->sinks[i].handle;
                 continue;
             }
-            int rc = px_sink_send(e->p, c->sinks[i].kind, c->sinks[i].handle, c->id, x->topic,
-                                  x->id, x->json, x->len);
+            size_t plen;
+            const uint8_t *payload = entry_payload(x, &plen);
+            int rc = payload ? px_grpc_sink_send(c->sinks[i].handle, c->id, x->topic, x->id,
+                                                 payload, plen)
+                             : WEFT_EPROTO;
             if (rc == WEFT_ELIMIT)
                 weft_metric_inc(e->p->m.dropped_slow);
             else if (rc == 0)
@@ -351,8 +392,7 @@ px_engine_on_delivery(px_engine *e, int node, const char *json, size_t len)
         deliver_range(e, x, before, x->count);
         if (x->count >= x->total) { /* every node: nothing more can change */
             x->done = 1;
-            free(x->json);
-            x->json = NULL;
+            entry_drop_payload(x);
         }
     }
     pthread_mutex_unlock(&e->mu);
@@ -382,8 +422,7 @@ px_engine_tick(px_engine *e, int64_t now_ms)
         if (n)
             weft_metric_add(e->p->m.fallback, n);
         x->done = 1;
-        free(x->json);
-        x->json = NULL;
+        entry_drop_payload(x);
     }
     while (e->oldest && now_ms - e->oldest->first_ms >= ENTRY_TTL_MS) {
         struct entry *x = e->oldest;

@@ -11,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
 #include "auth.h"
 #include "proxy.h"
 #include "proxy_stream.pb-c.h"
@@ -78,44 +76,23 @@ send_pb(weft_grpc_call *c, const ProtobufCMessage *m)
 }
 
 int
-px_sink_send(proxy *p, int kind, void *handle, const char *client, const char *topic,
-             const char *msgid, const char *json, size_t len)
+px_grpc_sink_send(void *call, const char *client, const char *topic, const char *msgid,
+                  const uint8_t *payload, size_t len)
 {
-    (void)p;
-    if (kind != PX_SINK_GRPC)
-        return px_ws_sink_send(handle, json, len);
-    /* ProxyMessage carries the payload itself: take it out of the JSON. */
-    cJSON *o = cJSON_ParseWithLength(json, len);
-    const cJSON *m = o ? cJSON_GetObjectItemCaseSensitive(o, "message") : NULL;
-    if (!cJSON_IsString(m)) {
-        cJSON_Delete(o);
-        return WEFT_EPROTO;
-    }
-    size_t blen = strlen(m->valuestring);
-    uint8_t *raw = malloc(blen / 4 * 3 + 4);
-    int n = raw ? weft_base64_decode(m->valuestring, blen, raw, blen / 4 * 3 + 4) : -1;
-    if (n < 0) {
-        free(raw);
-        cJSON_Delete(o);
-        return WEFT_EPROTO;
-    }
     Proto__ProxyMessage pm = PROTO__PROXY_MESSAGE__INIT;
     pm.client_id = (char *)client;
-    pm.message.data = raw;
-    pm.message.len = (size_t)n;
+    pm.message.data = (uint8_t *)payload;
+    pm.message.len = len;
     pm.topic = (char *)topic;
     pm.message_id = (char *)msgid;
     pm.type = (char *)"message";
     size_t plen = proto__proxy_message__get_packed_size(&pm);
     uint8_t *buf = malloc(plen ? plen : 1);
-    int rc = -ENOMEM;
-    if (buf) {
-        proto__proxy_message__pack(&pm, buf);
-        rc = weft_grpc_call_send(handle, buf, plen);
-    }
+    if (!buf)
+        return -ENOMEM;
+    proto__proxy_message__pack(&pm, buf);
+    int rc = weft_grpc_call_send(call, buf, plen);
     free(buf);
-    free(raw);
-    cJSON_Delete(o);
     return rc;
 }
 
@@ -196,11 +173,9 @@ on_publish(proxy *p, weft_grpc_call *c, const uint8_t *b, size_t n)
         weft_grpc_call_finish(c, st, why);
     } else {
         weft_metric_inc(p->m.published);
-        uint8_t d[32];
-        crypto_generichash_blake2b(d, sizeof d, r->message.data, r->message.len, NULL, 0);
-        char hex[65];
-        for (int i = 0; i < 32; i++)
-            sprintf(hex + 2 * i, "%02x", d[i]);
+        char nonce[48], hex[65];
+        snprintf(nonce, sizeof nonce, "grpc:%lld:%u", (long long)px_now_ms(), randombytes_random());
+        px_message_id(id, r->topic, nonce, r->message.data, r->message.len, hex);
         Proto__PublishResponse out = PROTO__PUBLISH_RESPONSE__INIT;
         out.status = (char *)"published";
         out.topic = r->topic;

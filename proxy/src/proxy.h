@@ -125,13 +125,20 @@ typedef struct proxy {
 } proxy;
 
 int64_t px_now_ms(void);
-/* Deliver a JSON message to one sink (engine.c calls it; rest.c/front_grpc.c
- * implement the kinds). Returns 0, WEFT_ELIMIT (slow consumer) or closed. */
-int px_sink_send(proxy *p, int kind, void *handle, const char *client, const char *topic,
-                 const char *msgid, const char *json, size_t len);
+/* Deliver a message's payload to a gRPC ClientStream sink (engine.c calls
+ * it; WebSocket sinks get the JSON by broadcast). Returns 0, WEFT_ELIMIT
+ * (slow consumer) or closed. */
+int px_grpc_sink_send(void *call, const char *client, const char *topic, const char *msgid,
+                      const uint8_t *payload, size_t len);
+/* rest.c: lower-case hex of p[0..n) into out (2n + 1 bytes). */
+void px_hex(const uint8_t *p, size_t n, char *out);
+/* The id a publish gets back (REST and gRPC alike): SHA-256 over client,
+ * topic, a timestamp (the client's, or a fresh nonce) and the message, as
+ * 64 hex digits. */
+void px_message_id(const char *client, const char *topic, const char *ts, const uint8_t *m,
+                   size_t n, char out[65]);
 
-/* ws.c: a WebSocket sink (weft_ws_conn) and the upgrade handlers. */
-int px_ws_sink_send(void *conn, const char *json, size_t len);
+/* ws.c: the WebSocket upgrade handlers. */
 struct weft_ws_handlers;
 extern const struct weft_ws_handlers px_ws_handlers;
 

@@ -122,12 +122,22 @@ do_subscribe(proxy *p, const weft_http_req *r, weft_http_resp *resp)
     weft_http_reply_json(resp, 200, out);
 }
 
-/* The id a publish gets back: SHA-256 over client, topic, timestamp and
- * message, so a client re-sending the same timestamped message is told
- * "deduplicated". */
-static void
-publish_id(const char *client, const char *topic, const char *ts, const uint8_t *m, size_t n,
-           char out[65])
+void
+px_hex(const uint8_t *p, size_t n, char *out)
+{
+    static const char hx[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hx[p[i] >> 4];
+        out[2 * i + 1] = hx[p[i] & 15];
+    }
+    out[2 * n] = 0;
+}
+
+/* A client re-sending the same timestamped message gets the same id, and
+ * REST answers it "deduplicated". */
+void
+px_message_id(const char *client, const char *topic, const char *ts, const uint8_t *m, size_t n,
+              char out[65])
 {
     crypto_hash_sha256_state st;
     crypto_hash_sha256_init(&st);
@@ -137,12 +147,7 @@ publish_id(const char *client, const char *topic, const char *ts, const uint8_t 
     crypto_hash_sha256_update(&st, m, n);
     uint8_t d[32];
     crypto_hash_sha256_final(&st, d);
-    static const char hx[] = "0123456789abcdef";
-    for (int i = 0; i < 32; i++) {
-        out[2 * i] = hx[d[i] >> 4];
-        out[2 * i + 1] = hx[d[i] & 15];
-    }
-    out[64] = 0;
+    px_hex(d, sizeof d, out);
 }
 
 #define DEDUP_SLOTS 8192
@@ -219,7 +224,7 @@ do_publish(proxy *p, const weft_http_req *r, weft_http_resp *resp)
     else
         snprintf(tsbuf, sizeof tsbuf, "now:%lld:%u", (long long)px_now_ms(), randombytes_random());
     char id[65];
-    publish_id(client, topic, tsbuf, data, n, id);
+    px_message_id(client, topic, tsbuf, data, n, id);
     cJSON *out = cJSON_CreateObject();
     if (seen_recently(id)) {
         weft_metric_inc(p->m.dedup_publish);
@@ -350,8 +355,7 @@ do_session(proxy *p, const weft_http_req *r, weft_http_resp *resp)
     uint8_t sid[16];
     randombytes_buf(sid, sizeof sid);
     char sidhex[33];
-    for (int i = 0; i < 16; i++)
-        sprintf(sidhex + 2 * i, "%02x", sid[i]);
+    px_hex(sid, sizeof sid, sidhex);
     int64_t now = (int64_t)time(NULL);
     cJSON *out = cJSON_CreateObject();
     cJSON_AddStringToObject(out, "session_id", sidhex);

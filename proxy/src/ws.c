@@ -69,9 +69,3 @@ ws_close(void *user, weft_ws_conn *c, int code)
 }
 
 const weft_ws_handlers px_ws_handlers = {.on_open = ws_open, .on_close = ws_close};
-
-int
-px_ws_sink_send(void *conn, const char *json, size_t len)
-{
-    return weft_ws_send_text(conn, json, len);
-}
