@@ -30,6 +30,7 @@
 #define MAX_SINKS 8
 #define ENTRY_SLOTS 65536 /* power of two */
 #define ENTRY_TTL_MS 60000
+#define MAX_ENTRIES 262144 /* ~120 MB of records at most; see retire_oldest */
 
 struct sub {
     char topic[PX_TOPIC_MAX + 1];
@@ -341,6 +342,29 @@ entry_slot(px_engine *e, const char *id, struct entry **found)
     return pp;
 }
 
+static void
+unlink_entry(px_engine *e, struct entry *x)
+{
+    struct entry **pp = &e->slots[hash(x->id) & (ENTRY_SLOTS - 1)];
+    while (*pp && *pp != x)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = x->next;
+}
+
+/* Forget the oldest entry (the first in the age list). */
+static void
+retire_oldest(px_engine *e)
+{
+    struct entry *x = e->oldest;
+    e->oldest = x->lnext;
+    if (!e->oldest)
+        e->newest = NULL;
+    unlink_entry(e, x);
+    e->nentries--;
+    entry_free(x);
+}
+
 void
 px_engine_on_delivery(px_engine *e, int node, const char *json, size_t len)
 {
@@ -356,6 +380,13 @@ px_engine_on_delivery(px_engine *e, int node, const char *json, size_t len)
     pthread_mutex_lock(&e->mu);
     struct entry *x;
     struct entry **slot = entry_slot(e, jid->valuestring, &x);
+    /* Finished entries are kept a minute to recognise late copies; at a
+     * very high message rate the oldest finished ones go sooner, so the
+     * table stays bounded. Unfinished ones wait for their fallback. */
+    while (!x && e->nentries >= MAX_ENTRIES && e->oldest && e->oldest->done) {
+        retire_oldest(e);
+        slot = entry_slot(e, jid->valuestring, &x);
+    }
     if (!x) {
         x = calloc(1, sizeof *x);
         char *copy = x ? malloc(len + 1) : NULL;
@@ -399,16 +430,6 @@ px_engine_on_delivery(px_engine *e, int node, const char *json, size_t len)
     cJSON_Delete(o);
 }
 
-static void
-unlink_entry(px_engine *e, struct entry *x)
-{
-    struct entry **pp = &e->slots[hash(x->id) & (ENTRY_SLOTS - 1)];
-    while (*pp && *pp != x)
-        pp = &(*pp)->next;
-    if (*pp)
-        *pp = x->next;
-}
-
 void
 px_engine_tick(px_engine *e, int64_t now_ms)
 {
@@ -424,14 +445,7 @@ px_engine_tick(px_engine *e, int64_t now_ms)
         x->done = 1;
         entry_drop_payload(x);
     }
-    while (e->oldest && now_ms - e->oldest->first_ms >= ENTRY_TTL_MS) {
-        struct entry *x = e->oldest;
-        e->oldest = x->lnext;
-        if (!e->oldest)
-            e->newest = NULL;
-        unlink_entry(e, x);
-        e->nentries--;
-        entry_free(x);
-    }
+    while (e->oldest && now_ms - e->oldest->first_ms >= ENTRY_TTL_MS)
+        retire_oldest(e);
     pthread_mutex_unlock(&e->mu);
 }
