@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_decoder: one weft_decoder of a small generation (k 1..32, piece_size
- * 1..256) fed a sequence of operations read from the input: well-formed
- * shards, shards with a corrupted header or length, raw byte strings,
- * weft_dec_push_parts, weft_dec_recode (the recoded shard is pushed back),
- * and weft_dec_reset.
+ * 1..4096: beyond the decoder's in-place solve step, 1 KiB at k = 32, so
+ * copied payloads are split and solved in several steps) fed a sequence of
+ * operations read from the input: well-formed shards, shards with a
+ * corrupted header or length, raw byte strings, weft_dec_push_parts,
+ * weft_dec_recode (the recoded shard is pushed back), and weft_dec_reset.
+ * Pushes go through the copying calls or the borrowed ones
+ * (weft_dec_push_borrowed, weft_dec_push_parts_borrowed), mixed freely.
  *
  * Every answer is checked against a shadow decoder kept here in reduced row
  * echelon form with the oracle field of fuzz_util.h: a push returns a value
@@ -16,9 +19,15 @@
  * the shadow's solution of the system; a recoded shard is a valid shard of
  * the generation whose coefficients and payload both lie in the span held
  * (so pushing it back is REDUNDANT); buffers passed in are never written.
+ * A borrowed buffer is kept, unchanged, exactly as long as the contract
+ * says (innovative and not completing: until completion or reset), and
+ * every other one is scribbled over and freed as soon as the push returns,
+ * as are the kept ones at completion and reset; under ASan a read of one
+ * after that is a use after free, without it the message or a recode
+ * comes out wrong.
  *
  * Input layout (integers little-endian, missing bytes read as zero):
- *   0 u8 k-1 (mod 32) | 1 u16 piece_size-1 (mod 256) |
+ *   0 u8 k-1 (mod 32) | 1 u16 piece_size-1 (mod 4096) |
  *   3 u32 message_len (mod k*piece_size+1) | 7 u8 kernel set | 8 u32 recode seed |
  *   12.. records, each starting with an op byte; op & 7 is:
  *     0-3  push a shard of the generation: k coefficient bytes, piece_size
@@ -29,11 +38,12 @@
  *          push the result back;
  *     6    reset;
  *     7    weft_dec_push_parts: k coefficient bytes, piece_size payload bytes.
+ *   For ops 0-4 and 7, op & 16 makes the push a borrowed one.
  */
 #include "fuzz_util.h"
 
 #define MAX_K 32
-#define MAX_PIECE 256
+#define MAX_PIECE 4096
 
 typedef struct shadow {
     uint32_t rank;
@@ -42,13 +52,58 @@ typedef struct shadow {
     uint8_t payload[MAX_K][MAX_PIECE];
 } shadow;
 
+/* A buffer lent to the decoder, with the bytes it must keep. */
+typedef struct lent {
+    uint8_t *buf;
+    uint8_t *want;
+    size_t len;
+} lent;
+
 typedef struct state {
     weft_gen gen;
     size_t shard_size;
     weft_decoder *dec;
     weft_rng rng;
     shadow sh;
+    lent lent[MAX_K]; /* at most k - 1: innovative pushes before completion */
+    uint32_t nlent;
 } state;
+
+/* The decoder may no longer reference buf: check it was not written, then
+ * scribble over it and free it, so a later read shows. */
+static void
+give_up(uint8_t *buf, const uint8_t *want, size_t len)
+{
+    FZ_CHECK(memcmp(buf, want, len) == 0);
+    memset(buf, 0xA5, len);
+    free(buf);
+}
+
+/* Completion or reset: every lent buffer is free to go. */
+static void
+release_lent(state *st)
+{
+    for (uint32_t i = 0; i < st->nlent; i++) {
+        give_up(st->lent[i].buf, st->lent[i].want, st->lent[i].len);
+        free(st->lent[i].want);
+    }
+    st->nlent = 0;
+}
+
+/* After a push of buf (len bytes, a copy of want): keep it if the decoder
+ * may still read it, else let it go now. */
+static void
+after_push(state *st, uint8_t *buf, const uint8_t *want, size_t len, int borrow, int rc)
+{
+    if (borrow && rc == WEFT_DEC_INNOVATIVE && !weft_dec_complete(st->dec)) {
+        FZ_CHECK(st->nlent < st->gen.k - 1);
+        st->lent[st->nlent++] = (lent){buf, fz_dup(want, len), len};
+    } else {
+        give_up(buf, want, len);
+    }
+    if (weft_dec_complete(st->dec))
+        release_lent(st);
+}
 
 /* Reduce (c, p) against the shadow rows in place; returns whether c is now
  * non-zero (the vector is outside the span). */
@@ -163,17 +218,18 @@ expect_valid(state *st, const uint8_t *coefs, const uint8_t *payload, uint32_t r
         FZ_CHECK(rank_before < st->gen.k);
 }
 
-/* Push buf[0..len) through weft_dec_push from an exact-size copy and check
- * the answer; returns it. */
+/* Push buf[0..len) through weft_dec_push (or weft_dec_push_borrowed) from
+ * an exact-size copy and check the answer; returns it. */
 static int
-push_checked(state *st, const uint8_t *buf, size_t len)
+push_checked(state *st, const uint8_t *buf, size_t len, int borrow)
 {
     weft_shard_view v;
     int parsed = weft_shard_parse(buf, len, &v);
     uint8_t *copy = fz_dup(buf, len);
     uint32_t before = weft_dec_rank(st->dec);
 
-    int rc = weft_dec_push(st->dec, copy, len);
+    int rc =
+        borrow ? weft_dec_push_borrowed(st->dec, copy, len) : weft_dec_push(st->dec, copy, len);
     FZ_CHECK(push_result_known(rc));
     FZ_CHECK(memcmp(copy, buf, len) == 0);
     if (parsed != 0) {
@@ -187,26 +243,28 @@ push_checked(state *st, const uint8_t *buf, size_t len)
     FZ_CHECK(after == before + (rc == WEFT_DEC_INNOVATIVE));
     if (rc < 0)
         FZ_CHECK(weft_strerror(rc) != NULL);
-    free(copy);
+    after_push(st, copy, buf, len, borrow, rc);
     check_state(st);
     return rc;
 }
 
 static void
-push_parts_checked(state *st, const uint8_t *coefs, const uint8_t *payload)
+push_parts_checked(state *st, const uint8_t *coefs, const uint8_t *payload, int borrow)
 {
     uint8_t *c = fz_dup(coefs, st->gen.k);
     uint8_t *p = fz_dup(payload, st->gen.piece_size);
     uint32_t before = weft_dec_rank(st->dec);
 
-    int rc = weft_dec_push_parts(st->dec, c, p);
+    int rc =
+        borrow ? weft_dec_push_parts_borrowed(st->dec, c, p) : weft_dec_push_parts(st->dec, c, p);
     FZ_CHECK(rc == WEFT_DEC_INNOVATIVE || rc == WEFT_DEC_REDUNDANT || rc == WEFT_EZEROVEC);
     FZ_CHECK(memcmp(c, coefs, st->gen.k) == 0);
     FZ_CHECK(memcmp(p, payload, st->gen.piece_size) == 0);
     expect_valid(st, coefs, payload, before, rc);
     FZ_CHECK(weft_dec_rank(st->dec) == before + (rc == WEFT_DEC_INNOVATIVE));
-    free(c);
-    free(p);
+    /* Coefficients are always copied; the payload only when not borrowed. */
+    give_up(c, coefs, st->gen.k);
+    after_push(st, p, payload, st->gen.piece_size, borrow, rc);
     check_state(st);
 }
 
@@ -269,18 +327,18 @@ op_push_shard(state *st, fz_reader *in, uint8_t op)
     size_t len = st->shard_size;
     if (op & 8)
         corrupt(st, buf, cap, &len, kind, val);
-    (void)push_checked(st, buf, len);
+    (void)push_checked(st, buf, len, !!(op & 16));
     free(buf);
 }
 
 static void
-op_push_raw(state *st, fz_reader *in)
+op_push_raw(state *st, fz_reader *in, uint8_t op)
 {
     size_t len = fz_u16(in) % (st->shard_size + 32);
     uint8_t *buf = malloc(len ? len : 1);
     FZ_CHECK(buf != NULL);
     fz_bytes(in, buf, len);
-    (void)push_checked(st, buf, len);
+    (void)push_checked(st, buf, len, !!(op & 16));
     free(buf);
 }
 
@@ -320,7 +378,7 @@ op_recode(state *st)
     FZ_CHECK(!shadow_reduce(st, c, p));           /* coefficients in the span */
     FZ_CHECK(fz_all_zero(p, st->gen.piece_size)); /* payload consistent with them */
 
-    FZ_CHECK(push_checked(st, out, size) == WEFT_DEC_REDUNDANT);
+    FZ_CHECK(push_checked(st, out, size, 0) == WEFT_DEC_REDUNDANT);
     free(out);
 }
 
@@ -328,6 +386,7 @@ static void
 op_reset(state *st)
 {
     weft_dec_reset(st->dec);
+    release_lent(st);
     st->sh.rank = 0;
     FZ_CHECK(fz_gen_eq(weft_dec_gen(st->dec), &st->gen));
     FZ_CHECK(weft_dec_complete(st->dec) == 0);
@@ -335,12 +394,12 @@ op_reset(state *st)
 }
 
 static void
-op_push_parts(state *st, fz_reader *in)
+op_push_parts(state *st, fz_reader *in, uint8_t op)
 {
     uint8_t c[MAX_K], p[MAX_PIECE];
     fz_bytes(in, c, st->gen.k);
     fz_bytes(in, p, st->gen.piece_size);
-    push_parts_checked(st, c, p);
+    push_parts_checked(st, c, p, !!(op & 16));
 }
 
 int
@@ -371,14 +430,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 1:
         case 2:
         case 3: op_push_shard(&st, &in, op); break;
-        case 4: op_push_raw(&st, &in); break;
+        case 4: op_push_raw(&st, &in, op); break;
         case 5: op_recode(&st); break;
         case 6: op_reset(&st); break;
-        default: op_push_parts(&st, &in); break;
+        default: op_push_parts(&st, &in, op); break;
         }
     }
 
     weft_dec_free(st.dec);
     weft_dec_free(NULL);
+    release_lent(&st);
     return 0;
 }

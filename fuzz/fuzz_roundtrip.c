@@ -6,9 +6,11 @@
  *
  * On the way it checks: weft_enc_new accepts exactly the (k, piece_size)
  * pairs that fit the message and reports the generation it chose (the auto
- * piece size follows the documented rule); weft_enc_batch emits the very same
- * shards as weft_enc_next on a twin encoder with the same seed (when the
- * input asks for batches at all); every shard
+ * piece size follows the documented rule); weft_enc_batch, and
+ * weft_enc_batch_iov whose views joined give the shard (systematic views
+ * pointing at the piece, into the message when it is borrowed and whole),
+ * emit the very same shards as weft_enc_next on a twin encoder with the same
+ * seed (when the input asks for batches at all); every shard
  * parses as one of the generation; systematic shards are the pieces
  * themselves; the first shards' payloads are the sum c[i] * piece_i computed
  * with the oracle field of fuzz_util.h; pushes answer INNOVATIVE or REDUNDANT
@@ -30,7 +32,8 @@
  *         lower piece_size to keep k * piece_size <= 2048 where the message
  *         fits in that
  *   2 u8  bit 0 WEFT_ENC_SYSTEMATIC, bit 1 WEFT_ENC_BORROW, bit 2 every third
- *         surviving shard also goes straight to the decoder
+ *         surviving shard also goes straight to the decoder, bit 3 batches
+ *         use weft_enc_batch_iov instead of weft_enc_batch
  *   3 u8  kernel set: low nibble for encoding, high nibble for relay/decoder
  *   4 u32 seed
  *   8 u64 drop mask: encoder shard j < 64 is lost when bit j is set
@@ -137,6 +140,33 @@ check_message(const run *r, weft_decoder *d)
         fprintf(stderr, "roundtrip: k=%u piece=%u len=%zu: first difference at byte %zu\n",
                 r->gen.k, r->gen.piece_size, len, i);
         fz_fail(__FILE__, __LINE__, "decoded message differs from the input");
+    }
+}
+
+/* n shards as views (weft_enc_batch_iov) into slots; each is checked for
+ * where it points and joined in its slot, for the checks weft_enc_batch's
+ * shards get. first is the stream position of the first. */
+static void
+batch_views(run *r, weft_encoder *enc, uint8_t *const *slots, size_t n, size_t first)
+{
+    weft_shard_iov v[MAX_BATCH];
+    uint32_t k = r->gen.k, piece = r->gen.piece_size;
+    size_t head = (size_t)WEFT_SHARD_HDR + k;
+
+    FZ_CHECK(weft_enc_batch_iov(enc, v, n, slots, r->size) == (int)n);
+    for (size_t i = 0; i < n; i++) {
+        size_t j = first + i;
+        FZ_CHECK(v[i].head == slots[i] && v[i].head_len == head && v[i].payload_len == piece);
+        if ((r->flags & 1) && j < k) {
+            /* A borrowed whole piece is read in place; the rest are the
+             * encoder's own, never in the slot. */
+            if ((r->flags & 2) && (j + 1) * piece <= r->len)
+                FZ_CHECK(v[i].payload == r->msg + j * piece);
+            FZ_CHECK(v[i].payload + piece <= slots[i] || v[i].payload >= slots[i] + r->size);
+            memcpy(slots[i] + head, v[i].payload, piece);
+        } else {
+            FZ_CHECK(v[i].payload == slots[i] + head);
+        }
     }
 }
 
@@ -284,7 +314,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int use_batch = (batching >> (3 + round % 5)) & 1;
 
         fz_pick_kernels(r.kernels & 15);
-        if (use_batch) {
+        if (use_batch && (r.flags & 8)) {
+            batch_views(&r, enc, slots, n, emitted);
+        } else if (use_batch) {
             FZ_CHECK(weft_enc_batch(enc, slots, n, r.size) == (int)n);
         } else {
             for (size_t i = 0; i < n; i++)

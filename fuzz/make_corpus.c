@@ -8,9 +8,11 @@
  *   shard_parse  real coded and systematic shards of several generations,
  *                truncated and over-long ones, and each kind of bad header;
  *   decoder      inputs in fuzz_decoder.c's layout: full decodes, recodes,
- *                resets, every corruption kind, raw and push_parts records;
+ *                resets, every corruption kind, raw and push_parts records,
+ *                copied and borrowed;
  *   roundtrip    inputs in fuzz_roundtrip.c's layout over k, piece rules,
- *                flags, loss and relay patterns, message sizes 0..2100.
+ *                flags, loss and relay patterns, message sizes 0..2100,
+ *                batches as shards and as views.
  *
  * Usage: weft-fuzz-corpus DIR
  */
@@ -253,14 +255,16 @@ dec_begin(buf *b, const message *m, uint8_t kernels, uint32_t seed)
     put32(b, seed);
 }
 
-/* op 0 (or 8 with a corruption): coefficients and payload of a coded shard. */
+/* op 0 (or 8 with a corruption): coefficients and payload of a coded shard;
+ * flags (16: borrowed) are or'ed into the op. */
 static void
-dec_shard(buf *b, const message *m, uint32_t unit, int corrupt, uint8_t kind, uint8_t val)
+dec_shard_op(buf *b, const message *m, uint32_t unit, int corrupt, uint8_t kind, uint8_t val,
+             uint8_t flags)
 {
     uint8_t *coefs = malloc(m->k), *payload = malloc(m->piece);
     FZ_CHECK(coefs != NULL && payload != NULL);
     code(m, unit, coefs, payload);
-    put8(b, corrupt ? 8 : (uint32_t)(next64() % 4));
+    put8(b, (corrupt ? 8 : (uint32_t)(next64() % 4)) | flags);
     if (corrupt) {
         put8(b, kind);
         put8(b, val);
@@ -272,14 +276,20 @@ dec_shard(buf *b, const message *m, uint32_t unit, int corrupt, uint8_t kind, ui
 }
 
 static void
-dec_parts(buf *b, const message *m, uint32_t unit, int zero)
+dec_shard(buf *b, const message *m, uint32_t unit, int corrupt, uint8_t kind, uint8_t val)
+{
+    dec_shard_op(b, m, unit, corrupt, kind, val, 0);
+}
+
+static void
+dec_parts_op(buf *b, const message *m, uint32_t unit, int zero, uint8_t flags)
 {
     uint8_t *coefs = malloc(m->k), *payload = malloc(m->piece);
     FZ_CHECK(coefs != NULL && payload != NULL);
     code(m, unit, coefs, payload);
     if (zero)
         memset(coefs, 0, m->k);
-    put8(b, 7);
+    put8(b, 7 | flags);
     put(b, coefs, m->k);
     put(b, payload, m->piece);
     free(coefs);
@@ -287,11 +297,23 @@ dec_parts(buf *b, const message *m, uint32_t unit, int zero)
 }
 
 static void
-dec_raw(buf *b, const uint8_t *p, size_t len)
+dec_parts(buf *b, const message *m, uint32_t unit, int zero)
 {
-    put8(b, 4);
+    dec_parts_op(b, m, unit, zero, 0);
+}
+
+static void
+dec_raw_op(buf *b, const uint8_t *p, size_t len, uint8_t flags)
+{
+    put8(b, 4 | flags);
     put16(b, (uint32_t)len);
     put(b, p, len);
+}
+
+static void
+dec_raw(buf *b, const uint8_t *p, size_t len)
+{
+    dec_raw_op(b, p, len, 0);
 }
 
 static void
@@ -383,6 +405,57 @@ decoder_seeds(void)
     free(m.padded);
 }
 
+/* Borrowed pushes (op | 16), mixed with copied ones. Written after every
+ * other seed so that the earlier files stay as they were. */
+static void
+decoder_borrowed_seeds(void)
+{
+    buf b = {0};
+    message m;
+
+    /* k = 32 with pieces over two solve steps (1 KiB at k = 32): borrowed
+     * and copied shards, recodes below rank k, a reset with lent buffers,
+     * then a full decode in that mix with borrowed push_parts. */
+    m = make_message(32, 2200, 70000);
+    dec_begin(&b, &m, 0, 7);
+    for (int i = 0; i < 12; i++)
+        dec_shard_op(&b, &m, UINT32_MAX, 0, 0, 0, i % 2 ? 16 : 0);
+    put8(&b, 5);
+    put8(&b, 6);
+    for (int i = 0; i < 34; i++) {
+        if (i % 5 == 4)
+            dec_parts_op(&b, &m, UINT32_MAX, 0, 16);
+        else
+            dec_shard_op(&b, &m, UINT32_MAX, 0, 0, 0, i % 3 ? 16 : 0);
+        if (i == 20)
+            put8(&b, 5);
+    }
+    put8(&b, 5);
+    save_buf("decoder", "k32-p2200-borrowed-mixed", &b);
+    free(m.padded);
+
+    /* Every kind of push borrowed: corrupt, raw, zero vector, duplicates,
+     * then completion by a borrowed shard and pushes after it. */
+    m = make_message(6, 41, 240);
+    dec_begin(&b, &m, 2, 8);
+    static const uint8_t corruptions[][2] = {{0, 2}, {3, 9}, {5, 2}, {6, 0}, {7, 5}};
+    for (size_t i = 0; i < sizeof corruptions / sizeof corruptions[0]; i++)
+        dec_shard_op(&b, &m, UINT32_MAX, 1, corruptions[i][0], corruptions[i][1], 16);
+    buf whole = {0};
+    put_shard(&whole, &m, 2);
+    dec_raw_op(&b, whole.p, whole.len, 16);
+    dec_raw_op(&b, whole.p, whole.len, 16);
+    dec_raw_op(&b, whole.p, whole.len - 1, 16);
+    free(whole.p);
+    dec_parts_op(&b, &m, UINT32_MAX, 1, 16);
+    put8(&b, 5);
+    for (int i = 0; i < 8; i++)
+        dec_shard_op(&b, &m, UINT32_MAX, 0, 0, 0, 16);
+    put8(&b, 5);
+    save_buf("decoder", "k6-p41-borrowed-every-kind", &b);
+    free(m.padded);
+}
+
 /* ---- roundtrip ------------------------------------------------------------ */
 
 static void
@@ -432,6 +505,16 @@ roundtrip_seeds(void)
     roundtrip_seed("k2-auto-pow2", 2, 0, 2, 0x25, 0x2, 0x0, 0x1C, 128, 0);
 }
 
+/* Batches as views (flags bit 3); after the other seeds, as above. */
+static void
+roundtrip_view_seeds(void)
+{
+    roundtrip_seed("k16-views-systematic-borrow", 16, 0, 1 | 2 | 8, 0x12, 0x5, 0x3, 0xFF, 1000, 0);
+    roundtrip_seed("k9-views-systematic-copy", 9, 0, 1 | 8, 0x21, 0x0, 0x1, 0xFA, 1001, 1);
+    roundtrip_seed("k64-views-all-flags-lossy", 64, 0, 15, 0x30, ~0ull, 0xF0F0F0F0F0F0F0F0ull, 0xFF,
+                   2000, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -447,5 +530,7 @@ main(int argc, char **argv)
     shard_parse_seeds();
     decoder_seeds();
     roundtrip_seeds();
+    decoder_borrowed_seeds();
+    roundtrip_view_seeds();
     return 0;
 }

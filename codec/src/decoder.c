@@ -2,31 +2,52 @@
 /*
  * Progressive decoder and recoder.
  *
- * Each innovative shard's raw payload is copied once into the next free slot
- * (arrival order: slot i holds the i-th innovative shard) and its raw
- * coefficients into raw[i]. Elimination is kept on coefficients only, in
- * row echelon form indexed by pivot column: row q of ech has zeros before q
- * and a 1 at q, and rep[q] says which combination of slots that row is. A
- * push therefore costs O(rank * k) byte operations and one payload copy;
- * a redundant shard costs no payload work at all, and nothing done for one
- * push is redone for the next.
+ * Each innovative shard takes the next free slot (arrival order: slot i
+ * holds the i-th innovative shard); its raw coefficients go to raw[i] and
+ * its payload is either copied in (weft_dec_push) or borrowed from the
+ * caller (weft_dec_push_borrowed), so every slot is read through two
+ * pointers: lo[i] for payload bytes [0, head) and hi[i] for bytes
+ * [head, piece), head = piece - shift. A borrowed slot's pointers are just
+ * the caller's payload and payload + head. Elimination is kept on
+ * coefficients only, in row echelon form indexed by pivot column: row q of
+ * ech has zeros before q and a 1 at q, and rep[q] says which combination of
+ * slots that row is. A push therefore costs O(rank * k) byte operations and
+ * at most one payload copy; a redundant shard costs no payload work at all
+ * and is never referenced, and nothing done for one push is redone for the
+ * next.
  *
  * At rank k, back substitution on (ech, rep) turns rep into the inverse of
  * the raw coefficient matrix (row q: the combination of slots that is piece
- * q), and one fused multi-row pass applies it to all payloads. It runs in
- * place, a chunk of columns at a time through a k x chunk buffer, since
- * output byte x depends only on input byte x of every slot. Doing the
- * payload work once, fused, reads every payload byte once per chunk for all
- * k outputs; eliminating payloads shard by shard reads every held payload
- * once per shard. Afterwards data is the padded message, contiguous.
+ * q), and fused multi-row passes apply it to all payloads, writing piece q
+ * to data + q * piece. Output byte x depends only on input byte x of every
+ * slot, and the whole fused pass reads every payload byte once per cache
+ * block for all k outputs (eliminating payloads shard by shard would read
+ * every held payload once per shard).
  *
- * Recoding combines the raw slots with random weights: the same shard
- * whether or not the generation has been decoded.
+ * The layout of a copied slot makes that pass safe in place without a
+ * scratch buffer or a copy back: slot i keeps its first head bytes at
+ * data + i * piece + shift, shifted forward by shift bytes within its own
+ * piece-sized span, and its last shift bytes at tails + i * shift. A pass
+ * over input bytes [off, off + n) with n <= shift writes output bytes
+ * [off, off + n), i.e. data bytes that held input bytes below off, all
+ * consumed by earlier passes, or the free gap at the start of a span; the
+ * tails are never written. So the solve runs the head in steps of at most
+ * shift bytes, in increasing order, then the tails in one step. With no
+ * copied slot (every slot borrowed, or the last one read in place during the
+ * push that completes the decoder) nothing in data is read, and one call
+ * covers the whole piece. Afterwards data is the padded message, contiguous,
+ * and no borrowed buffer is referenced again.
  *
- * Invariants: rank = innovative shards held = set has[] flags; complete
- * implies rank = k, data holds the pieces in order and raw is the identity.
- * Memory: the message, 3 k^2 coefficient bytes, a k x chunk buffer (at most
- * TEMP_BYTES) and O(k), all allocated by weft_dec_new.
+ * Recoding combines the slots with random weights, through lo and hi: the
+ * same shard whether or not the generation has been decoded, and whether a
+ * slot is copied or borrowed.
+ *
+ * Invariants: rank = innovative shards held = set has[] flags; lo[i], hi[i]
+ * are valid for i < rank; ncopied = slots below rank whose payload lives in
+ * data and tails; complete implies rank = k, data holds the pieces in order,
+ * lo/hi point into data and raw is the identity.
+ * Memory: the message, 3 k^2 coefficient bytes, k x shift tail bytes (32 KiB,
+ * or 64 k above k = 512) and O(k), all allocated by weft_dec_new.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -34,32 +55,40 @@
 
 #include "shard.h"
 
-#define TEMP_BYTES ((size_t)32 << 10)
-#define CHUNK_MAX ((size_t)8 << 10)
+#define TAIL_BYTES ((size_t)32 << 10)
+#define SHIFT_MAX ((size_t)8 << 10)
 
 struct weft_decoder {
     weft_gen gen;
     uint32_t rank;
     int complete;
-    size_t chunk;          /* columns per in-place pass at completion */
-    uint8_t *data;         /* k x piece_size: slot i = i-th innovative payload */
-    uint8_t *raw;          /* k x k: slot i's coefficients as received */
-    uint8_t *ech;          /* k x k: echelon row with pivot q */
-    uint8_t *rep;          /* k x k: row q as a combination of slots */
-    uint8_t *has;          /* k flags: pivot q present */
-    uint8_t *vec;          /* k: working coefficient vector */
-    uint8_t *wrep;         /* k: working representation */
-    uint8_t *mult;         /* k: weights for recoding */
-    uint8_t *temp;         /* k x chunk */
-    const uint8_t **srcs;  /* k source pointers */
-    uint8_t **dsts;        /* k destination pointers */
+    uint32_t ncopied;     /* slots whose payload was copied into data and tails */
+    size_t shift;         /* a copied slot's head sits this far into its span */
+    size_t head;          /* piece_size - shift: payload bytes read through lo */
+    uint8_t *data;        /* k x piece_size: copied slot heads; the message at the end */
+    uint8_t *tails;       /* k x shift: copied slot i's last shift bytes */
+    const uint8_t **lo;   /* k: slot i's payload bytes [0, head) */
+    const uint8_t **hi;   /* k: slot i's payload bytes [head, piece_size) */
+    uint8_t *raw;         /* k x k: slot i's coefficients as received */
+    uint8_t *ech;         /* k x k: echelon row with pivot q */
+    uint8_t *rep;         /* k x k: row q as a combination of slots */
+    uint8_t *has;         /* k flags: pivot q present */
+    uint8_t *vec;         /* k: working coefficient vector */
+    uint8_t *wrep;        /* k: working representation */
+    uint8_t *mult;        /* k: weights for recoding */
+    const uint8_t **srcs; /* k source pointers */
+    uint8_t **dsts;       /* k destination pointers */
 };
 
+/* The step of the in-place solve: small enough that k tails stay within
+ * TAIL_BYTES, large enough (a few KiB) that each step amortizes the
+ * kernel's per-call table set-up, a multiple of 64 so copied heads keep the
+ * alignment of data, and never more than a piece. */
 static size_t
-chunk_for(uint32_t k, uint32_t piece)
+shift_for(uint32_t k, uint32_t piece)
 {
-    size_t c = TEMP_BYTES / k;
-    c = c > CHUNK_MAX ? CHUNK_MAX : c;
+    size_t c = TAIL_BYTES / k;
+    c = c > SHIFT_MAX ? SHIFT_MAX : c;
     c &= ~(size_t)63;
     if (c < 64)
         c = 64;
@@ -86,8 +115,12 @@ weft_dec_new(const weft_gen *gen, int *err)
         goto fail;
     }
     dec->gen = *gen;
-    dec->chunk = chunk_for(gen->k, gen->piece_size);
+    dec->shift = shift_for(gen->k, gen->piece_size);
+    dec->head = gen->piece_size - dec->shift;
     dec->data = weft_alloc64((size_t)total);
+    dec->tails = weft_alloc64((size_t)k * dec->shift);
+    dec->lo = malloc(sizeof(*dec->lo) * (size_t)k);
+    dec->hi = malloc(sizeof(*dec->hi) * (size_t)k);
     dec->raw = weft_alloc64((size_t)(k * k));
     dec->ech = weft_alloc64((size_t)(k * k));
     dec->rep = weft_alloc64((size_t)(k * k));
@@ -95,11 +128,10 @@ weft_dec_new(const weft_gen *gen, int *err)
     dec->vec = malloc((size_t)k);
     dec->wrep = malloc((size_t)k);
     dec->mult = malloc((size_t)k);
-    dec->temp = weft_alloc64((size_t)k * dec->chunk);
     dec->srcs = malloc(sizeof(*dec->srcs) * (size_t)k);
     dec->dsts = malloc(sizeof(*dec->dsts) * (size_t)k);
-    if (!dec->data || !dec->raw || !dec->ech || !dec->rep || !dec->has || !dec->vec ||
-        !dec->wrep || !dec->mult || !dec->temp || !dec->srcs || !dec->dsts) {
+    if (!dec->data || !dec->tails || !dec->lo || !dec->hi || !dec->raw || !dec->ech || !dec->rep ||
+        !dec->has || !dec->vec || !dec->wrep || !dec->mult || !dec->srcs || !dec->dsts) {
         rc = -ENOMEM;
         goto fail;
     }
@@ -120,6 +152,9 @@ weft_dec_free(weft_decoder *dec)
     if (!dec)
         return;
     free(dec->data);
+    free(dec->tails);
+    free(dec->lo);
+    free(dec->hi);
     free(dec->raw);
     free(dec->ech);
     free(dec->rep);
@@ -127,7 +162,6 @@ weft_dec_free(weft_decoder *dec)
     free(dec->vec);
     free(dec->wrep);
     free(dec->mult);
-    free(dec->temp);
     free(dec->srcs);
     free(dec->dsts);
     free(dec);
@@ -156,17 +190,18 @@ weft_dec_reset(weft_decoder *dec)
 {
     dec->rank = 0;
     dec->complete = 0;
+    dec->ncopied = 0;
     memset(dec->has, 0, dec->gen.k);
 }
 
 /* Rank k: make ech the identity by back substitution, carrying rep along,
- * so that rep[q] is piece q as a combination of slots; then replace the
- * slots by the pieces, chunk by chunk. */
+ * so that rep[q] is piece q as a combination of slots; then write the
+ * pieces over data (see the top of the file for why this is safe in place). */
 static void
 solve(weft_decoder *dec, const weft_gf_kernels *kern)
 {
     const uint32_t k = dec->gen.k;
-    const size_t piece = dec->gen.piece_size;
+    const size_t piece = dec->gen.piece_size, shift = dec->shift, head = dec->head;
     for (uint32_t q = k; q-- > 0;) {
         const uint8_t *row = dec->ech + (size_t)q * k;
         uint8_t *rq = dec->rep + (size_t)q * k;
@@ -174,30 +209,43 @@ solve(weft_decoder *dec, const weft_gf_kernels *kern)
             if (row[j])
                 kern->muladd(rq, dec->rep + (size_t)j * k, row[j], k);
     }
-    for (uint32_t i = 0; i < k; i++) {
-        dec->srcs[i] = dec->data + (size_t)i * piece;
-        dec->dsts[i] = dec->temp + (size_t)i * dec->chunk;
-    }
-    for (size_t off = 0; off < piece; off += dec->chunk) {
-        size_t n = piece - off < dec->chunk ? piece - off : dec->chunk;
-        kern->dot(dec->dsts, k, dec->srcs, k, dec->rep, n, 0);
-        for (uint32_t i = 0; i < k; i++) {
-            memcpy((uint8_t *)dec->srcs[i], dec->dsts[i], n);
-            dec->srcs[i] += n;
+    for (uint32_t q = 0; q < k; q++)
+        dec->dsts[q] = dec->data + (size_t)q * piece;
+    if (dec->ncopied == 0) {
+        /* Every payload is outside data: one pass, blocked by the kernel. */
+        kern->dot(dec->dsts, k, dec->lo, k, dec->rep, piece, 0);
+    } else {
+        /* Equal steps of at most shift bytes (multiples of 64 but the last),
+         * rather than full ones and a sliver. */
+        size_t steps = (head + shift - 1) / shift;
+        size_t step = steps ? ((head + steps - 1) / steps + 63) & ~(size_t)63 : 0;
+        step = step < shift ? step : shift;
+        for (size_t off = 0; off < head; off += step) {
+            size_t n = head - off < step ? head - off : step;
+            for (uint32_t i = 0; i < k; i++)
+                dec->srcs[i] = dec->lo[i] + off;
+            kern->dot(dec->dsts, k, dec->srcs, k, dec->rep, n, 0);
+            for (uint32_t q = 0; q < k; q++)
+                dec->dsts[q] += n;
         }
+        kern->dot(dec->dsts, k, dec->hi, k, dec->rep, shift, 0);
     }
-    /* Slots now hold the pieces: their coefficients are unit vectors. */
+    /* Slots now hold the pieces: their coefficients are unit vectors, and
+     * no borrowed buffer is referenced any more. */
+    for (uint32_t i = 0; i < k; i++) {
+        dec->lo[i] = dec->data + (size_t)i * piece;
+        dec->hi[i] = dec->lo[i] + head;
+    }
+    dec->ncopied = k;
     memset(dec->raw, 0, (size_t)k * k);
     for (uint32_t i = 0; i < k; i++)
         dec->raw[(size_t)i * k + i] = 1;
     dec->complete = 1;
 }
 
-int
-weft_dec_push_parts(weft_decoder *dec, const uint8_t *coefs, const uint8_t *payload)
+static int
+push(weft_decoder *dec, const uint8_t *coefs, const uint8_t *payload, int borrow)
 {
-    if (!dec || !coefs || !payload)
-        return WEFT_EINVAL;
     const uint32_t k = dec->gen.k;
     uint32_t nz = 0;
     while (nz < k && coefs[nz] == 0)
@@ -235,7 +283,20 @@ weft_dec_push_parts(weft_decoder *dec, const uint8_t *coefs, const uint8_t *payl
     kern->mul(erow + pivot, vec + pivot, inv, k - pivot);
     kern->mul(dec->rep + (size_t)pivot * k, wrep, inv, k);
     memcpy(dec->raw + (size_t)slot * k, coefs, k);
-    memcpy(dec->data + (size_t)slot * dec->gen.piece_size, payload, dec->gen.piece_size);
+    if (borrow || slot + 1 == k) {
+        /* Borrowed, or the shard that completes the decoder: the solve below
+         * reads it before this call returns, so it needs no copy either. */
+        dec->lo[slot] = payload;
+        dec->hi[slot] = payload + dec->head;
+    } else {
+        uint8_t *h = dec->data + (size_t)slot * dec->gen.piece_size + dec->shift;
+        uint8_t *t = dec->tails + (size_t)slot * dec->shift;
+        memcpy(h, payload, dec->head);
+        memcpy(t, payload + dec->head, dec->shift);
+        dec->lo[slot] = h;
+        dec->hi[slot] = t;
+        dec->ncopied++;
+    }
     dec->has[pivot] = 1;
     dec->rank++;
     if (dec->rank == k)
@@ -244,7 +305,23 @@ weft_dec_push_parts(weft_decoder *dec, const uint8_t *coefs, const uint8_t *payl
 }
 
 int
-weft_dec_push(weft_decoder *dec, const uint8_t *buf, size_t len)
+weft_dec_push_parts(weft_decoder *dec, const uint8_t *coefs, const uint8_t *payload)
+{
+    if (!dec || !coefs || !payload)
+        return WEFT_EINVAL;
+    return push(dec, coefs, payload, 0);
+}
+
+int
+weft_dec_push_parts_borrowed(weft_decoder *dec, const uint8_t *coefs, const uint8_t *payload)
+{
+    if (!dec || !coefs || !payload)
+        return WEFT_EINVAL;
+    return push(dec, coefs, payload, 1);
+}
+
+static int
+push_serialized(weft_decoder *dec, const uint8_t *buf, size_t len, int borrow)
 {
     if (!dec)
         return WEFT_EINVAL;
@@ -254,7 +331,19 @@ weft_dec_push(weft_decoder *dec, const uint8_t *buf, size_t len)
         return rc;
     if (!weft_gen_equal(&v.gen, &dec->gen))
         return WEFT_EGENERATION;
-    return weft_dec_push_parts(dec, v.coefs, v.payload);
+    return push(dec, v.coefs, v.payload, borrow);
+}
+
+int
+weft_dec_push(weft_decoder *dec, const uint8_t *buf, size_t len)
+{
+    return push_serialized(dec, buf, len, 0);
+}
+
+int
+weft_dec_push_borrowed(weft_decoder *dec, const uint8_t *buf, size_t len)
+{
+    return push_serialized(dec, buf, len, 1);
 }
 
 const uint8_t *
@@ -273,7 +362,6 @@ weft_dec_recode(weft_decoder *dec, weft_rng *rng, uint8_t *out, size_t cap)
     if (!dec || !rng || !out)
         return WEFT_EINVAL;
     const uint32_t k = dec->gen.k, n = dec->rank;
-    const size_t piece = dec->gen.piece_size;
     size_t sz = weft_shard_size(&dec->gen);
     if (cap < sz)
         return WEFT_ENOSPC;
@@ -290,9 +378,9 @@ weft_dec_recode(weft_decoder *dec, weft_rng *rng, uint8_t *out, size_t cap)
         dec->srcs[i] = dec->raw + (size_t)i * k;
     uint8_t *dst = oc;
     kern->dot(&dst, 1, dec->srcs, n, dec->mult, k, 0);
-    for (uint32_t i = 0; i < n; i++)
-        dec->srcs[i] = dec->data + (size_t)i * piece;
     dst = oc + k;
-    kern->dot(&dst, 1, dec->srcs, n, dec->mult, piece, 0);
+    kern->dot(&dst, 1, dec->lo, n, dec->mult, dec->head, 0);
+    dst = oc + k + dec->head;
+    kern->dot(&dst, 1, dec->hi, n, dec->mult, dec->shift, 0);
     return (int)sz;
 }

@@ -4,7 +4,10 @@
  * copied beyond its partial last piece) and a coefficient generator. Each
  * shard is one fused dot product of a random row with the pieces; batches
  * go through the multi-row kernel so the message is read once per cache
- * block for up to BATCH_ROWS shards.
+ * block for up to BATCH_ROWS shards. A systematic shard is a header, a unit
+ * vector and a piece: weft_enc_batch copies the piece into the shard,
+ * weft_enc_batch_iov hands out a pointer to it instead (pieces are never
+ * moved or freed before weft_enc_free, so the pointer stays good).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -21,7 +24,7 @@ struct weft_encoder {
     uint64_t emitted;       /* shards emitted so far */
     const uint8_t **pieces; /* k pointers, each piece_size readable bytes */
     uint8_t *store;         /* owned bytes: the whole padded message, or tail + zero piece */
-    uint8_t *scratch;       /* BATCH_ROWS x k coefficients for weft_enc_batch */
+    uint8_t *scratch;       /* BATCH_ROWS x k coefficients for a batch */
 };
 
 weft_encoder *
@@ -130,10 +133,11 @@ weft_enc_gen(const weft_encoder *enc)
     return &enc->gen;
 }
 
-/* Header and, for a systematic slot, unit vector and piece copy. Returns 1
- * if the shard is complete, 0 if the caller still has to code it. */
+/* Header and coefficients of the next shard. For a systematic slot (unit
+ * vector) returns 1 and sets *piece to the piece it carries; otherwise
+ * draws the coefficients and returns 0: the caller still has to code it. */
 static int
-start_shard(weft_encoder *enc, uint8_t *out)
+start_shard(weft_encoder *enc, uint8_t *out, const uint8_t **piece)
 {
     const weft_gen *g = &enc->gen;
     weft_shard_put_header(out, g);
@@ -141,7 +145,7 @@ start_shard(weft_encoder *enc, uint8_t *out)
         uint32_t i = (uint32_t)enc->emitted;
         memset(out + WEFT_SHARD_HDR, 0, g->k);
         out[WEFT_SHARD_HDR + i] = 1;
-        memcpy(out + WEFT_SHARD_HDR + g->k, enc->pieces[i], g->piece_size);
+        *piece = enc->pieces[i];
         enc->emitted++;
         return 1;
     }
@@ -159,24 +163,31 @@ weft_enc_next(weft_encoder *enc, uint8_t *out, size_t cap)
     size_t sz = weft_shard_size(g);
     if (cap < sz)
         return WEFT_ENOSPC;
-    if (!start_shard(enc, out)) {
-        uint8_t *dst = out + WEFT_SHARD_HDR + g->k;
-        weft_gf_active()->dot(&dst, 1, enc->pieces, g->k, out + WEFT_SHARD_HDR, g->piece_size,
-                              0);
-    }
+    const uint8_t *piece;
+    uint8_t *dst = out + WEFT_SHARD_HDR + g->k;
+    if (start_shard(enc, out, &piece))
+        memcpy(dst, piece, g->piece_size);
+    else
+        weft_gf_active()->dot(&dst, 1, enc->pieces, g->k, out + WEFT_SHARD_HDR, g->piece_size, 0);
     return (int)sz;
 }
 
-int
-weft_enc_batch(weft_encoder *enc, uint8_t *const *out, size_t n, size_t cap)
+/* weft_enc_batch (views 0: systematic pieces are copied into bufs) and
+ * weft_enc_batch_iov (views 1: iov[j] describes shard j; systematic pieces
+ * stay where they are). Arguments are checked before anything is emitted. */
+static int
+batch(weft_encoder *enc, int views, weft_shard_iov *iov, uint8_t *const *bufs, size_t n, size_t cap)
 {
-    if (!enc || (!out && n) || n > INT32_MAX)
-        return WEFT_EINVAL;
     const weft_gen *g = &enc->gen;
-    if (cap < weft_shard_size(g))
+    const size_t head = (size_t)WEFT_SHARD_HDR + g->k;
+    size_t sys = 0;
+    if ((enc->flags & WEFT_ENC_SYSTEMATIC) && enc->emitted < g->k)
+        sys = (size_t)(g->k - enc->emitted) < n ? (size_t)(g->k - enc->emitted) : n;
+    /* Shards left to code need room for their payload; views need only a head. */
+    if (cap < (views && sys == n ? head : weft_shard_size(g)))
         return WEFT_ENOSPC;
     for (size_t j = 0; j < n; j++)
-        if (!out[j])
+        if (!bufs[j])
             return WEFT_EINVAL;
     const weft_gf_kernels *kern = weft_gf_active();
     uint8_t *dst[BATCH_ROWS];
@@ -184,15 +195,43 @@ weft_enc_batch(weft_encoder *enc, uint8_t *const *out, size_t n, size_t cap)
     while (j < n) {
         size_t rows = 0;
         for (; j < n && rows < BATCH_ROWS; j++) {
-            if (start_shard(enc, out[j]))
+            const uint8_t *piece = NULL;
+            uint8_t *pay = bufs[j] + head;
+            int done = start_shard(enc, bufs[j], &piece);
+            if (views) {
+                iov[j].head = bufs[j];
+                iov[j].head_len = head;
+                iov[j].payload = done ? piece : pay;
+                iov[j].payload_len = g->piece_size;
+            } else if (done) {
+                memcpy(pay, piece, g->piece_size);
+            }
+            if (done)
                 continue;
-            memcpy(enc->scratch + rows * g->k, out[j] + WEFT_SHARD_HDR, g->k);
-            dst[rows++] = out[j] + WEFT_SHARD_HDR + g->k;
+            memcpy(enc->scratch + rows * g->k, bufs[j] + WEFT_SHARD_HDR, g->k);
+            dst[rows++] = pay;
         }
         if (rows)
             kern->dot(dst, rows, enc->pieces, g->k, enc->scratch, g->piece_size, 0);
     }
     return (int)n;
+}
+
+int
+weft_enc_batch(weft_encoder *enc, uint8_t *const *out, size_t n, size_t cap)
+{
+    if (!enc || (!out && n) || n > INT32_MAX)
+        return WEFT_EINVAL;
+    return batch(enc, 0, NULL, out, n, cap);
+}
+
+int
+weft_enc_batch_iov(weft_encoder *enc, weft_shard_iov *out, size_t n, uint8_t *const *bufs,
+                   size_t cap)
+{
+    if (!enc || (!out && n) || (!bufs && n) || n > INT32_MAX)
+        return WEFT_EINVAL;
+    return batch(enc, 1, out, bufs, n, cap);
 }
 
 int

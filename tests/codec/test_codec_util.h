@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Helpers shared by the tests of the public coding API (test_shard.c,
- * test_encoder.c, test_decoder.c): the per-test setup, encoder and decoder
+ * test_encoder.c, test_decoder.c, test_borrowed.c): the per-test setup, encoder and decoder
  * constructors that fail the test with the seed, and the checks of an
  * emitted shard and of a decoded message against the independent model in
  * testutil.h. Each of those files is a test executable of its own and

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The encoder through the public API (random, systematic, borrowed message,
- * batch, caller-chosen vectors, seeding) and round trips through the
- * progressive decoder: every k in 1..64 and large ones, several MiB,
- * explicit padding, random subsets, push_parts, shards at a page edge.
+ * batch, shard views (weft_enc_batch_iov), caller-chosen vectors, seeding)
+ * and round trips through the progressive decoder: every k in 1..64 and
+ * large ones, several MiB, explicit padding, random subsets, push_parts,
+ * shards at a page edge, views pushed borrowed.
  *
  * Every payload is checked against an independent model: a shift-and-add
  * multiply applied to the zero-padded pieces.
@@ -370,6 +371,220 @@ Test(encoder, batch_equals_repeated_next, .init = codec_setup)
     }
 }
 
+/* Check one batch of views against the shards weft_enc_batch wrote (ref) for
+ * the same stream positions: head in bufs[j], a coded payload right after it,
+ * a systematic one pointing at the piece (into msg for a whole borrowed
+ * piece) with nothing written after the head; head then payload equal ref. */
+static void
+check_views(const weft_shard_iov *v, gbuf *bufs, uint8_t *const *ref, size_t n, size_t pos,
+            const weft_gen *g, unsigned flags, const uint8_t *msg, const char *what, uint64_t seed)
+{
+    size_t head = (size_t)WEFT_SHARD_HDR + g->k, ss = head + g->piece_size;
+    uint8_t *joined = malloc(ss);
+    for (size_t j = 0; j < n; j++) {
+        size_t at = pos + j;
+        int sys = (flags & WEFT_ENC_SYSTEMATIC) && at < g->k;
+        cr_assert(v[j].head == bufs[j].p && v[j].head_len == head &&
+                      v[j].payload_len == g->piece_size,
+                  "%s: view %zu is head %p+%zu payload +%zu, want %p+%zu +%u" SEEDF, what, at,
+                  (const void *)v[j].head, v[j].head_len, v[j].payload_len, (const void *)bufs[j].p,
+                  head, g->piece_size, seed);
+        cr_assert(gbuf_guard_damage(&bufs[j]) < 0, "%s: view %zu wrote outside its buffer" SEEDF,
+                  what, at, seed);
+        if (sys) {
+            size_t off = at * g->piece_size;
+            if ((flags & WEFT_ENC_BORROW) && off + g->piece_size <= g->message_len)
+                cr_assert(v[j].payload == msg + off,
+                          "%s: systematic view %zu does not point into the message" SEEDF, what, at,
+                          seed);
+            cr_assert(v[j].payload + g->piece_size <= bufs[j].block ||
+                          v[j].payload >= bufs[j].block + bufs[j].total,
+                      "%s: systematic view %zu points into its buffer" SEEDF, what, at, seed);
+            size_t start = (size_t)(bufs[j].p - bufs[j].block) + head;
+            cr_assert(
+                memcmp(bufs[j].block + start, bufs[j].shadow + start, bufs[j].total - start) == 0,
+                "%s: systematic view %zu wrote past its head" SEEDF, what, at, seed);
+        } else {
+            cr_assert(v[j].payload == bufs[j].p + head,
+                      "%s: coded view %zu payload is not after its head" SEEDF, what, at, seed);
+        }
+        memcpy(joined, v[j].head, head);
+        memcpy(joined + head, v[j].payload, g->piece_size);
+        long d = first_diff(joined, ref[j], ss);
+        cr_assert(d < 0, "%s: view %zu differs from weft_enc_batch at byte %ld" SEEDF, what, at, d,
+                  seed);
+    }
+    free(joined);
+}
+
+Test(encoder, batch_iov_equals_batch, .init = codec_setup)
+{
+    uint64_t seed = test_seed();
+    trng r = {seed};
+    static const struct {
+        size_t len;
+        uint32_t k, piece;
+        unsigned flags;
+    } cases[] = {
+        {1, 1, 0, WEFT_ENC_SYSTEMATIC},
+        {1, 1, 0, 0},
+        {900, 1, 0, WEFT_ENC_SYSTEMATIC | WEFT_ENC_BORROW},
+        {100, 3, 0, WEFT_ENC_SYSTEMATIC | WEFT_ENC_BORROW}, /* partial last piece */
+        {100, 3, 0, WEFT_ENC_SYSTEMATIC},
+        {4096, 4, 0, WEFT_ENC_SYSTEMATIC | WEFT_ENC_BORROW},
+        {1000, 8, 200, WEFT_ENC_SYSTEMATIC | WEFT_ENC_BORROW}, /* absent pieces */
+        {5000, 16, 0, WEFT_ENC_SYSTEMATIC},
+        {5000, 16, 0, WEFT_ENC_BORROW},
+        {77777, 64, 0, WEFT_ENC_SYSTEMATIC | WEFT_ENC_BORROW},
+        {4099, 255, 0, WEFT_ENC_SYSTEMATIC},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint32_t k = cases[i].k;
+        unsigned flags = cases[i].flags;
+        size_t len = cases[i].len;
+        /* Batch sizes: n = k then past it; n > k at once; n < k first, an
+         * empty batch, then across the boundary. */
+        size_t seqs[3][5] = {{k, 3}, {k + 5}, {k > 1 ? k - 1 : 1, 0, 2, 1, k + 1}};
+        size_t seqlen[3] = {2, 1, 5};
+        for (int sq = 0; sq < 3; sq++) {
+            uint8_t *msg = random_msg(&r, len);
+            uint8_t *keep = malloc(len);
+            memcpy(keep, msg, len);
+            uint64_t es = trng_next(&r);
+            weft_encoder *a = new_enc(msg, len, k, cases[i].piece, flags, es, seed);
+            weft_encoder *b = new_enc(msg, len, k, cases[i].piece, flags, es, seed);
+            const weft_gen *g = weft_enc_gen(a);
+            size_t ss = weft_shard_size(g);
+            /* A copied message may go at once; the views must not care. */
+            if (!(flags & WEFT_ENC_BORROW))
+                memset(msg, 0xDB, len);
+            char what[96];
+            snprintf(what, sizeof(what), "iov len %zu k %u piece %u flags %u seq %d", len, k,
+                     g->piece_size, flags, sq);
+            size_t total = 0;
+            for (int x = 0; x < (int)seqlen[sq]; x++)
+                total += seqs[sq][x];
+            /* Every view of the run, checked again before weft_enc_free. */
+            weft_shard_iov *all = calloc(total + 1, sizeof(*all));
+            uint8_t *refmem = malloc((total + 1) * ss);
+            gbuf *bufs = calloc(total + 1, sizeof(*bufs));
+            uint8_t **outs = calloc(total + 1, sizeof(*outs));
+            uint8_t **refs = calloc(total + 1, sizeof(*refs));
+            size_t pos = 0;
+            for (int x = 0; x < (int)seqlen[sq]; x++) {
+                size_t n = seqs[sq][x];
+                for (size_t j = 0; j < n; j++) {
+                    gbuf_init(&bufs[pos + j], ss, trng_below(&r, 64), &r);
+                    outs[j] = bufs[pos + j].p;
+                    refs[j] = refmem + (pos + j) * ss;
+                }
+                int rc = weft_enc_batch_iov(a, all + pos, n, outs, ss);
+                cr_assert_eq(rc, (int)n, "%s: batch_iov of %zu returned %d (%s)" SEEDF, what, n, rc,
+                             weft_strerror(rc), seed);
+                rc = weft_enc_batch(b, refs, n, ss);
+                cr_assert_eq(rc, (int)n, "%s: batch of %zu returned %d" SEEDF, what, n, rc, seed);
+                check_views(all + pos, bufs + pos, refs, n, pos, g, flags,
+                            (flags & WEFT_ENC_BORROW) ? msg : NULL, what, seed);
+                for (size_t j = 0; j < n; j++)
+                    check_shard(refs[j], ss, g, keep, what, seed);
+                pos += n;
+            }
+            /* Systematic views stay good while the encoder lives. */
+            uint8_t *joined = malloc(ss);
+            for (size_t j = 0; j < pos; j++) {
+                memcpy(joined, all[j].head, all[j].head_len);
+                memcpy(joined + all[j].head_len, all[j].payload, all[j].payload_len);
+                cr_assert(first_diff(joined, refmem + j * ss, ss) < 0,
+                          "%s: view %zu changed later" SEEDF, what, j, seed);
+                gbuf_free(&bufs[j]);
+            }
+            free(joined);
+            weft_enc_free(a);
+            weft_enc_free(b);
+            free(all);
+            free(refmem);
+            free(bufs);
+            free(outs);
+            free(refs);
+            free(keep);
+            free(msg);
+        }
+    }
+}
+
+Test(encoder, batch_iov_capacity_and_arguments, .init = codec_setup)
+{
+    uint64_t seed = test_seed();
+    trng r = {seed};
+    size_t len = 3001;
+    uint32_t k = 8;
+    uint8_t *msg = random_msg(&r, len);
+    uint64_t es = trng_next(&r);
+    weft_encoder *a = new_enc(msg, len, k, 0, WEFT_ENC_SYSTEMATIC | WEFT_ENC_BORROW, es, seed);
+    weft_encoder *b = new_enc(msg, len, k, 0, WEFT_ENC_SYSTEMATIC | WEFT_ENC_BORROW, es, seed);
+    const weft_gen *g = weft_enc_gen(a);
+    size_t ss = weft_shard_size(g), head = (size_t)WEFT_SHARD_HDR + k;
+    gbuf bufs[10];
+    uint8_t *outs[10], *refs[10];
+    weft_shard_iov v[10];
+    for (int j = 0; j < 10; j++) {
+        gbuf_init(&bufs[j], head, trng_below(&r, 64), &r);
+        outs[j] = bufs[j].p;
+        refs[j] = malloc(ss);
+    }
+    /* Bad arguments change nothing. */
+    cr_assert_eq(weft_enc_batch_iov(NULL, v, 1, outs, ss), WEFT_EINVAL, "NULL encoder" SEEDF, seed);
+    cr_assert_eq(weft_enc_batch_iov(a, NULL, 1, outs, ss), WEFT_EINVAL, "NULL views" SEEDF, seed);
+    cr_assert_eq(weft_enc_batch_iov(a, v, 1, NULL, ss), WEFT_EINVAL, "NULL buffers" SEEDF, seed);
+    cr_assert_eq(weft_enc_batch_iov(a, v, (size_t)INT32_MAX + 1, outs, ss), WEFT_EINVAL,
+                 "n over INT32_MAX" SEEDF, seed);
+    uint8_t *holey[3] = {outs[0], NULL, outs[2]};
+    cr_assert_eq(weft_enc_batch_iov(a, v, 3, holey, ss), WEFT_EINVAL, "a NULL buffer" SEEDF, seed);
+    cr_assert_eq(weft_enc_batch_iov(a, NULL, 0, NULL, head), 0, "empty batch" SEEDF, seed);
+    /* Crossing into coded shards needs whole-shard capacity. */
+    cr_assert_eq(weft_enc_batch_iov(a, v, k + 1, outs, head), WEFT_ENOSPC,
+                 "k + 1 views with head capacity" SEEDF, seed);
+    for (int j = 0; j < 10; j++)
+        cr_assert(gbuf_unchanged(&bufs[j]), "failed call wrote buffer %d" SEEDF, j, seed);
+    /* All systematic: head-sized buffers are enough, in two batches. */
+    cr_assert_eq(weft_enc_batch_iov(a, v, 3, outs, head), 3, "3 views, head capacity" SEEDF, seed);
+    cr_assert_eq(weft_enc_batch_iov(a, v + 3, k - 3, outs + 3, head), (int)(k - 3),
+                 "rest of the systematic views" SEEDF, seed);
+    cr_assert_eq(weft_enc_batch(b, refs, k, ss), (int)k, "reference batch" SEEDF, seed);
+    check_views(v, bufs, refs, k, 0, g, WEFT_ENC_SYSTEMATIC | WEFT_ENC_BORROW, msg, "head capacity",
+                seed);
+    /* Now coded: head capacity, and one byte short of a shard, fail. */
+    cr_assert_eq(weft_enc_batch_iov(a, v, 1, outs, head), WEFT_ENOSPC, "coded, head cap" SEEDF,
+                 seed);
+    cr_assert_eq(weft_enc_batch_iov(a, v, 1, outs, ss - 1), WEFT_ENOSPC, "coded, cap - 1" SEEDF,
+                 seed);
+    /* The failures consumed nothing: the stream goes on like the reference. */
+    gbuf big[2];
+    uint8_t *bo[2];
+    for (int j = 0; j < 2; j++) {
+        gbuf_init(&big[j], ss, trng_below(&r, 64), &r);
+        bo[j] = big[j].p;
+    }
+    cr_assert_eq(weft_enc_batch_iov(a, v, 2, bo, ss), 2, "coded views" SEEDF, seed);
+    cr_assert_eq(weft_enc_batch(b, refs, 2, ss), 2, "reference batch" SEEDF, seed);
+    check_views(v, big, refs, 2, k, g, WEFT_ENC_SYSTEMATIC | WEFT_ENC_BORROW, msg, "after errors",
+                seed);
+    /* A random encoder never gets by with head capacity. */
+    weft_encoder *c = new_enc(msg, len, k, 0, 0, es, seed);
+    cr_assert_eq(weft_enc_batch_iov(c, v, 1, outs, head), WEFT_ENOSPC, "random, head cap" SEEDF,
+                 seed);
+    weft_enc_free(c);
+    for (int j = 0; j < 10; j++) {
+        gbuf_free(&bufs[j]);
+        free(refs[j]);
+    }
+    for (int j = 0; j < 2; j++)
+        gbuf_free(&big[j]);
+    weft_enc_free(a);
+    weft_enc_free(b);
+    free(msg);
+}
+
 Test(encoder, enc_with_uses_given_vector, .init = codec_setup)
 {
     uint64_t seed = test_seed();
@@ -614,4 +829,62 @@ Test(roundtrip, shards_at_page_edge, .init = codec_setup)
     weft_dec_free(d);
     weft_enc_free(e);
     free(msg);
+}
+
+/* Zero copy end to end: shard views from the encoder, pushed borrowed into
+ * the decoder; some shards are lost on the way. */
+Test(roundtrip, iov_views_into_borrowed_decoder, .init = codec_setup)
+{
+    uint64_t seed = test_seed();
+    trng r = {seed};
+    static const struct {
+        size_t len;
+        uint32_t k;
+        unsigned flags;
+    } cases[] = {
+        {1, 1, WEFT_ENC_SYSTEMATIC | WEFT_ENC_BORROW},
+        {20000, 16, WEFT_ENC_SYSTEMATIC | WEFT_ENC_BORROW},
+        {20000, 16, WEFT_ENC_SYSTEMATIC},
+        {65537, 32, WEFT_ENC_BORROW},
+        {5555, 70, WEFT_ENC_SYSTEMATIC | WEFT_ENC_BORROW},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint32_t k = cases[i].k;
+        uint8_t *msg = random_msg(&r, cases[i].len);
+        weft_encoder *e = new_enc(msg, cases[i].len, k, 0, cases[i].flags, trng_next(&r), seed);
+        const weft_gen *g = weft_enc_gen(e);
+        /* A quarter is lost: 4 k / 3 shards on average, and 3 k + 32 by far. */
+        size_t ss = weft_shard_size(g), nmax = 3 * (size_t)k + 32;
+        uint8_t *mem = malloc(nmax * ss);
+        uint8_t **bufs = malloc(nmax * sizeof(*bufs));
+        weft_shard_iov *v = malloc(nmax * sizeof(*v));
+        for (size_t j = 0; j < nmax; j++)
+            bufs[j] = mem + j * ss;
+        weft_decoder *d = new_dec(g, seed);
+        size_t pos = 0;
+        while (!weft_dec_complete(d)) {
+            cr_assert(pos < nmax, "k %u: not complete after %zu shards" SEEDF, k, pos, seed);
+            size_t n = 1 + trng_below(&r, k + 2);
+            n = n < nmax - pos ? n : nmax - pos;
+            int rc = weft_enc_batch_iov(e, v + pos, n, bufs + pos, ss);
+            cr_assert_eq(rc, (int)n, "batch_iov: %d" SEEDF, rc, seed);
+            for (size_t j = pos; j < pos + n && !weft_dec_complete(d); j++) {
+                if (trng_below(&r, 4) == 0)
+                    continue; /* lost */
+                rc = weft_dec_push_parts_borrowed(d, v[j].head + WEFT_SHARD_HDR, v[j].payload);
+                cr_assert(rc == WEFT_DEC_INNOVATIVE || rc == WEFT_DEC_REDUNDANT,
+                          "push of view %zu: %d" SEEDF, j, rc, seed);
+            }
+            pos += n;
+        }
+        /* The views are not needed any more. */
+        memset(mem, 0x6D, nmax * ss);
+        check_message(d, msg, cases[i].len, "views into a borrowed decoder", seed);
+        weft_dec_free(d);
+        weft_enc_free(e);
+        free(mem);
+        free(bufs);
+        free(v);
+        free(msg);
+    }
 }

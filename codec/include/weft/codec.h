@@ -183,6 +183,33 @@ WEFT_NODISCARD WEFT_API int weft_enc_next(weft_encoder *enc, uint8_t *out, size_
 WEFT_NODISCARD WEFT_API int weft_enc_batch(weft_encoder *enc, uint8_t *const *out, size_t n,
                                            size_t cap);
 
+/* One shard as two byte ranges: head (the 12-byte header and the k
+ * coefficients) followed by payload (piece_size bytes) is the serialized
+ * shard, ready for writev or a scatter-gather send. */
+typedef struct weft_shard_iov {
+    const uint8_t *head;
+    size_t head_len; /* 12 + k */
+    const uint8_t *payload;
+    size_t payload_len; /* piece_size */
+} weft_shard_iov;
+
+/* weft_enc_batch without copying systematic pieces: emit the next n shards,
+ * the same shards in the same order (the same coefficient draws) as
+ * weft_enc_batch, and describe shard j in out[j]. bufs[j] (cap bytes)
+ * receives shard j's header and coefficients, out[j].head == bufs[j]; for a
+ * coded shard the payload follows in bufs[j], so bufs[j] holds the whole
+ * shard. For a systematic shard (unit vector; the first k shards of a
+ * WEFT_ENC_SYSTEMATIC encoder) out[j].payload points at the piece inside the
+ * encoder instead: into the caller's message under WEFT_ENC_BORROW (a
+ * partial or absent last piece, zero-padded, is the encoder's own), else into
+ * the encoder's copy; it stays valid and unchanged until weft_enc_free.
+ * Either way head then payload is byte for byte what weft_enc_batch writes.
+ * cap >= weft_shard_size is always enough; when every shard of the batch is
+ * systematic, cap >= 12 + k is. Mixes freely with the other emitting calls.
+ * Returns n, or WEFT_EINVAL / WEFT_ENOSPC before emitting anything. */
+WEFT_NODISCARD WEFT_API int weft_enc_batch_iov(weft_encoder *enc, weft_shard_iov *out, size_t n,
+                                               uint8_t *const *bufs, size_t cap);
+
 /* Encode with caller-chosen coefficients (k bytes) into out; for tests,
  * benchmarks and protocols that derive vectors themselves. Returns bytes
  * written or WEFT_ENOSPC / WEFT_EZEROVEC. */
@@ -199,9 +226,11 @@ enum {
     WEFT_DEC_INNOVATIVE = 1, /* rank grew by one */
 };
 
-/* New decoder for one generation; allocates k*k + k*piece_size bytes plus
- * O(k), all now. Returns NULL with *err set (weft_gen_check errors,
- * WEFT_ETOOBIG if k * piece_size does not fit in memory bounds, -ENOMEM). */
+/* New decoder for one generation; allocates k*piece_size bytes for the
+ * message, 3*k*k coefficient bytes, at most 32 KiB of staging (64*k bytes
+ * above k = 512) and O(k), all now. Returns NULL with *err set
+ * (weft_gen_check errors, WEFT_ETOOBIG if k * piece_size does not fit in
+ * memory bounds, -ENOMEM). */
 WEFT_API weft_decoder *weft_dec_new(const weft_gen *gen, int *err);
 WEFT_API void weft_dec_free(weft_decoder *dec);
 WEFT_API const weft_gen *weft_dec_gen(const weft_decoder *dec);
@@ -218,6 +247,27 @@ WEFT_NODISCARD WEFT_API int weft_dec_push(weft_decoder *dec, const uint8_t *buf,
 WEFT_NODISCARD WEFT_API int weft_dec_push_parts(weft_decoder *dec, const uint8_t *coefs,
                                                 const uint8_t *payload);
 
+/* Absorb one serialized shard without copying its payload: the decoder keeps
+ * a pointer into buf instead (the coefficients are still copied). Same
+ * checks and returns as weft_dec_push. When the call returns
+ * WEFT_DEC_INNOVATIVE without completing the decoder, buf is lent to it: the
+ * caller must keep buf valid and unchanged until the push that completes the
+ * decoder has returned, or until weft_dec_reset or weft_dec_free, whichever
+ * comes first; weft_dec_recode reads it in the meantime. In every other case
+ * (a redundant or invalid shard, an error, or the push that completes the
+ * decoder) buf is not referenced once the call returns and may be reused at
+ * once. The completed message lives in the decoder's own memory, like after
+ * weft_dec_push. Borrowed and copied pushes mix freely on one decoder; with
+ * every payload borrowed, decoding copies no payload and writes the message
+ * straight from the shard buffers. */
+WEFT_NODISCARD WEFT_API int weft_dec_push_borrowed(weft_decoder *dec, const uint8_t *buf,
+                                                   size_t len);
+
+/* The same for an already parsed shard: coefs (k bytes) is copied, payload
+ * (piece_size bytes) is lent on the terms of weft_dec_push_borrowed. */
+WEFT_NODISCARD WEFT_API int weft_dec_push_parts_borrowed(weft_decoder *dec, const uint8_t *coefs,
+                                                         const uint8_t *payload);
+
 WEFT_API uint32_t weft_dec_rank(const weft_decoder *dec);
 WEFT_API int weft_dec_complete(const weft_decoder *dec);
 
@@ -228,18 +278,20 @@ WEFT_API const uint8_t *weft_dec_message(weft_decoder *dec, size_t *len);
 
 /* Emit a fresh random combination of everything held (rank >= 1) into out
  * (cap >= weft_shard_size), coefficients from rng. Works before decoding
- * completes: this is recoding. Returns bytes written, WEFT_EEMPTY or
- * WEFT_ENOSPC. */
+ * completes: this is recoding (reading any borrowed payloads held). Returns bytes written,
+ * WEFT_EEMPTY or WEFT_ENOSPC. */
 WEFT_NODISCARD WEFT_API int weft_dec_recode(weft_decoder *dec, weft_rng *rng, uint8_t *out,
                                             size_t cap);
 
-/* Forget everything held, keep the generation and the memory. */
+/* Forget everything held, keep the generation and the memory. Buffers lent
+ * by weft_dec_push_borrowed are not referenced any more. */
 WEFT_API void weft_dec_reset(weft_decoder *dec);
 
 /* Recoder spelling of the decoder calls. */
 #define weft_rec_new weft_dec_new
 #define weft_rec_free weft_dec_free
 #define weft_rec_push weft_dec_push
+#define weft_rec_push_borrowed weft_dec_push_borrowed
 #define weft_rec_rank weft_dec_rank
 #define weft_rec_recode weft_dec_recode
 
