@@ -14,9 +14,12 @@
  * builds what its users build before the hot path (encoder, decoder, ISA-L
  * tables for a fixed matrix), runs one op untimed and checks its output
  * against a scalar GF(2^8) oracle kept in this file, and only then is timed
- * (bench_measure: median of runs, each at least --min-ms long). The
- * definitions of the ops are in bench_codec_usage() (bench_codec_grid.c) and
- * bench/README.md; keep the three in step.
+ * (bench_measure: median of runs, each at least --min-ms long). A weft
+ * backend runs an op through one variant of the API at a time: the copying
+ * calls, the borrowed push (decode) or the shard views (encode), each its
+ * own measurement. The definitions of the ops and variants are in
+ * bench_codec_usage() (bench_codec_grid.c) and bench/README.md; keep the
+ * three in step.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -24,6 +27,8 @@
 #include <string.h>
 
 #include "bench_codec.h"
+
+const char *const variant_names[VAR_COUNT] = {"copy", "borrowed", "iov", "in_place"};
 
 /* ---- the scalar oracle ---------------------------------------------------- */
 
@@ -181,6 +186,7 @@ ctx_free(codec_ctx *c)
 {
     weft_enc_free(c->enc);
     weft_dec_free(c->dec);
+    free(c->iov);
     free(c->out);
     free(c->out_mem);
     free(c->mat);
@@ -228,19 +234,37 @@ weft_encode_op(void *arg)
         fail("weft_enc_batch returned %d (%s)", rc, rc < 0 ? weft_strerror(rc) : "short");
 }
 
+/* The shards as views: systematic payloads point into the message. */
+static void
+weft_encode_iov_op(void *arg)
+{
+    codec_ctx *c = arg;
+    int rc = weft_enc_batch_iov(c->enc, c->iov, c->sh->n, c->out, c->d->shard_size);
+
+    if (rc != (int)c->sh->n)
+        fail("weft_enc_batch_iov returned %d (%s)", rc, rc < 0 ? weft_strerror(rc) : "short");
+}
+
+/* Copying (weft_dec_push) or borrowed (weft_dec_push_borrowed) pushes of
+ * the held shards, which outlive the decoder as the borrowed contract asks. */
 static void
 weft_decode_op(void *arg)
 {
     codec_ctx *c = arg;
+    int borrowed = c->variant == VAR_BORROWED;
     uint32_t i;
     int rc;
 
     weft_dec_reset(c->dec);
     for (i = 0; i < c->sh->k; i++) {
-        rc = weft_dec_push(c->dec, held_shard(c->d, i), c->d->shard_size);
+        if (borrowed)
+            rc = weft_dec_push_borrowed(c->dec, held_shard(c->d, i), c->d->shard_size);
+        else
+            rc = weft_dec_push(c->dec, held_shard(c->d, i), c->d->shard_size);
         if (rc != WEFT_DEC_INNOVATIVE)
-            fail("weft_dec_push of held shard %" PRIu32 " returned %d (%s), expected innovative", i,
-                 rc, rc < 0 ? weft_strerror(rc) : "redundant");
+            fail("%s of held shard %" PRIu32 " returned %d (%s), expected innovative",
+                 borrowed ? "weft_dec_push_borrowed" : "weft_dec_push", i, rc,
+                 rc < 0 ? weft_strerror(rc) : "redundant");
     }
     c->decoded = weft_dec_message(c->dec, &c->decoded_len);
     if (c->decoded == NULL)
@@ -278,6 +302,10 @@ weft_setup(codec_ctx *c, bench_case *bc, uint64_t seed)
         weft_encoder_make(c);
         ctx_alloc_out(c, sh->n, c->d->shard_size);
         bc->op = weft_encode_op;
+        if (c->variant == VAR_IOV) {
+            c->iov = bench_xalloc(sh->n * sizeof(*c->iov));
+            bc->op = weft_encode_iov_op;
+        }
         if (sh->systematic)
             bc->prep = weft_encode_prep;
         break;
@@ -304,6 +332,34 @@ weft_setup(codec_ctx *c, bench_case *bc, uint64_t seed)
     }
 }
 
+/* Shard j of a VAR_IOV encode, head and payload joined into a new buffer,
+ * after checking the head is bufs[j]'s and a coded payload follows it there. */
+static const uint8_t *
+join_iov(const codec_ctx *c, uint32_t j, const char *what)
+{
+    const weft_shard_iov *v = &c->iov[j];
+    size_t head = WEFT_SHARD_HDR + (size_t)c->sh->k;
+    uint8_t *buf;
+
+    if (v->head != c->out[j] || v->head_len != head || v->payload_len != c->d->gen.piece_size)
+        fail("%s: view is head %p+%zu, payload +%zu; expected head %p+%zu", what,
+             (const void *)v->head, v->head_len, v->payload_len, (const void *)c->out[j], head);
+    if (c->sh->systematic && j < c->sh->k) {
+        /* Zero copy: a whole piece is read from the (borrowed) message. */
+        size_t piece = c->d->gen.piece_size;
+
+        if ((j + 1) * piece <= c->sh->msg && v->payload != c->d->msg + j * piece)
+            fail("%s: systematic payload does not point at piece %" PRIu32 " of the message", what,
+                 j);
+    } else if (v->payload != c->out[j] + head) {
+        fail("%s: coded payload not in its shard buffer", what);
+    }
+    buf = bench_xalloc(c->d->shard_size);
+    memcpy(buf, v->head, v->head_len);
+    memcpy(buf + head, v->payload, v->payload_len);
+    return buf;
+}
+
 static void
 weft_verify(codec_ctx *c, const char *backend)
 {
@@ -319,22 +375,31 @@ weft_verify(codec_ctx *c, const char *backend)
         idx[2] = sh->k;
         idx[3] = sh->n - 1;
         for (j = 0; j < 4; j++) {
+            const uint8_t *shard;
+
             if (idx[j] >= sh->n)
                 continue;
-            snprintf(what, sizeof(what), "%s encode shard %" PRIu32, backend, idx[j]);
-            check_weft_shard(c->d, c->out[idx[j]], what);
+            snprintf(what, sizeof(what), "%s %s encode shard %" PRIu32, backend,
+                     variant_names[c->variant], idx[j]);
+            shard = c->out[idx[j]];
+            if (c->variant == VAR_IOV)
+                shard = join_iov(c, idx[j], what);
+            check_weft_shard(c->d, shard, what);
             if (sh->systematic && idx[j] < sh->k) {
-                const uint8_t *coefs = c->out[idx[j]] + WEFT_SHARD_HDR;
+                const uint8_t *coefs = shard + WEFT_SHARD_HDR;
 
                 for (x = 0; x < sh->k; x++)
                     if (coefs[x] != (x == idx[j]))
                         fail("%s: systematic shard without a unit vector", what);
             }
+            if (shard != c->out[idx[j]])
+                free((void *)shard);
         }
         break;
     case OP_DECODE:
         if (c->decoded_len != sh->msg || memcmp(c->decoded, c->d->msg, sh->msg) != 0)
-            fail("%s decode: decoded message differs from the original", backend);
+            fail("%s %s decode: decoded message differs from the original", backend,
+                 variant_names[c->variant]);
         break;
     case OP_RECODE:
         if (weft_dec_rank(c->dec) != sh->k)
@@ -351,8 +416,8 @@ weft_verify(codec_ctx *c, const char *backend)
 /* Measure sh on one backend into *res. Returns 0, or 1 if the backend has
  * nothing to do for this shape (ISA-L systematic with n <= k). */
 int
-measure_one(const shape *sh, const shape_data *d, const char *backend, const codec_opts *o,
-            codec_result *res)
+measure_one(const shape *sh, const shape_data *d, const char *backend, enum codec_variant var,
+            const codec_opts *o, codec_result *res)
 {
     codec_ctx c;
     bench_case bc;
@@ -365,6 +430,7 @@ measure_one(const shape *sh, const shape_data *d, const char *backend, const cod
     memset(&bc, 0, sizeof(bc));
     c.sh = sh;
     c.d = d;
+    c.variant = is_isal ? VAR_IN_PLACE : var;
     oracle_init();
     if (is_isal) {
 #ifdef WEFT_BENCH_HAVE_ISAL
@@ -419,6 +485,7 @@ measure_one(const shape *sh, const shape_data *d, const char *backend, const cod
     ctx_free(&c);
 
     res->sh = *sh;
+    res->variant = is_isal ? VAR_IN_PLACE : var;
     res->piece = d->gen.piece_size;
     snprintf(res->backend, sizeof(res->backend), "%s", backend);
     /* bytes per ns == GB/s */

@@ -21,11 +21,17 @@
 
 enum codec_op { OP_ENCODE, OP_DECODE, OP_RECODE, OP_COUNT };
 
+/* How weft runs an op: through the copying calls (every op), the borrowed
+ * push (decode) or the shard views (encode). ISA-L rows are VAR_IN_PLACE:
+ * ISA-L reads its inputs where they are. */
+enum codec_variant { VAR_COPY, VAR_BORROWED, VAR_IOV, VAR_IN_PLACE, VAR_COUNT };
+
 typedef struct codec_opts {
-    unsigned ops; /* bit per enum codec_op */
-    uint32_t k;   /* 0: unset (grid: all of grid_k) */
-    uint32_t n;   /* 0: the op's default */
-    uint64_t msg; /* 0: unset (grid: all of grid_msg) */
+    unsigned ops;      /* bit per enum codec_op */
+    unsigned variants; /* bit per enum codec_variant; 0: each op's default set */
+    uint32_t k;        /* 0: unset (grid: all of grid_k) */
+    uint32_t n;        /* 0: the op's default */
+    uint64_t msg;      /* 0: unset (grid: all of grid_msg) */
     const char *backend_arg;
     int systematic;
     int json;
@@ -57,6 +63,7 @@ typedef struct shape_data {
 
 typedef struct codec_result {
     shape sh;
+    enum codec_variant variant;
     uint32_t piece;
     char backend[24];
     bench_stats st;
@@ -68,9 +75,11 @@ typedef struct codec_result {
 typedef struct codec_ctx {
     const shape *sh;
     const shape_data *d;
+    enum codec_variant variant;
     uint8_t **out; /* n output buffers (weft: serialized shards) */
     uint8_t *out_mem;
     /* weft */
+    weft_shard_iov *iov; /* encode, VAR_IOV: the n shards as views */
     weft_encoder *enc;
     weft_decoder *dec;
     weft_rng rng;
@@ -118,6 +127,8 @@ held_shard(const shape_data *d, uint32_t i)
 
 /* bench_codec.c */
 
+/* JSON and table names of enum codec_variant. */
+extern const char *const variant_names[VAR_COUNT];
 /* Fill the scalar oracle's product table (once). */
 void oracle_init(void);
 /* Abort unless payload == sum_i coefs[i] * piece_i of the shape's message. */
@@ -128,10 +139,11 @@ void data_init(shape_data *d, const shape *sh, uint64_t seed);
 void data_free(shape_data *d);
 /* n output buffers of size bytes each, 64-byte aligned. */
 void ctx_alloc_out(codec_ctx *c, uint32_t n, size_t size);
-/* Measure sh on one backend into *res. Returns 0, or 1 if the backend has
- * nothing to do for this shape (ISA-L systematic with n <= k). */
-int measure_one(const shape *sh, const shape_data *d, const char *backend, const codec_opts *o,
-                codec_result *res);
+/* Measure sh on one backend into *res, a weft backend through variant var
+ * (ISA-L ignores it and reports VAR_IN_PLACE). Returns 0, or 1 if the
+ * backend has nothing to do for this shape (ISA-L systematic with n <= k). */
+int measure_one(const shape *sh, const shape_data *d, const char *backend, enum codec_variant var,
+                const codec_opts *o, codec_result *res);
 
 #ifdef WEFT_BENCH_HAVE_ISAL
 /* bench_codec_isal.c */

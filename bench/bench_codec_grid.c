@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench_codec_grid.c: the driver of `weft-bench codec`: --help, option
- * parsing, the choice of backends, the loop over shapes (one, or the --grid
- * sweep) that makes each shape's inputs and measures it on every backend,
- * the table and JSON output, and the --plot through gnuplot. The measuring
- * itself is in bench_codec.c and bench_codec_isal.c.
+ * parsing, the choice of backends and variants, the loop over shapes (one,
+ * or the --grid sweep) that makes each shape's inputs and measures it on
+ * every backend (a weft backend once per variant), the table and JSON
+ * output, and the --plot through gnuplot. The measuring itself is in
+ * bench_codec.c and bench_codec_isal.c.
  *
  * Adding an axis to --grid or a column to --plot touches only the tables
  * below and plot_results().
@@ -24,6 +25,26 @@
 
 static const char *const op_names[OP_COUNT] = {"encode", "decode", "recode"};
 
+/* The weft variants each op has, and those it runs unless --variant says
+ * otherwise: shard views only pay off for systematic encodes, where they
+ * skip the copy of the pieces; for coded shards they do the same work as
+ * weft_enc_batch. */
+static const unsigned op_variants[OP_COUNT] = {
+    [OP_ENCODE] = 1u << VAR_COPY | 1u << VAR_IOV,
+    [OP_DECODE] = 1u << VAR_COPY | 1u << VAR_BORROWED,
+    [OP_RECODE] = 1u << VAR_COPY,
+};
+
+static unsigned
+variants_for(const shape *sh, const codec_opts *o)
+{
+    if (o->variants != 0)
+        return o->variants & op_variants[sh->op];
+    if (sh->op == OP_ENCODE && !sh->systematic)
+        return 1u << VAR_COPY;
+    return op_variants[sh->op];
+}
+
 /* --grid axes. */
 static const uint32_t grid_k[] = {4, 8, 16, 32, 64, 128};
 static const uint64_t grid_msg[] = {64u << 10, 1u << 20, 16u << 20};
@@ -42,6 +63,7 @@ emit_json(const codec_result *r, const codec_opts *o, const char *impl_auto)
     bench_json_str(&j, "bench", "codec");
     bench_json_str(&j, "op", op_names[r->sh.op]);
     bench_json_str(&j, "backend", r->backend);
+    bench_json_str(&j, "variant", variant_names[r->variant]);
     bench_json_u64(&j, "k", r->sh.k);
     bench_json_u64(&j, "n", r->sh.n);
     bench_json_u64(&j, "piece", r->piece);
@@ -72,8 +94,8 @@ emit_header(const codec_opts *o, const char *impl_auto)
            ", %u runs of >= %.0f ms, %s data\n",
            WEFT_VERSION, bench_cpu_model(), weft_cpu_features(), impl_auto, o->seed, o->runs,
            o->min_ms, o->cold ? "cold" : "warm");
-    printf("# %-6s %5s %5s %9s %8s  %-8s %9s %9s %9s %12s\n", "op", "k", "n", "msg", "piece",
-           "backend", "GB/s", "min", "max", "us/op");
+    printf("# %-6s %5s %5s %9s %8s  %-8s %-8s %9s %9s %9s %12s\n", "op", "k", "n", "msg", "piece",
+           "backend", "variant", "GB/s", "min", "max", "us/op");
     fflush(stdout);
 }
 
@@ -81,9 +103,10 @@ static void
 emit_row(const codec_result *r)
 {
     printf("  %-6s %5" PRIu32 " %5" PRIu32 " %9" PRIu32 " %8" PRIu32
-           "  %-8s %9.3f %9.3f %9.3f %12.2f%s",
-           op_names[r->sh.op], r->sh.k, r->sh.n, r->sh.msg, r->piece, r->backend, r->gbps,
-           r->min_gbps, r->max_gbps, r->st.median_ns / 1e3, r->sh.systematic ? "  systematic" : "");
+           "  %-8s %-8s %9.3f %9.3f %9.3f %12.2f%s",
+           op_names[r->sh.op], r->sh.k, r->sh.n, r->sh.msg, r->piece, r->backend,
+           variant_names[r->variant], r->gbps, r->min_gbps, r->max_gbps, r->st.median_ns / 1e3,
+           r->sh.systematic ? "  systematic" : "");
     if (r->sh.op == OP_RECODE)
         printf("  read %.3f GB/s", r->read_gbps);
     printf("\n");
@@ -103,13 +126,17 @@ index_of_u64(const uint64_t *v, size_t n, uint64_t x)
     return -1;
 }
 
-/* One panel per (op, message size), GB/s against k, one line per backend. */
+/* One panel per (op, message size), GB/s against k, one line per backend
+ * and variant: a backend keeps its colour, its borrowed and iov variants
+ * are dashed. */
 static int
 plot_results(const char *file, const codec_result *res, size_t nres, uint64_t seed)
 {
     uint64_t ops[OP_COUNT], msgs[16];
     const char *backends[MAX_BACKENDS];
-    size_t nops = 0, nmsgs = 0, nb = 0, i, a, m, b;
+    size_t series_backend[MAX_BACKENDS * VAR_COUNT];
+    enum codec_variant series_variant[MAX_BACKENDS * VAR_COUNT];
+    size_t nops = 0, nmsgs = 0, nb = 0, ns = 0, i, a, m, b, v;
     FILE *gp;
     int status;
 
@@ -123,6 +150,15 @@ plot_results(const char *file, const codec_result *res, size_t nres, uint64_t se
                 break;
         if (b == nb && nb < MAX_BACKENDS)
             backends[nb++] = res[i].backend;
+        if (b == nb)
+            continue;
+        for (v = 0; v < ns; v++)
+            if (series_backend[v] == b && series_variant[v] == res[i].variant)
+                break;
+        if (v == ns) {
+            series_backend[ns] = b;
+            series_variant[ns++] = res[i].variant;
+        }
     }
     if (nres == 0)
         return 0;
@@ -135,14 +171,15 @@ plot_results(const char *file, const codec_result *res, size_t nres, uint64_t se
         perror("weft-bench codec: --plot: gnuplot");
         return 1;
     }
-    /* Data blocks first, $d_<op>_<msg>_<backend>, rows "k gbps". */
+    /* Data blocks first, $d_<op>_<msg>_<series>, rows "k gbps". */
     for (a = 0; a < nops; a++)
         for (m = 0; m < nmsgs; m++)
-            for (b = 0; b < nb; b++) {
-                fprintf(gp, "$d_%zu_%zu_%zu << EOD\n", a, m, b);
+            for (v = 0; v < ns; v++) {
+                fprintf(gp, "$d_%zu_%zu_%zu << EOD\n", a, m, v);
                 for (i = 0; i < nres; i++)
                     if (res[i].sh.op == ops[a] && res[i].sh.msg == msgs[m] &&
-                        strcmp(res[i].backend, backends[b]) == 0)
+                        res[i].variant == series_variant[v] &&
+                        strcmp(res[i].backend, backends[series_backend[v]]) == 0)
                         fprintf(gp, "%" PRIu32 " %.4f\n", res[i].sh.k, res[i].gbps);
                 fprintf(gp, "EOD\n");
             }
@@ -155,10 +192,28 @@ plot_results(const char *file, const codec_result *res, size_t nres, uint64_t se
                 "set grid\nset key top right font ',8'\nset yrange [0:*]\n");
     for (a = 0; a < nops; a++)
         for (m = 0; m < nmsgs; m++) {
+            int first = 1;
+
             fprintf(gp, "set title '%s, %" PRIu64 " KiB'\nplot ", op_names[ops[a]], msgs[m] >> 10);
-            for (b = 0; b < nb; b++)
-                fprintf(gp, "%s$d_%zu_%zu_%zu using 1:2 with linespoints title '%s'", b ? ", " : "",
-                        a, m, b, backends[b]);
+            for (v = 0; v < ns; v++) {
+                int plain = series_variant[v] == VAR_COPY || series_variant[v] == VAR_IN_PLACE;
+
+                /* A series with no point in this panel would only add a key entry. */
+                for (i = 0; i < nres; i++)
+                    if (res[i].sh.op == ops[a] && res[i].sh.msg == msgs[m] &&
+                        res[i].variant == series_variant[v] &&
+                        strcmp(res[i].backend, backends[series_backend[v]]) == 0)
+                        break;
+                if (i == nres)
+                    continue;
+                fprintf(gp,
+                        "%s$d_%zu_%zu_%zu using 1:2 with linespoints linecolor %zu dashtype %d "
+                        "title '%s%s%s'",
+                        first ? "" : ", ", a, m, v, series_backend[v] + 1, plain ? 1 : 2,
+                        backends[series_backend[v]], plain ? "" : " ",
+                        plain ? "" : variant_names[series_variant[v]]);
+                first = 0;
+            }
             fprintf(gp, "\n");
         }
     fprintf(gp, "unset multiplot\n");
@@ -196,6 +251,9 @@ bench_codec_usage(FILE *out)
             "  --backend B    only these backends (comma list): a weft kernel set name\n"
             "                 (ref, ssse3, avx2, avx512, gfni, gfni256, neon) or isal\n"
             "  --systematic   encode: the first k shards are the pieces themselves\n"
+            "  --variant V    only these weft variants (comma list): copy, borrowed (decode),\n"
+            "                 iov (encode); default copy and borrowed for decode, copy and\n"
+            "                 iov for --systematic encode, copy otherwise\n"
             "  --runs R       timed runs, median reported (default 7; use >= 5)\n"
             "  --min-ms MS    each run repeats the op until it lasts MS ms (default 20)\n"
             "  --seed S       seed of the message, coefficients and shards (default 1)\n"
@@ -214,31 +272,40 @@ bench_codec_usage(FILE *out)
             "          since the unit-vector prefix is emitted once per encoder). isal:\n"
             "          ec_encode_data with an n x k random matrix, tables from ec_init_tables\n"
             "          made once outside timing; with --systematic only the n-k parity rows\n"
-            "          (ISA-L users keep the data pieces in place; weft copies them into\n"
-            "          self-describing shards).\n"
+            "          (ISA-L users keep the data pieces in place; weft's copy variant copies\n"
+            "          them into self-describing shards, its iov variant does not).\n"
             "  decode  the message from k coded shards with random, independent vectors.\n"
-            "          weft: weft_dec_reset, weft_dec_push of the k serialized shards,\n"
-            "          weft_dec_message, on one decoder made outside timing. isal:\n"
-            "          gf_invert_matrix of the k x k coefficient matrix, ec_init_tables,\n"
-            "          ec_encode_data of the k payloads with the inverse, all timed.\n"
+            "          weft: weft_dec_reset, weft_dec_push (copy) or weft_dec_push_borrowed\n"
+            "          (borrowed) of the k serialized shards, weft_dec_message, on one\n"
+            "          decoder made outside timing. isal: gf_invert_matrix of the k x k\n"
+            "          coefficient matrix, ec_init_tables, ec_encode_data of the k payloads\n"
+            "          with the inverse, all timed.\n"
             "  recode  n recoded shards from a recoder holding k shards (full rank).\n"
             "          weft: n x weft_dec_recode. isal: per shard a random 1 x k row,\n"
             "          ec_init_tables, ec_encode_data over the k held payloads and over the\n"
             "          k held coefficient vectors (the new vector), all timed.\n"
             "\n"
+            "Variants (each its own line of output; ISA-L lines say in_place):\n"
+            "  copy      the copying calls: weft_enc_batch, weft_dec_push, weft_dec_recode.\n"
+            "  borrowed  decode through weft_dec_push_borrowed: payloads are read from the\n"
+            "            shard buffers, not copied into the decoder.\n"
+            "  iov       encode through weft_enc_batch_iov: systematic shards are a written\n"
+            "            header and coefficients plus a pointer into the message.\n"
+            "\n"
             "Output fields (--json; the table shows the same numbers):\n"
-            "  bench, op, backend, k, n, piece (bytes per piece), msg_bytes, systematic,\n"
-            "  cold; gbps = msg_bytes / median time per op / 1e9, i.e. GB/s of MESSAGE even\n"
-            "  for recode (decimal gigabytes, not gigabits); read_gbps (recode only) =\n"
-            "  k * piece * n bytes read / time per op / 1e9; ns_per_op = median time of\n"
-            "  one op; runs, iters (ops per run); min_gbps, max_gbps over the runs; cpu\n"
-            "  (model), cpu_features, impl_auto (the automatic kernel set, after\n"
+            "  bench, op, backend, variant, k, n, piece (bytes per piece), msg_bytes,\n"
+            "  systematic, cold; gbps = msg_bytes / median time per op / 1e9, i.e. GB/s of\n"
+            "  MESSAGE even for recode (decimal gigabytes, not gigabits); read_gbps (recode\n"
+            "  only) = k * piece * n bytes read / time per op / 1e9; ns_per_op = median\n"
+            "  time of one op; runs, iters (ops per run); min_gbps, max_gbps over the runs;\n"
+            "  cpu (model), cpu_features, impl_auto (the automatic kernel set, after\n"
             "  WEFT_GF_IMPL), seed, peak_rss_kb (peak RSS of the process so far,\n"
             "  including the 64 MiB flush buffer with --cold), version.\n"
             "\n"
             "Examples:\n"
             "  weft-bench codec --op encode --k 16 --n 24 --msg 1M --json\n"
             "  weft-bench codec --op decode --k 64 --msg 1M --backend avx2,isal\n"
+            "  weft-bench codec --op encode --k 16 --n 24 --msg 1M --systematic --variant iov\n"
             "  weft-bench codec --grid --op decode --json --plot decode.png\n",
             WEFT_MAX_K);
 #ifndef WEFT_BENCH_HAVE_ISAL
@@ -276,6 +343,28 @@ parse_ops(const char *arg, unsigned *mask)
             if (strcmp(tok, op_names[i]) == 0)
                 break;
         if (i == OP_COUNT)
+            return -1;
+        *mask |= 1u << i;
+    }
+    return *mask ? 0 : -1;
+}
+
+/* Parse a comma list of weft variant names (not in_place, ISA-L's). */
+static int
+parse_variants(const char *arg, unsigned *mask)
+{
+    char buf[64], *tok, *save = NULL;
+    int i;
+
+    if (strlen(arg) >= sizeof(buf))
+        return -1;
+    snprintf(buf, sizeof(buf), "%s", arg);
+    *mask = 0;
+    for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+        for (i = 0; i < VAR_IN_PLACE; i++)
+            if (strcmp(tok, variant_names[i]) == 0)
+                break;
+        if (i == VAR_IN_PLACE)
             return -1;
         *mask |= 1u << i;
     }
@@ -352,6 +441,7 @@ enum {
     OPT_MSG,
     OPT_BACKEND,
     OPT_SYSTEMATIC,
+    OPT_VARIANT,
     OPT_RUNS,
     OPT_MIN_MS,
     OPT_SEED,
@@ -368,6 +458,7 @@ static const struct option long_opts[] = {
     {"msg", required_argument, NULL, OPT_MSG},
     {"backend", required_argument, NULL, OPT_BACKEND},
     {"systematic", no_argument, NULL, OPT_SYSTEMATIC},
+    {"variant", required_argument, NULL, OPT_VARIANT},
     {"runs", required_argument, NULL, OPT_RUNS},
     {"min-ms", required_argument, NULL, OPT_MIN_MS},
     {"seed", required_argument, NULL, OPT_SEED},
@@ -416,6 +507,10 @@ parse_args(int argc, char **argv, codec_opts *o)
             break;
         case OPT_BACKEND: o->backend_arg = optarg; break;
         case OPT_SYSTEMATIC: o->systematic = 1; break;
+        case OPT_VARIANT:
+            if (parse_variants(optarg, &o->variants) != 0)
+                return usage_error("--variant wants copy, borrowed or iov, not '%s'", optarg);
+            break;
         case OPT_RUNS:
             if (bench_parse_u64(optarg, &v) != 0 || v < 1 || v > 1000)
                 return usage_error("--runs wants 1..1000");
@@ -456,6 +551,12 @@ parse_args(int argc, char **argv, codec_opts *o)
         fprintf(stderr, "weft-bench codec: --systematic only affects encode\n");
     if (o->runs < 5)
         fprintf(stderr, "weft-bench codec: %u runs; medians want >= 5\n", o->runs);
+    for (c = 0; c < OP_COUNT; c++)
+        if ((o->ops & (1u << c)) && (o->variants & op_variants[c]))
+            break;
+    if (o->variants != 0 && c == OP_COUNT)
+        fprintf(stderr, "weft-bench codec: --variant: none applies to these ops; weft "
+                        "backends measure nothing\n");
     return -1;
 }
 
@@ -512,7 +613,7 @@ bench_codec_main(int argc, char **argv)
         memcpy(msgs, grid_msg, sizeof(msgs));
         nmsgs = NELEM(grid_msg);
     }
-    cap_res = (size_t)OP_COUNT * nks * nmsgs * (size_t)nb;
+    cap_res = (size_t)OP_COUNT * nks * nmsgs * (size_t)nb * VAR_COUNT;
     res = calloc(cap_res, sizeof(*res));
     if (res == NULL) {
         fprintf(stderr, "weft-bench codec: out of memory\n");
@@ -542,15 +643,23 @@ bench_codec_main(int argc, char **argv)
                     fail("weft_gf_force(%s): %s", impl_auto, weft_strerror(rc));
                 data_init(&d, &sh, o.seed ^ ((uint64_t)sh.k << 32));
                 for (ib = 0; ib < (size_t)nb; ib++) {
-                    codec_result *r = &res[nres];
+                    int is_isal = strcmp(backends[ib], "isal") == 0;
+                    unsigned vars = is_isal ? 1u << VAR_IN_PLACE : variants_for(&sh, &o);
+                    int v;
 
-                    if (measure_one(&sh, &d, backends[ib], &o, r) != 0)
-                        continue;
-                    nres++;
-                    if (o.json)
-                        emit_json(r, &o, impl_auto);
-                    else
-                        emit_row(r);
+                    for (v = 0; v < VAR_COUNT; v++) {
+                        codec_result *r = &res[nres];
+
+                        if (!(vars & (1u << v)))
+                            continue;
+                        if (measure_one(&sh, &d, backends[ib], (enum codec_variant)v, &o, r) != 0)
+                            continue;
+                        nres++;
+                        if (o.json)
+                            emit_json(r, &o, impl_auto);
+                        else
+                            emit_row(r);
+                    }
                 }
                 data_free(&d);
             }

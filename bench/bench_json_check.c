@@ -28,9 +28,8 @@
 #define MAX_FIELDS 48
 
 static const char *const codec_required[] = {
-    "bench",     "op",        "backend",   "k",           "n",        "piece",
-    "msg_bytes", "gbps",      "ns_per_op", "runs",        "min_gbps", "max_gbps",
-    "cpu",       "impl_auto", "seed",      "peak_rss_kb", NULL,
+    "bench",     "op",   "backend",  "variant",  "k",   "n",         "piece", "msg_bytes",   "gbps",
+    "ns_per_op", "runs", "min_gbps", "max_gbps", "cpu", "impl_auto", "seed",  "peak_rss_kb", NULL,
 };
 static const char *const codec_figures[] = {"gbps", NULL};
 static const char *const transport_required[] = {
