@@ -19,12 +19,22 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "loop_internal.h"
 #include "weft/log.h"
 
 #define BGID 7
+/*
+ * Completions run only when the loop thread enters the kernel to wait
+ * (DEFER_TASKRUN), never as an interrupt of whatever it is doing. That
+ * needs a single submitting thread: the ring starts disabled and is enabled
+ * by the first thread that submits, normally the one that runs the loop, so
+ * a loop may be made in one thread and run in another. Kernels before 6.1
+ * refuse the flags and get a plain ring.
+ */
+#define UR_FLAGS (IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED)
 #define SEND_MAX ((size_t)1 << 20) /* bytes per send SQE */
 
 enum { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_CONNECT, OP_CANCEL, OP_CLOSE, OP_WAKE };
@@ -39,6 +49,7 @@ struct ur {
     weft_listener *lgrave;
     weft_listener *lclosing; /* closed, waiting for their accept CQE */
     int in_batch;
+    int disabled; /* created with IORING_SETUP_R_DISABLED, not enabled yet */
     uint64_t wake_val; /* target of the wake eventfd read */
 };
 
@@ -69,11 +80,31 @@ UC(weft_conn *c)
     return c->backend;
 }
 
+/* The calling thread becomes the ring's only submitter. */
+static int
+ring_enable(struct ur *u)
+{
+    if (!u->disabled)
+        return 0;
+    /* Debian's liburing 2.3 declares io_uring_enable_rings but does not
+     * export it: register directly. */
+    int rc = (int)syscall(__NR_io_uring_register, u->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS,
+                          NULL, 0);
+    if (rc < 0)
+        rc = -errno;
+    if (rc < 0) {
+        weft_log(WEFT_LOG_ERROR, "loop", "msg=\"io_uring_enable_rings failed\" err=%d", rc);
+        return rc;
+    }
+    u->disabled = 0;
+    return 0;
+}
+
 static struct io_uring_sqe *
 get_sqe(struct ur *u)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
-    if (!sqe) {
+    if (!sqe && ring_enable(u) == 0) {
         io_uring_submit(&u->ring);
         sqe = io_uring_get_sqe(&u->ring);
     }
@@ -247,16 +278,18 @@ arm_send(weft_conn *c)
     if (uc->send_armed || uc->closing)
         return;
     if (uc->send_off == uc->sending.len) {
-        if (c->sendq.len == 0)
+        if (c->sendq.len == c->sendq_head)
             return;
-        /* Swap: the queue's bytes become the stable in-flight buffer. */
+        /* Swap: the queue's bytes become the stable in-flight buffer; bytes
+         * an inline send already took stay behind send_off. */
         weft_buf t = uc->sending;
         uc->sending = c->sendq;
+        uc->send_off = c->sendq_head;
         c->sendq = t;
         c->sendq.len = 0;
+        c->sendq_head = 0;
         c->sendq.max = uc->sending.max;
-        uc->send_off = 0;
-        c->inflight = uc->sending.len;
+        c->inflight = uc->sending.len - uc->send_off;
     }
     struct io_uring_sqe *sqe = get_sqe(UR(c->loop));
     if (!sqe)
@@ -298,10 +331,33 @@ ur_dial(weft_conn *c, const struct sockaddr *sa, socklen_t salen)
     return 0;
 }
 
+/*
+ * New bytes with nothing in flight: hand them to the socket right away with
+ * one non-blocking send(2), as the epoll backend does, and arm an SQE only
+ * for what the socket did not take. Waiting for the end of the turn instead
+ * would let a fast producer queue megabytes before the first byte leaves:
+ * the peer idles meanwhile (the two ends take turns instead of overlapping)
+ * and the queued bytes have left the cache by the time the kernel copies
+ * them. Once an SQE is armed, later bytes queue behind it in order.
+ */
 static void
 ur_kick_send(weft_conn *c)
 {
-    arm_send(c);
+    struct uconn *uc = UC(c);
+    while (!uc->send_armed && !uc->closing && uc->send_off == uc->sending.len &&
+           c->sendq.len > c->sendq_head && (c->state == CONN_OPEN || c->state == CONN_CLOSING)) {
+        size_t len;
+        const uint8_t *p = conn_pending(c, &len);
+        ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0)
+            break; /* EAGAIN; an error comes back through the SQE, in a batch */
+        conn_take(c, (size_t)n);
+        conn_sent(c, (size_t)n);
+        if ((size_t)n < len)
+            break; /* the socket is full: the SQE waits for room */
+    }
+    if (c->state == CONN_OPEN || c->state == CONN_CLOSING)
+        arm_send(c);
 }
 
 static void
@@ -514,7 +570,10 @@ ur_wait(weft_loop *l, int64_t timeout_ns)
         ts.tv_nsec = timeout_ns % 1000000000;
         tsp = &ts;
     }
-    int rc = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, tsp, NULL);
+    int rc = ring_enable(u);
+    if (rc < 0)
+        return rc;
+    rc = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, tsp, NULL);
     if (rc < 0 && rc != -ETIME && rc != -EINTR)
         return rc;
     int handled = 0;
@@ -604,7 +663,10 @@ loop_uring_init_with(weft_loop *l, const weft_loop_config *cfg)
     struct ur *u = calloc(1, sizeof *u);
     if (!u)
         return -ENOMEM;
-    int rc = io_uring_queue_init(512, &u->ring, 0);
+    int rc = io_uring_queue_init(512, &u->ring, UR_FLAGS);
+    u->disabled = rc == 0;
+    if (rc == -EINVAL)
+        rc = io_uring_queue_init(512, &u->ring, 0);
     if (rc < 0) {
         free(u);
         return rc;

@@ -133,6 +133,14 @@ WEFT_API void weft_conn_set_handler(weft_conn *c, const weft_conn_handler *h, vo
 /* Queue bytes (copied). Returns 0, WEFT_ELIMIT when the queue would pass
  * send_queue_max (nothing queued; on_writable follows), WEFT_ECLOSED. */
 WEFT_NODISCARD WEFT_API int weft_conn_send(weft_conn *c, const void *data, size_t len);
+/* Queue without a copy: weft_conn_send_reserve returns room for len bytes
+ * at the tail of the send queue (or NULL with *err: WEFT_ELIMIT as for
+ * weft_conn_send, WEFT_ECLOSED, -ENOMEM); write up to len bytes there, then
+ * weft_conn_send_commit(c, n) queues the first n of them and starts sending.
+ * Nothing is queued until the commit; any other call on c in between
+ * (another send, a loop turn) voids the reservation. */
+WEFT_API uint8_t *weft_conn_send_reserve(weft_conn *c, size_t len, int *err);
+WEFT_NODISCARD WEFT_API int weft_conn_send_commit(weft_conn *c, size_t n);
 /* Bytes queued and not yet taken by the kernel. */
 WEFT_API size_t weft_conn_queued(const weft_conn *c);
 /* Bytes weft_conn_send would accept now (send_queue_max - queued). When a
