@@ -5,7 +5,8 @@
  * up by hand (2.3 has no io_uring_setup_buf_ring); one send in flight per
  * connection from a buffer that is swapped out of the send queue when the
  * send is armed, so appends never move memory the kernel may still read.
- * SQEs are queued during a turn and submitted once before waiting.
+ * SQEs are queued during a turn and submitted with the wait; small writes
+ * join them, bulk writes go out at once (see ur_kick_send).
  *
  * user_data = record pointer | op tag (records are 8-byte aligned). A record
  * is freed only when no SQE naming it is in flight (pending count), and
@@ -36,6 +37,8 @@
  */
 #define UR_FLAGS (IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED)
 #define SEND_MAX ((size_t)1 << 20) /* bytes per send SQE */
+#define INLINE_MIN ((size_t)64 << 10) /* queued bytes that go out at once */
+#define BULK_RECV ((size_t)16 << 10)  /* a receive this large means a bulk flow */
 
 enum { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_CONNECT, OP_CANCEL, OP_CLOSE, OP_WAKE };
 
@@ -49,7 +52,9 @@ struct ur {
     weft_listener *lgrave;
     weft_listener *lclosing; /* closed, waiting for their accept CQE */
     int in_batch;
+    int in_bulk_recv;  /* handling a receive of at least BULK_RECV bytes */
     int disabled; /* created with IORING_SETUP_R_DISABLED, not enabled yet */
+    weft_conn *flush; /* connections with small sends to arm before the wait */
     uint64_t wake_val; /* target of the wake eventfd read */
 };
 
@@ -61,6 +66,8 @@ struct uconn {
     weft_buf sending; /* bytes handed to the kernel; stable until the CQE */
     size_t send_off;
     weft_conn *grave_next;
+    weft_conn *flush_next, *flush_prev;
+    int on_flush;
     int released;     /* conn_maybe_release went through: never twice */
 };
 
@@ -271,6 +278,52 @@ arm_recv(weft_conn *c)
     uc->pending++;
 }
 
+/* ---- sending ------------------------------------------------------------------ */
+
+static void
+flush_add(struct ur *u, weft_conn *c)
+{
+    struct uconn *uc = UC(c);
+    if (uc->on_flush)
+        return;
+    uc->on_flush = 1;
+    uc->flush_prev = NULL;
+    uc->flush_next = u->flush;
+    if (u->flush)
+        UC(u->flush)->flush_prev = c;
+    u->flush = c;
+}
+
+static void
+flush_del(struct ur *u, weft_conn *c)
+{
+    struct uconn *uc = UC(c);
+    if (!uc->on_flush)
+        return;
+    if (uc->flush_prev)
+        UC(uc->flush_prev)->flush_next = uc->flush_next;
+    else
+        u->flush = uc->flush_next;
+    if (uc->flush_next)
+        UC(uc->flush_next)->flush_prev = uc->flush_prev;
+    uc->on_flush = 0;
+    uc->flush_next = uc->flush_prev = NULL;
+}
+
+static void arm_send(weft_conn *c);
+
+/* Before the wait: one send SQE per connection that queued small writes
+ * this turn, submitted with the wait itself. */
+static void
+flush_all(struct ur *u)
+{
+    while (u->flush) {
+        weft_conn *c = u->flush;
+        flush_del(u, c);
+        arm_send(c);
+    }
+}
+
 static void
 arm_send(weft_conn *c)
 {
@@ -332,22 +385,35 @@ ur_dial(weft_conn *c, const struct sockaddr *sa, socklen_t salen)
 }
 
 /*
- * New bytes with nothing in flight: hand them to the socket right away with
- * one non-blocking send(2), as the epoll backend does, and arm an SQE only
- * for what the socket did not take. Waiting for the end of the turn instead
- * would let a fast producer queue megabytes before the first byte leaves:
- * the peer idles meanwhile (the two ends take turns instead of overlapping)
- * and the queued bytes have left the cache by the time the kernel copies
- * them. Once an SQE is armed, later bytes queue behind it in order.
+ * Small writes (protocol messages) wait for the end of the turn: their SQE
+ * is armed then and submitted with the wait, one syscall for all of them.
+ * A bulk writer, once INLINE_MIN bytes are queued with nothing in flight,
+ * hands them to the socket at once with a non-blocking send(2) and arms an
+ * SQE only for what the socket refused. Holding bulk data to the end of the
+ * turn would let a fast producer queue megabytes before the first byte
+ * left: the peer idles meanwhile (the two ends take turns instead of
+ * overlapping) and the queued bytes leave the cache before the kernel
+ * copies them. While an SQE is in flight, later bytes queue behind it.
  */
 static void
 ur_kick_send(weft_conn *c)
 {
+    struct ur *u = UR(c->loop);
     struct uconn *uc = UC(c);
-    while (!uc->send_armed && !uc->closing && uc->send_off == uc->sending.len &&
-           c->sendq.len > c->sendq_head && (c->state == CONN_OPEN || c->state == CONN_CLOSING)) {
-        size_t len;
+    if (uc->send_armed || uc->closing)
+        return;
+    size_t len;
+    conn_pending(c, &len);
+    if ((len < INLINE_MIN && !u->in_bulk_recv) || uc->send_off != uc->sending.len) {
+        flush_add(u, c);
+        return;
+    }
+    int was_in_send = c->in_send;
+    c->in_send = 1; /* on_writable runs from the loop, not from here */
+    while (c->state == CONN_OPEN || c->state == CONN_CLOSING) {
         const uint8_t *p = conn_pending(c, &len);
+        if (len == 0)
+            break;
         ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0)
             break; /* EAGAIN; an error comes back through the SQE, in a batch */
@@ -356,6 +422,8 @@ ur_kick_send(weft_conn *c)
         if ((size_t)n < len)
             break; /* the socket is full: the SQE waits for room */
     }
+    c->in_send = was_in_send;
+    flush_del(u, c);
     if (c->state == CONN_OPEN || c->state == CONN_CLOSING)
         arm_send(c);
 }
@@ -388,6 +456,7 @@ ur_close(weft_conn *c)
     }
     uc->closing = 1;
     c->inflight = 0;
+    flush_del(UR(c->loop), c);
     if (uc->pending > 0) {
         struct io_uring_sqe *sqe = get_sqe(UR(c->loop));
         if (sqe) {
@@ -419,8 +488,14 @@ on_recv(weft_conn *c, int res, unsigned flags)
     }
     if (res > 0 && (flags & IORING_CQE_F_BUFFER)) {
         unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
-        if (!uc->closing)
+        if (!uc->closing) {
+            /* Writes made while draining a bulk inbound flow (window
+             * updates, acknowledgements) go out at once: the sender may be
+             * waiting on them, and the rest of this batch can be long. */
+            u->in_bulk_recv = (size_t)res >= BULK_RECV;
             conn_input(c, u->bufs + (size_t)bid * u->bufsize, (size_t)res);
+            u->in_bulk_recv = 0;
+        }
         return_buffer(u, bid);
     } else if (res == 0) {
         if (!uc->closing)
@@ -573,6 +648,7 @@ ur_wait(weft_loop *l, int64_t timeout_ns)
     int rc = ring_enable(u);
     if (rc < 0)
         return rc;
+    flush_all(u);
     rc = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, tsp, NULL);
     if (rc < 0 && rc != -ETIME && rc != -EINTR)
         return rc;
