@@ -185,9 +185,9 @@ loop_init_common(weft_loop *l, const struct loop_ops *ops, const weft_loop_confi
                                     ? l->cfg.send_queue_max / 4
                                     : DEFAULT_LOW_WATER;
     if (!l->cfg.recv_buf_size)
-        l->cfg.recv_buf_size = 65536;
+        l->cfg.recv_buf_size = 131072;
     if (!l->cfg.recv_buf_count)
-        l->cfg.recv_buf_count = 64;
+        l->cfg.recv_buf_count = 16;
 }
 
 void

@@ -37,7 +37,7 @@
  */
 #define UR_FLAGS (IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED)
 #define SEND_MAX ((size_t)1 << 20) /* bytes per send SQE */
-#define INLINE_MIN ((size_t)64 << 10) /* queued bytes that go out at once */
+#define INLINE_MIN ((size_t)256 << 10) /* queued bytes that go out at once */
 #define BULK_RECV ((size_t)16 << 10)  /* a receive this large means a bulk flow */
 
 enum { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_CONNECT, OP_CANCEL, OP_CLOSE, OP_WAKE };

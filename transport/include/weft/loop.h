@@ -47,8 +47,8 @@ typedef struct weft_loop_config {
     int kind;                /* enum weft_loop_kind */
     size_t send_queue_max;   /* per connection; default 8 MiB */
     size_t send_low_water;   /* on_writable when the queue drains below; default 256 KiB */
-    unsigned recv_buf_size;  /* bytes per provided receive buffer; default 64 KiB */
-    unsigned recv_buf_count; /* provided buffers (power of two); default 64 */
+    unsigned recv_buf_size;  /* bytes per provided receive buffer; default 128 KiB */
+    unsigned recv_buf_count; /* provided buffers (power of two); default 16 */
 } weft_loop_config;
 
 /* ---- timers (intrusive: the caller owns the storage) ---------------------- */
