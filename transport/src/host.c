@@ -356,6 +356,7 @@ become_ready(weft_peer *p)
         return;
     }
     p->phase = PH_READY;
+    weft_conn_set_nodelay(p->conn, 0);
     weft_timer_disarm(h->loop, &p->hs_timer);
     h->stats.handshakes_ok++;
     h->stats.peers_up++;
@@ -571,6 +572,9 @@ static void
 start_upgrade(weft_peer *p)
 {
     weft_host *h = p->host;
+    /* The upgrade is a chain of messages each waiting for the last: send
+     * each at once. Cleared at become_ready. */
+    weft_conn_set_nodelay(p->conn, 1);
     weft_conn_set_handler(p->conn, &peer_conn_handler, p);
     p->phase = PH_SEC_MSS;
     int rc = p->outbound ? weft_mss_init_initiator(&p->mss, noise_protos, 1)

@@ -721,6 +721,12 @@ weft_conn_send_space(weft_conn *c, int want)
 }
 
 void
+weft_conn_set_nodelay(weft_conn *c, int on)
+{
+    c->nodelay = on != 0;
+}
+
+void
 weft_conn_pause(weft_conn *c, int paused)
 {
     c->paused = paused != 0;

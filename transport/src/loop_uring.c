@@ -246,7 +246,16 @@ conn_maybe_release(weft_conn *c)
         return;
     uc->released = 1;
     if (c->fd >= 0) {
-        close(c->fd);
+        /* Closed with the next submission: one syscall less per connection.
+         * Nothing refers to the descriptor any more, and its number stays
+         * taken until the kernel closes it. */
+        struct io_uring_sqe *sqe = get_sqe(u);
+        if (sqe) {
+            io_uring_prep_close(sqe, c->fd);
+            io_uring_sqe_set_data64(sqe, tag(NULL, OP_CLOSE));
+        } else {
+            close(c->fd);
+        }
         c->fd = -1;
     }
     if (u->in_batch) {
@@ -386,7 +395,8 @@ ur_dial(weft_conn *c, const struct sockaddr *sa, socklen_t salen)
 
 /*
  * Small writes (protocol messages) wait for the end of the turn: their SQE
- * is armed then and submitted with the wait, one syscall for all of them.
+ * is armed then and submitted with the wait, one syscall for all of them,
+ * unless the connection asked for nodelay (a handshake in progress).
  * A bulk writer, once INLINE_MIN bytes are queued with nothing in flight,
  * hands them to the socket at once with a non-blocking send(2) and arms an
  * SQE only for what the socket refused. Holding bulk data to the end of the
@@ -404,7 +414,7 @@ ur_kick_send(weft_conn *c)
         return;
     size_t len;
     conn_pending(c, &len);
-    if ((len < INLINE_MIN && !u->in_bulk_recv) || uc->send_off != uc->sending.len) {
+    if ((len < INLINE_MIN && !u->in_bulk_recv && !c->nodelay) || uc->send_off != uc->sending.len) {
         flush_add(u, c);
         return;
     }
@@ -463,6 +473,9 @@ ur_close(weft_conn *c)
             io_uring_prep_cancel_fd(sqe, c->fd, IORING_ASYNC_CANCEL_ALL);
             io_uring_sqe_set_data64(sqe, tag(NULL, OP_CANCEL));
         }
+        /* Also ends what the cancel misses (a send waiting for room). A
+         * syscall, not an SQE: io_uring runs shutdown in a worker thread,
+         * which could find the number reused by then. */
         shutdown(c->fd, SHUT_RDWR);
     }
     conn_maybe_release(c);
@@ -710,6 +723,9 @@ ur_free(weft_loop *l)
         free(ls->backend);
         free(ls);
     }
+    /* Queued closes of released connections. */
+    if (!u->disabled)
+        io_uring_submit(&u->ring);
     io_uring_queue_exit(&u->ring);
     munmap(u->br, u->br_bytes);
     free(u->bufs);

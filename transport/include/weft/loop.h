@@ -146,6 +146,12 @@ WEFT_API size_t weft_conn_queued(const weft_conn *c);
 /* Bytes weft_conn_send would accept now (send_queue_max - queued). When a
  * caller finds too little room it may arm on_writable with want = 1. */
 WEFT_API size_t weft_conn_send_space(weft_conn *c, int want);
+/* Latency over batching (1) or the default (0). A loop may hold small
+ * writes until the end of its turn to send them together with the wait
+ * (io_uring does); with nodelay each write is handed to the kernel at once.
+ * For exchanges where each message waits for the last, such as a handshake.
+ * epoll and the simulator always send at once. */
+WEFT_API void weft_conn_set_nodelay(weft_conn *c, int on);
 /* Stop (1) or resume (0) reading: receive-side back-pressure. */
 WEFT_API void weft_conn_pause(weft_conn *c, int paused);
 /* Orderly close after the queue drains; on_close(0) follows. */
