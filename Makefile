@@ -45,6 +45,12 @@ test-sanitize: deps
 	    -DWEFT_BUILD_TESTS=ON -DWEFT_BUILD_BENCH=OFF
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && WEFT_TEST_QUICK=1 ctest --output-on-failure -j $(JOBS)
+	@# A report in a test that still passed (Criterion workers, child
+	@# processes of the shell tests) fails the run too.
+	@if grep -nE 'ERROR: (Leak|Address)Sanitizer|runtime error:' \
+	    $(ASAN_BUILD)/Testing/Temporary/LastTest.log; then \
+	    echo "test-sanitize: sanitizer reports above, in tests that otherwise passed" >&2; \
+	    exit 1; fi
 
 test-arm64:
 	@bash ci/install-deps.sh --arm64-sysroot

@@ -155,7 +155,7 @@ frac_text(uint64_t frac, int digits, char *out)
     char tmp[16];
     snprintf(tmp, sizeof tmp, ".%0*llu", digits, (unsigned long long)frac);
     size_t n = strlen(tmp);
-    while (tmp[n - 1] == '0')
+    while (n > 1 && tmp[n - 1] == '0')
         tmp[--n] = '\0';
     memcpy(out, tmp, n + 1);
 }

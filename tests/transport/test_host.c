@@ -229,6 +229,9 @@ make_host(struct env *e, weft_loop *l, uint8_t seed_byte, int64_t hs_timeout)
     weft_identity_from_seed(&cfg.identity, seed);
     cfg.on_identify = on_identify;
     cfg.user = e;
+    /* Host a keeps one prepared Noise static key (the default), host b makes
+     * one per handshake: every conversation below runs across both kinds. */
+    cfg.noise_key_per_connection = seed_byte == 2;
     if (hs_timeout)
         cfg.handshake_timeout_ns = hs_timeout;
     int err;

@@ -358,6 +358,129 @@ Test(noise, config_static_key_and_muxer_offer)
     cr_assert_null(weft_noise_hs_new_config(NULL, NULL));
 }
 
+/* One prepared static key serves many handshakes: each completes, the
+ * remote sees that same static key and our identity, the payload (and so
+ * the muxer offer) is the prepared one, and sessions still differ (fresh
+ * ephemeral keys). Mixing a prepared key with per-handshake fields is
+ * refused. */
+Test(noise, prepared_static_key)
+{
+    weft_identity a, b;
+    ident(&a, 12);
+    ident(&b, 13);
+    weft_peer_id pa;
+    weft_peer_id_from_pubkey(a.pk, &pa);
+    weft_noise_static st;
+    cr_assert_eq(weft_noise_static_init(&st, &a, NULL, WEFT_NOISE_OFFER_YAMUX), 0);
+    uint8_t want_pub[32];
+    crypto_scalarmult_base(want_pub, st.priv);
+    cr_assert(memcmp(want_pub, st.pub, 32) == 0);
+
+    uint8_t first_key[32] = {0};
+    for (int round = 0; round < 3; round++) {
+        weft_noise_config ci = {.initiator = 1, .prepared = &st};
+        weft_noise_config cr = {.initiator = 0, .identity = &b};
+        int err;
+        duo d;
+        duo_init(&d, weft_noise_hs_new_config(&ci, &err), weft_noise_hs_new_config(&cr, &err));
+        cr_assert(d.i.hs && d.r.hs, "round %d: %s", round, weft_strerror(err));
+        duo_run(&d, round == 1 ? 5 : 0);
+        cr_assert(d.i.done && d.r.done, "round %d: i err %d r err %d", round, d.i.err, d.r.err);
+        uint8_t got[32];
+        weft_peer_id rr;
+        cr_assert_eq(weft_noise_hs_remote_static(d.r.hs, got), 0);
+        cr_assert(memcmp(got, st.pub, 32) == 0, "round %d: another static key", round);
+        cr_assert_eq(weft_noise_hs_remote(d.r.hs, &rr, NULL), 0);
+        cr_assert(weft_peer_id_equal(&rr, &pa));
+        cr_assert_eq(weft_noise_hs_remote_muxers(d.r.hs),
+                     WEFT_NOISE_REMOTE_LISTED_MUXERS | WEFT_NOISE_REMOTE_YAMUX);
+        weft_noise_session si;
+        cr_assert_eq(weft_noise_hs_split(d.i.hs, &si, NULL), 0);
+        if (round == 0)
+            memcpy(first_key, si.tx.k, 32);
+        else
+            cr_assert(memcmp(first_key, si.tx.k, 32) != 0, "session keys repeat");
+        weft_noise_session_wipe(&si);
+        duo_free(&d);
+    }
+
+    /* The prepared payload is what the remote verifies: flip a byte of its
+     * signature (field 2, after the 38-byte key field and a 2-byte tag and
+     * length) and the responder refuses the handshake. */
+    weft_noise_static bad_st = st;
+    cr_assert_eq(bad_st.payload[38], 0x12);
+    bad_st.payload[50] ^= 1;
+    weft_noise_config ci = {.initiator = 1, .prepared = &bad_st};
+    weft_noise_config cr = {.initiator = 0, .identity = &b};
+    int err;
+    duo d;
+    duo_init(&d, weft_noise_hs_new_config(&ci, &err), weft_noise_hs_new_config(&cr, &err));
+    duo_run(&d, 0);
+    cr_assert(!d.r.done && d.r.err < 0, "a tampered payload was accepted");
+    duo_free(&d);
+
+    weft_noise_config mixed = {.initiator = 1, .prepared = &st, .identity = &a};
+    cr_assert_null(weft_noise_hs_new_config(&mixed, &err));
+    cr_assert_eq(err, WEFT_EINVAL);
+    mixed = (weft_noise_config){.initiator = 1, .prepared = &st, .flags = WEFT_NOISE_OFFER_YAMUX};
+    cr_assert_null(weft_noise_hs_new_config(&mixed, &err));
+    cr_assert_eq(err, WEFT_EINVAL);
+    cr_assert_eq(weft_noise_static_init(&bad_st, NULL, NULL, 0), WEFT_EINVAL);
+    cr_assert_eq(weft_noise_static_init(&bad_st, &a, NULL, 0x80), WEFT_EINVAL);
+    weft_noise_static_wipe(&st);
+    cr_assert_eq(st.payload_len, 0u);
+}
+
+/* weft_noise_seal_into writes what weft_noise_seal appends, for sizes
+ * around the frame boundary; a short buffer is refused without using a
+ * nonce. */
+Test(noise, seal_into_matches_seal)
+{
+    weft_identity a, b;
+    ident(&a, 14);
+    ident(&b, 15);
+    duo d;
+    duo_init(&d, new_hs(1, &a, NULL), new_hs(0, &b, NULL));
+    duo_run(&d, 0);
+    cr_assert(d.i.done && d.r.done);
+    weft_noise_session s1, s2, rx;
+    cr_assert_eq(weft_noise_hs_split(d.i.hs, &s1, NULL), 0);
+    cr_assert_eq(weft_noise_hs_split(d.r.hs, &rx, NULL), 0);
+    s2 = s1;
+    static const size_t sizes[] = {1, 100, WEFT_NOISE_PLAIN_MAX, WEFT_NOISE_PLAIN_MAX + 1,
+                                   3 * WEFT_NOISE_PLAIN_MAX + 17};
+    size_t maxlen = 3 * WEFT_NOISE_PLAIN_MAX + 17;
+    uint8_t *m = malloc(maxlen), *out = malloc(weft_noise_sealed_len(maxlen));
+    cr_assert(m && out);
+    for (size_t i = 0; i < maxlen; i++)
+        m[i] = (uint8_t)(i * 13);
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        size_t len = sizes[k], n = 99;
+        size_t want = weft_noise_sealed_len(len);
+        cr_assert_eq(weft_noise_seal_into(&s2, m, len, out, want - 1, &n), WEFT_ENOSPC);
+        cr_assert_eq(n, 0u);
+        weft_buf w;
+        weft_buf_init(&w, NULL, 0, 0);
+        cr_assert_eq(weft_noise_seal(&s1, m, len, &w), 0);
+        cr_assert_eq(weft_noise_seal_into(&s2, m, len, out, want, &n), 0);
+        cr_assert_eq(n, want);
+        cr_assert_eq(w.len, want, "len %zu", len);
+        cr_assert(memcmp(w.base, out, want) == 0, "len %zu: different bytes", len);
+        weft_buf plain;
+        weft_buf_init(&plain, NULL, 0, 0);
+        size_t used;
+        cr_assert_eq(weft_noise_open(&rx, out, n, &used, &plain), 0);
+        cr_assert_eq(plain.len, len);
+        weft_buf_free(&plain);
+        weft_buf_free(&w);
+    }
+    cr_assert_eq(weft_noise_sealed_len(0), 0u);
+    cr_assert_eq(weft_noise_sealed_len(SIZE_MAX), SIZE_MAX);
+    free(m);
+    free(out);
+    duo_free(&d);
+}
+
 Test(noise, api_misuse)
 {
     weft_identity a;

@@ -182,9 +182,7 @@ peer_close(weft_peer *p, int reason)
         p->in_mux--;
         size_t len;
         const uint8_t *pend = weft_yamux_pending(p->mux, &len);
-        weft_buf_reset(&p->out);
-        if (len && weft_noise_seal(&p->ns, pend, len, &p->out) == 0)
-            WEFT_IGNORE(weft_conn_send(p->conn, p->out.base, p->out.len));
+        WEFT_IGNORE(peer_send_plain(p, pend, len));
         weft_conn_close(p->conn);
     } else {
         if (reason != 0 && reason != WEFT_ECLOSED)
@@ -195,14 +193,24 @@ peer_close(weft_peer *p, int reason)
 
 /* ---- output ----------------------------------------------------------------------- */
 
+/* Seal straight into the connection's send queue: no staging copy. */
 int
 peer_send_plain(weft_peer *p, const uint8_t *data, size_t len)
 {
-    weft_buf_reset(&p->out);
-    int rc = weft_noise_seal(&p->ns, data, len, &p->out);
-    if (rc == 0)
-        rc = weft_conn_send(p->conn, p->out.base, p->out.len);
-    return rc;
+    if (len == 0)
+        return 0;
+    size_t need = weft_noise_sealed_len(len);
+    if (need == SIZE_MAX)
+        return WEFT_ETOOBIG;
+    int rc;
+    uint8_t *dst = weft_conn_send_reserve(p->conn, need, &rc);
+    if (!dst)
+        return rc;
+    size_t n;
+    rc = weft_noise_seal_into(&p->ns, data, len, dst, need, &n);
+    if (rc < 0)
+        return rc;
+    return weft_conn_send_commit(p->conn, n);
 }
 
 static void
@@ -240,10 +248,7 @@ peer_flush(weft_peer *p)
             WEFT_IGNORE(weft_conn_send_space(p->conn, 1)); /* on_writable resumes */
             break;
         }
-        weft_buf_reset(&p->out);
-        int rc = weft_noise_seal(&p->ns, pend, chunk, &p->out);
-        if (rc == 0)
-            rc = weft_conn_send(p->conn, p->out.base, p->out.len);
+        int rc = peer_send_plain(p, pend, chunk);
         if (rc < 0) {
             p->flushing = 0;
             peer_close(p, rc);
@@ -351,6 +356,7 @@ become_ready(weft_peer *p)
         return;
     }
     p->phase = PH_READY;
+    weft_conn_set_nodelay(p->conn, 0);
     weft_timer_disarm(h->loop, &p->hs_timer);
     h->stats.handshakes_ok++;
     h->stats.peers_up++;
@@ -475,8 +481,11 @@ process_handshake(weft_peer *p)
             return; /* need more bytes */
         if (p->phase == PH_SEC_MSS) {
             weft_noise_config nc = {.initiator = p->outbound,
-                                    .identity = &h->cfg.identity,
                                     .expected_remote = p->has_expected ? &p->expected : NULL};
+            if (h->cfg.noise_key_per_connection)
+                nc.identity = &h->cfg.identity;
+            else
+                nc.prepared = &h->nstatic;
             int err;
             p->hs = weft_noise_hs_new_config(&nc, &err);
             if (!p->hs) {
@@ -563,6 +572,9 @@ static void
 start_upgrade(weft_peer *p)
 {
     weft_host *h = p->host;
+    /* The upgrade is a chain of messages each waiting for the last: send
+     * each at once. Cleared at become_ready. */
+    weft_conn_set_nodelay(p->conn, 1);
     weft_conn_set_handler(p->conn, &peer_conn_handler, p);
     p->phase = PH_SEC_MSS;
     int rc = p->outbound ? weft_mss_init_initiator(&p->mss, noise_protos, 1)
@@ -742,6 +754,9 @@ weft_host_new(weft_loop *loop, const weft_host_config *cfg, int *err)
              cfg->agent_version ? cfg->agent_version : "weft/" WEFT_VERSION);
     h->cfg.agent_version = h->agent;
     weft_peer_id_from_pubkey(h->cfg.identity.pk, &h->id);
+    if (!h->cfg.noise_key_per_connection &&
+        (rc = weft_noise_static_init(&h->nstatic, &h->cfg.identity, NULL, 0)) < 0)
+        goto fail;
     rc = host_builtin_register(h);
     if (rc < 0)
         goto fail;
@@ -776,6 +791,7 @@ weft_host_free(weft_host *h)
     free(h->protos);
     free(h->proto_ids);
     weft_identity_wipe(&h->cfg.identity);
+    weft_noise_static_wipe(&h->nstatic);
     free(h);
 }
 

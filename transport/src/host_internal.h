@@ -46,6 +46,7 @@ struct weft_host {
     size_t nlisteners;
     weft_peer *peers;
     uint32_t nconns;
+    weft_noise_static nstatic; /* unless cfg.noise_key_per_connection */
 };
 
 struct weft_peer {

@@ -185,9 +185,9 @@ loop_init_common(weft_loop *l, const struct loop_ops *ops, const weft_loop_confi
                                     ? l->cfg.send_queue_max / 4
                                     : DEFAULT_LOW_WATER;
     if (!l->cfg.recv_buf_size)
-        l->cfg.recv_buf_size = 65536;
+        l->cfg.recv_buf_size = 131072;
     if (!l->cfg.recv_buf_count)
-        l->cfg.recv_buf_count = 64;
+        l->cfg.recv_buf_count = 16;
 }
 
 void
@@ -627,19 +627,21 @@ weft_conn_set_handler(weft_conn *c, const weft_conn_handler *h, void *user)
         conn_start_reading(c);
 }
 
-int
-weft_conn_send(weft_conn *c, const void *data, size_t len)
+uint8_t *
+weft_conn_send_reserve(weft_conn *c, size_t len, int *err)
 {
-    if (c->state != CONN_OPEN && c->state != CONN_CONNECTING)
-        return WEFT_ECLOSED;
-    if (len == 0)
-        return 0;
+    int rc = 0;
+    if (c->state != CONN_OPEN && c->state != CONN_CONNECTING) {
+        rc = WEFT_ECLOSED;
+        goto fail;
+    }
     const weft_loop_config *cfg = &c->loop->cfg;
     size_t queued = weft_conn_queued(c);
     if (queued > cfg->send_queue_max || len > cfg->send_queue_max - queued) {
         c->want_writable = 1;
         c->loop->stats.send_refused++;
-        return WEFT_ELIMIT;
+        rc = WEFT_ELIMIT;
+        goto fail;
     }
     /* Bytes already sent may still sit at the head of the buffer: drop them
      * first when the buffer's own bound would otherwise refuse the append. */
@@ -647,10 +649,28 @@ weft_conn_send(weft_conn *c, const void *data, size_t len)
         weft_buf_consume(&c->sendq, c->sendq_head);
         c->sendq_head = 0;
     }
-    int rc = weft_buf_append(&c->sendq, data, len);
+    rc = weft_buf_reserve(&c->sendq, len ? len : 1);
     if (rc < 0)
-        return rc;
-    if (queued + len >= cfg->send_low_water)
+        goto fail;
+    return c->sendq.base + c->sendq.len;
+fail:
+    if (err)
+        *err = rc;
+    return NULL;
+}
+
+int
+weft_conn_send_commit(weft_conn *c, size_t n)
+{
+    if (c->state != CONN_OPEN && c->state != CONN_CONNECTING)
+        return WEFT_ECLOSED;
+    if (n > c->sendq.cap - c->sendq.len)
+        return WEFT_EINVAL; /* more than the reservation can hold */
+    if (n == 0)
+        return 0;
+    size_t queued = weft_conn_queued(c);
+    c->sendq.len += n;
+    if (queued + n >= c->loop->cfg.send_low_water)
         c->want_writable = 1;
     if (c->state == CONN_OPEN) {
         c->in_send = 1;
@@ -658,6 +678,19 @@ weft_conn_send(weft_conn *c, const void *data, size_t len)
         c->in_send = 0;
     }
     return 0;
+}
+
+int
+weft_conn_send(weft_conn *c, const void *data, size_t len)
+{
+    if (len == 0)
+        return c->state == CONN_OPEN || c->state == CONN_CONNECTING ? 0 : WEFT_ECLOSED;
+    int rc;
+    uint8_t *dst = weft_conn_send_reserve(c, len, &rc);
+    if (!dst)
+        return rc;
+    memcpy(dst, data, len);
+    return weft_conn_send_commit(c, len);
 }
 
 size_t
@@ -685,6 +718,12 @@ weft_conn_send_space(weft_conn *c, int want)
     if (want)
         c->want_writable = 1;
     return q >= max ? 0 : max - q;
+}
+
+void
+weft_conn_set_nodelay(weft_conn *c, int on)
+{
+    c->nodelay = on != 0;
 }
 
 void

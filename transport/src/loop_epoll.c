@@ -159,6 +159,10 @@ ep_kick_send(weft_conn *c)
         if (n < 0) {
             if (errno == EAGAIN || errno == EINTR)
                 break;
+            /* Outside dispatch the caller is inside weft_conn_send and
+             * still holds c: let the next wait report the error. */
+            if (!EP(c->loop)->dispatching)
+                break;
             conn_failed(c, -errno);
             return;
         }

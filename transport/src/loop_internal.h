@@ -74,6 +74,7 @@ struct weft_conn {
     int reading;      /* the backend is delivering data */
     int paused;       /* the application asked not to read */
     int want_writable;
+    int nodelay;      /* every write goes out at once (weft_conn_set_nodelay) */
     int closed_reason;
     int close_called; /* on_close delivered */
     weft_conn_handler h;

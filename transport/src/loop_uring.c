@@ -5,7 +5,8 @@
  * up by hand (2.3 has no io_uring_setup_buf_ring); one send in flight per
  * connection from a buffer that is swapped out of the send queue when the
  * send is armed, so appends never move memory the kernel may still read.
- * SQEs are queued during a turn and submitted once before waiting.
+ * SQEs are queued during a turn and submitted with the wait; small writes
+ * join them, bulk writes go out at once (see ur_kick_send).
  *
  * user_data = record pointer | op tag (records are 8-byte aligned). A record
  * is freed only when no SQE naming it is in flight (pending count), and
@@ -19,13 +20,25 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "loop_internal.h"
 #include "weft/log.h"
 
 #define BGID 7
+/*
+ * Completions run only when the loop thread enters the kernel to wait
+ * (DEFER_TASKRUN), never as an interrupt of whatever it is doing. That
+ * needs a single submitting thread: the ring starts disabled and is enabled
+ * by the first thread that submits, normally the one that runs the loop, so
+ * a loop may be made in one thread and run in another. Kernels before 6.1
+ * refuse the flags and get a plain ring.
+ */
+#define UR_FLAGS (IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED)
 #define SEND_MAX ((size_t)1 << 20) /* bytes per send SQE */
+#define INLINE_MIN ((size_t)256 << 10) /* queued bytes that go out at once */
+#define BULK_RECV ((size_t)16 << 10)  /* a receive this large means a bulk flow */
 
 enum { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_CONNECT, OP_CANCEL, OP_CLOSE, OP_WAKE };
 
@@ -39,6 +52,9 @@ struct ur {
     weft_listener *lgrave;
     weft_listener *lclosing; /* closed, waiting for their accept CQE */
     int in_batch;
+    int in_bulk_recv;  /* handling a receive of at least BULK_RECV bytes */
+    int disabled; /* created with IORING_SETUP_R_DISABLED, not enabled yet */
+    weft_conn *flush; /* connections with small sends to arm before the wait */
     uint64_t wake_val; /* target of the wake eventfd read */
 };
 
@@ -50,6 +66,8 @@ struct uconn {
     weft_buf sending; /* bytes handed to the kernel; stable until the CQE */
     size_t send_off;
     weft_conn *grave_next;
+    weft_conn *flush_next, *flush_prev;
+    int on_flush;
     int released;     /* conn_maybe_release went through: never twice */
 };
 
@@ -69,11 +87,31 @@ UC(weft_conn *c)
     return c->backend;
 }
 
+/* The calling thread becomes the ring's only submitter. */
+static int
+ring_enable(struct ur *u)
+{
+    if (!u->disabled)
+        return 0;
+    /* Debian's liburing 2.3 declares io_uring_enable_rings but does not
+     * export it: register directly. */
+    int rc = (int)syscall(__NR_io_uring_register, u->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS,
+                          NULL, 0);
+    if (rc < 0)
+        rc = -errno;
+    if (rc < 0) {
+        weft_log(WEFT_LOG_ERROR, "loop", "msg=\"io_uring_enable_rings failed\" err=%d", rc);
+        return rc;
+    }
+    u->disabled = 0;
+    return 0;
+}
+
 static struct io_uring_sqe *
 get_sqe(struct ur *u)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
-    if (!sqe) {
+    if (!sqe && ring_enable(u) == 0) {
         io_uring_submit(&u->ring);
         sqe = io_uring_get_sqe(&u->ring);
     }
@@ -208,7 +246,16 @@ conn_maybe_release(weft_conn *c)
         return;
     uc->released = 1;
     if (c->fd >= 0) {
-        close(c->fd);
+        /* Closed with the next submission: one syscall less per connection.
+         * Nothing refers to the descriptor any more, and its number stays
+         * taken until the kernel closes it. */
+        struct io_uring_sqe *sqe = get_sqe(u);
+        if (sqe) {
+            io_uring_prep_close(sqe, c->fd);
+            io_uring_sqe_set_data64(sqe, tag(NULL, OP_CLOSE));
+        } else {
+            close(c->fd);
+        }
         c->fd = -1;
     }
     if (u->in_batch) {
@@ -240,6 +287,52 @@ arm_recv(weft_conn *c)
     uc->pending++;
 }
 
+/* ---- sending ------------------------------------------------------------------ */
+
+static void
+flush_add(struct ur *u, weft_conn *c)
+{
+    struct uconn *uc = UC(c);
+    if (uc->on_flush)
+        return;
+    uc->on_flush = 1;
+    uc->flush_prev = NULL;
+    uc->flush_next = u->flush;
+    if (u->flush)
+        UC(u->flush)->flush_prev = c;
+    u->flush = c;
+}
+
+static void
+flush_del(struct ur *u, weft_conn *c)
+{
+    struct uconn *uc = UC(c);
+    if (!uc->on_flush)
+        return;
+    if (uc->flush_prev)
+        UC(uc->flush_prev)->flush_next = uc->flush_next;
+    else
+        u->flush = uc->flush_next;
+    if (uc->flush_next)
+        UC(uc->flush_next)->flush_prev = uc->flush_prev;
+    uc->on_flush = 0;
+    uc->flush_next = uc->flush_prev = NULL;
+}
+
+static void arm_send(weft_conn *c);
+
+/* Before the wait: one send SQE per connection that queued small writes
+ * this turn, submitted with the wait itself. */
+static void
+flush_all(struct ur *u)
+{
+    while (u->flush) {
+        weft_conn *c = u->flush;
+        flush_del(u, c);
+        arm_send(c);
+    }
+}
+
 static void
 arm_send(weft_conn *c)
 {
@@ -247,16 +340,18 @@ arm_send(weft_conn *c)
     if (uc->send_armed || uc->closing)
         return;
     if (uc->send_off == uc->sending.len) {
-        if (c->sendq.len == 0)
+        if (c->sendq.len == c->sendq_head)
             return;
-        /* Swap: the queue's bytes become the stable in-flight buffer. */
+        /* Swap: the queue's bytes become the stable in-flight buffer; bytes
+         * an inline send already took stay behind send_off. */
         weft_buf t = uc->sending;
         uc->sending = c->sendq;
+        uc->send_off = c->sendq_head;
         c->sendq = t;
         c->sendq.len = 0;
+        c->sendq_head = 0;
         c->sendq.max = uc->sending.max;
-        uc->send_off = 0;
-        c->inflight = uc->sending.len;
+        c->inflight = uc->sending.len - uc->send_off;
     }
     struct io_uring_sqe *sqe = get_sqe(UR(c->loop));
     if (!sqe)
@@ -298,10 +393,49 @@ ur_dial(weft_conn *c, const struct sockaddr *sa, socklen_t salen)
     return 0;
 }
 
+/*
+ * Small writes (protocol messages) wait for the end of the turn: their SQE
+ * is armed then and submitted with the wait, one syscall for all of them,
+ * unless the connection asked for nodelay (a handshake in progress).
+ * A bulk writer, once INLINE_MIN bytes are queued with nothing in flight,
+ * hands them to the socket at once with a non-blocking send(2) and arms an
+ * SQE only for what the socket refused. Holding bulk data to the end of the
+ * turn would let a fast producer queue megabytes before the first byte
+ * left: the peer idles meanwhile (the two ends take turns instead of
+ * overlapping) and the queued bytes leave the cache before the kernel
+ * copies them. While an SQE is in flight, later bytes queue behind it.
+ */
 static void
 ur_kick_send(weft_conn *c)
 {
-    arm_send(c);
+    struct ur *u = UR(c->loop);
+    struct uconn *uc = UC(c);
+    if (uc->send_armed || uc->closing)
+        return;
+    size_t len;
+    conn_pending(c, &len);
+    if ((len < INLINE_MIN && !u->in_bulk_recv && !c->nodelay) || uc->send_off != uc->sending.len) {
+        flush_add(u, c);
+        return;
+    }
+    int was_in_send = c->in_send;
+    c->in_send = 1; /* on_writable runs from the loop, not from here */
+    while (c->state == CONN_OPEN || c->state == CONN_CLOSING) {
+        const uint8_t *p = conn_pending(c, &len);
+        if (len == 0)
+            break;
+        ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0)
+            break; /* EAGAIN; an error comes back through the SQE, in a batch */
+        conn_take(c, (size_t)n);
+        conn_sent(c, (size_t)n);
+        if ((size_t)n < len)
+            break; /* the socket is full: the SQE waits for room */
+    }
+    c->in_send = was_in_send;
+    flush_del(u, c);
+    if (c->state == CONN_OPEN || c->state == CONN_CLOSING)
+        arm_send(c);
 }
 
 static void
@@ -332,12 +466,16 @@ ur_close(weft_conn *c)
     }
     uc->closing = 1;
     c->inflight = 0;
+    flush_del(UR(c->loop), c);
     if (uc->pending > 0) {
         struct io_uring_sqe *sqe = get_sqe(UR(c->loop));
         if (sqe) {
             io_uring_prep_cancel_fd(sqe, c->fd, IORING_ASYNC_CANCEL_ALL);
             io_uring_sqe_set_data64(sqe, tag(NULL, OP_CANCEL));
         }
+        /* Also ends what the cancel misses (a send waiting for room). A
+         * syscall, not an SQE: io_uring runs shutdown in a worker thread,
+         * which could find the number reused by then. */
         shutdown(c->fd, SHUT_RDWR);
     }
     conn_maybe_release(c);
@@ -363,8 +501,14 @@ on_recv(weft_conn *c, int res, unsigned flags)
     }
     if (res > 0 && (flags & IORING_CQE_F_BUFFER)) {
         unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
-        if (!uc->closing)
+        if (!uc->closing) {
+            /* Writes made while draining a bulk inbound flow (window
+             * updates, acknowledgements) go out at once: the sender may be
+             * waiting on them, and the rest of this batch can be long. */
+            u->in_bulk_recv = (size_t)res >= BULK_RECV;
             conn_input(c, u->bufs + (size_t)bid * u->bufsize, (size_t)res);
+            u->in_bulk_recv = 0;
+        }
         return_buffer(u, bid);
     } else if (res == 0) {
         if (!uc->closing)
@@ -514,7 +658,11 @@ ur_wait(weft_loop *l, int64_t timeout_ns)
         ts.tv_nsec = timeout_ns % 1000000000;
         tsp = &ts;
     }
-    int rc = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, tsp, NULL);
+    int rc = ring_enable(u);
+    if (rc < 0)
+        return rc;
+    flush_all(u);
+    rc = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, tsp, NULL);
     if (rc < 0 && rc != -ETIME && rc != -EINTR)
         return rc;
     int handled = 0;
@@ -575,6 +723,9 @@ ur_free(weft_loop *l)
         free(ls->backend);
         free(ls);
     }
+    /* Queued closes of released connections. */
+    if (!u->disabled)
+        io_uring_submit(&u->ring);
     io_uring_queue_exit(&u->ring);
     munmap(u->br, u->br_bytes);
     free(u->bufs);
@@ -604,7 +755,10 @@ loop_uring_init_with(weft_loop *l, const weft_loop_config *cfg)
     struct ur *u = calloc(1, sizeof *u);
     if (!u)
         return -ENOMEM;
-    int rc = io_uring_queue_init(512, &u->ring, 0);
+    int rc = io_uring_queue_init(512, &u->ring, UR_FLAGS);
+    u->disabled = rc == 0;
+    if (rc == -EINVAL)
+        rc = io_uring_queue_init(512, &u->ring, 0);
     if (rc < 0) {
         free(u);
         return rc;

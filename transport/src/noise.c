@@ -159,14 +159,50 @@ weft_noise_payload_verify(const uint8_t *p, size_t len, const uint8_t static_pub
 
 /* ---- handshake ---------------------------------------------------------------------------- */
 
+int
+weft_noise_static_init(weft_noise_static *st, const weft_identity *id, const uint8_t *priv,
+                       unsigned flags)
+{
+    if (st == NULL || id == NULL || (flags & ~(unsigned)WEFT_NOISE_OFFER_YAMUX))
+        return WEFT_EINVAL;
+    if (sodium_init() < 0)
+        return -EIO;
+    memset(st, 0, sizeof *st);
+    if (priv != NULL)
+        memcpy(st->priv, priv, sizeof st->priv);
+    else
+        randombytes_buf(st->priv, sizeof st->priv);
+    crypto_scalarmult_base(st->pub, st->priv);
+    int rc = weft_noise_payload_encode(id, st->pub, flags, st->payload, sizeof st->payload);
+    if (rc < 0) {
+        weft_noise_static_wipe(st);
+        return rc;
+    }
+    st->payload_len = (size_t)rc;
+    st->flags = flags;
+    return 0;
+}
+
+void
+weft_noise_static_wipe(weft_noise_static *st)
+{
+    if (st != NULL)
+        sodium_memzero(st, sizeof *st);
+}
+
 weft_noise_hs *
 weft_noise_hs_new_config(const weft_noise_config *cfg, int *err)
 {
     weft_noise_hs *hs = NULL;
-    uint8_t s_priv[32];
+    weft_noise_static fresh;
+    const weft_noise_static *st;
     int rc;
 
-    if (cfg == NULL || cfg->identity == NULL || (cfg->flags & ~(unsigned)WEFT_NOISE_OFFER_YAMUX)) {
+    memset(&fresh, 0, sizeof fresh);
+    if (cfg == NULL || (cfg->flags & ~(unsigned)WEFT_NOISE_OFFER_YAMUX) ||
+        (cfg->prepared == NULL && cfg->identity == NULL) ||
+        (cfg->prepared != NULL &&
+         (cfg->identity != NULL || cfg->static_key != NULL || cfg->flags != 0))) {
         rc = WEFT_EINVAL;
         goto out;
     }
@@ -179,17 +215,17 @@ weft_noise_hs_new_config(const weft_noise_config *cfg, int *err)
         rc = -ENOMEM;
         goto out;
     }
-    if (cfg->static_key != NULL)
-        memcpy(s_priv, cfg->static_key, sizeof s_priv);
-    else
-        randombytes_buf(s_priv, sizeof s_priv);
-    if ((rc = weft_noise_xx_init(&hs->xx, cfg->initiator, NULL, 0, s_priv, NULL)) < 0)
+    st = cfg->prepared;
+    if (st == NULL) {
+        if ((rc = weft_noise_static_init(&fresh, cfg->identity, cfg->static_key, cfg->flags)) < 0)
+            goto out;
+        st = &fresh;
+    }
+    if ((rc = weft_noise_xx_init_pub(&hs->xx, cfg->initiator, NULL, 0, st->priv, st->pub,
+                                     NULL)) < 0)
         goto out;
-    rc = weft_noise_payload_encode(cfg->identity, hs->xx.s_pub, cfg->flags, hs->payload,
-                                   sizeof hs->payload);
-    if (rc < 0)
-        goto out;
-    hs->payload_len = (size_t)rc;
+    memcpy(hs->payload, st->payload, st->payload_len);
+    hs->payload_len = st->payload_len;
     if (cfg->expected_remote != NULL) {
         hs->expected = *cfg->expected_remote;
         hs->has_expected = 1;
@@ -197,7 +233,7 @@ weft_noise_hs_new_config(const weft_noise_config *cfg, int *err)
     hs->state = HS_ACTIVE;
     rc = 0;
 out:
-    sodium_memzero(s_priv, sizeof s_priv);
+    weft_noise_static_wipe(&fresh);
     if (rc < 0) {
         weft_noise_hs_free(hs);
         hs = NULL;
@@ -400,9 +436,21 @@ weft_noise_hs_free(weft_noise_hs *hs)
 
 /* ---- transport phase ---------------------------------------------------------------------- */
 
-int
-weft_noise_seal(weft_noise_session *s, const uint8_t *pt, size_t len, weft_buf *out)
+size_t
+weft_noise_sealed_len(size_t len)
 {
+    size_t nframes = len / WEFT_NOISE_PLAIN_MAX + (len % WEFT_NOISE_PLAIN_MAX != 0);
+    size_t over = 2 + WEFT_NOISE_TAG_LEN;
+    if (nframes > (SIZE_MAX - len) / over)
+        return SIZE_MAX;
+    return len + nframes * over;
+}
+
+int
+weft_noise_seal_into(weft_noise_session *s, const uint8_t *pt, size_t len, uint8_t *out,
+                     size_t cap, size_t *written)
+{
+    *written = 0;
     if (!s->tx.has_key)
         return WEFT_EINVAL;
     if (len == 0)
@@ -411,24 +459,47 @@ weft_noise_seal(weft_noise_session *s, const uint8_t *pt, size_t len, weft_buf *
     /* Frames use nonces n .. n + nframes - 1, all of which must stay below 2^64-1. */
     if ((uint64_t)nframes > UINT64_MAX - s->tx.n)
         return WEFT_ELIMIT;
-    size_t over = 2 + WEFT_NOISE_TAG_LEN;
-    if (nframes > (SIZE_MAX - len) / over)
+    size_t total = weft_noise_sealed_len(len);
+    if (total == SIZE_MAX)
         return WEFT_ETOOBIG;
-    int rc = weft_buf_reserve(out, len + nframes * over);
-    if (rc < 0)
-        return rc;
+    if (cap < total)
+        return WEFT_ENOSPC;
+    uint8_t *p = out;
     for (size_t off = 0; off < len;) {
         size_t chunk = len - off < WEFT_NOISE_PLAIN_MAX ? len - off : WEFT_NOISE_PLAIN_MAX;
-        uint8_t *p = out->base + out->len;
         put_be16(p, chunk + WEFT_NOISE_TAG_LEN);
         /* Cannot fail: the key and the nonce budget were checked above. */
-        rc = weft_noise_cipher_encrypt(&s->tx, NULL, 0, pt + off, chunk, p + 2);
+        int rc = weft_noise_cipher_encrypt(&s->tx, NULL, 0, pt + off, chunk, p + 2);
         if (rc < 0)
             return rc;
-        out->len += 2 + chunk + WEFT_NOISE_TAG_LEN;
+        p += 2 + chunk + WEFT_NOISE_TAG_LEN;
         off += chunk;
     }
+    *written = total;
     return 0;
+}
+
+int
+weft_noise_seal(weft_noise_session *s, const uint8_t *pt, size_t len, weft_buf *out)
+{
+    if (!s->tx.has_key)
+        return WEFT_EINVAL;
+    if (len == 0)
+        return 0;
+    size_t nframes = len / WEFT_NOISE_PLAIN_MAX + (len % WEFT_NOISE_PLAIN_MAX != 0);
+    if ((uint64_t)nframes > UINT64_MAX - s->tx.n)
+        return WEFT_ELIMIT;
+    size_t total = weft_noise_sealed_len(len);
+    if (total == SIZE_MAX)
+        return WEFT_ETOOBIG;
+    int rc = weft_buf_reserve(out, total);
+    if (rc < 0)
+        return rc;
+    size_t n;
+    rc = weft_noise_seal_into(s, pt, len, out->base + out->len, out->cap - out->len, &n);
+    if (rc == 0)
+        out->len += n;
+    return rc;
 }
 
 int

@@ -209,6 +209,17 @@ int
 weft_noise_xx_init(weft_noise_xx *hs, int initiator, const uint8_t *prologue, size_t plen,
                    const uint8_t s_priv[32], const uint8_t *e_priv)
 {
+    uint8_t s_pub[32];
+    if (sodium_init() < 0)
+        return WEFT_EINVAL;
+    crypto_scalarmult_base(s_pub, s_priv);
+    return weft_noise_xx_init_pub(hs, initiator, prologue, plen, s_priv, s_pub, e_priv);
+}
+
+int
+weft_noise_xx_init_pub(weft_noise_xx *hs, int initiator, const uint8_t *prologue, size_t plen,
+                       const uint8_t s_priv[32], const uint8_t s_pub[32], const uint8_t *e_priv)
+{
     if (sodium_init() < 0)
         return WEFT_EINVAL;
     memset(hs, 0, sizeof *hs);
@@ -216,7 +227,7 @@ weft_noise_xx_init(weft_noise_xx *hs, int initiator, const uint8_t *prologue, si
     initialize_symmetric(&hs->ss, WEFT_NOISE_PROTOCOL_NAME);
     mix_hash(&hs->ss, prologue, plen);
     memcpy(hs->s_priv, s_priv, 32);
-    crypto_scalarmult_base(hs->s_pub, hs->s_priv);
+    memcpy(hs->s_pub, s_pub, 32);
     if (e_priv != NULL) {
         memcpy(hs->e_priv, e_priv, 32);
         crypto_scalarmult_base(hs->e_pub, hs->e_priv);

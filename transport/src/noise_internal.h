@@ -69,6 +69,11 @@ typedef struct weft_noise_xx {
  */
 int weft_noise_xx_init(weft_noise_xx *hs, int initiator, const uint8_t *prologue, size_t plen,
                        const uint8_t s_priv[32], const uint8_t *e_priv);
+/* The same with s_pub already known (s_pub = X25519(s_priv, 9), unchecked):
+ * saves the base-point multiplication. */
+int weft_noise_xx_init_pub(weft_noise_xx *hs, int initiator, const uint8_t *prologue,
+                           size_t plen, const uint8_t s_priv[32], const uint8_t s_pub[32],
+                           const uint8_t *e_priv);
 
 /* Bytes that the next WriteMessage produces for a payload of plen bytes. */
 size_t weft_noise_xx_write_len(const weft_noise_xx *hs, size_t plen);
@@ -106,7 +111,7 @@ void weft_noise_xx_wipe(weft_noise_xx *hs);
 /* ---- libp2p handshake payload (noise.c) ------------------------------------------------ */
 
 #define WEFT_NOISE_SIG_PREFIX "noise-libp2p-static-key:"
-#define WEFT_NOISE_PAYLOAD_MAX 128 /* our own payload, with the muxer extension */
+#define WEFT_NOISE_PAYLOAD_MAX WEFT_NOISE_STATIC_PAYLOAD_MAX /* ours, with the muxer extension */
 
 /*
  * Encode our NoiseHandshakePayload: identity_key, identity_sig over

@@ -47,8 +47,8 @@ typedef struct weft_loop_config {
     int kind;                /* enum weft_loop_kind */
     size_t send_queue_max;   /* per connection; default 8 MiB */
     size_t send_low_water;   /* on_writable when the queue drains below; default 256 KiB */
-    unsigned recv_buf_size;  /* bytes per provided receive buffer; default 64 KiB */
-    unsigned recv_buf_count; /* provided buffers (power of two); default 64 */
+    unsigned recv_buf_size;  /* bytes per provided receive buffer; default 128 KiB */
+    unsigned recv_buf_count; /* provided buffers (power of two); default 16 */
 } weft_loop_config;
 
 /* ---- timers (intrusive: the caller owns the storage) ---------------------- */
@@ -133,11 +133,25 @@ WEFT_API void weft_conn_set_handler(weft_conn *c, const weft_conn_handler *h, vo
 /* Queue bytes (copied). Returns 0, WEFT_ELIMIT when the queue would pass
  * send_queue_max (nothing queued; on_writable follows), WEFT_ECLOSED. */
 WEFT_NODISCARD WEFT_API int weft_conn_send(weft_conn *c, const void *data, size_t len);
+/* Queue without a copy: weft_conn_send_reserve returns room for len bytes
+ * at the tail of the send queue (or NULL with *err: WEFT_ELIMIT as for
+ * weft_conn_send, WEFT_ECLOSED, -ENOMEM); write up to len bytes there, then
+ * weft_conn_send_commit(c, n) queues the first n of them and starts sending.
+ * Nothing is queued until the commit; any other call on c in between
+ * (another send, a loop turn) voids the reservation. */
+WEFT_API uint8_t *weft_conn_send_reserve(weft_conn *c, size_t len, int *err);
+WEFT_NODISCARD WEFT_API int weft_conn_send_commit(weft_conn *c, size_t n);
 /* Bytes queued and not yet taken by the kernel. */
 WEFT_API size_t weft_conn_queued(const weft_conn *c);
 /* Bytes weft_conn_send would accept now (send_queue_max - queued). When a
  * caller finds too little room it may arm on_writable with want = 1. */
 WEFT_API size_t weft_conn_send_space(weft_conn *c, int want);
+/* Latency over batching (1) or the default (0). A loop may hold small
+ * writes until the end of its turn to send them together with the wait
+ * (io_uring does); with nodelay each write is handed to the kernel at once.
+ * For exchanges where each message waits for the last, such as a handshake.
+ * epoll and the simulator always send at once. */
+WEFT_API void weft_conn_set_nodelay(weft_conn *c, int on);
 /* Stop (1) or resume (0) reading: receive-side back-pressure. */
 WEFT_API void weft_conn_pause(weft_conn *c, int paused);
 /* Orderly close after the queue drains; on_close(0) follows. */
