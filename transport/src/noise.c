@@ -486,13 +486,10 @@ weft_noise_seal(weft_noise_session *s, const uint8_t *pt, size_t len, weft_buf *
         return WEFT_EINVAL;
     if (len == 0)
         return 0;
-    size_t nframes = len / WEFT_NOISE_PLAIN_MAX + (len % WEFT_NOISE_PLAIN_MAX != 0);
-    if ((uint64_t)nframes > UINT64_MAX - s->tx.n)
-        return WEFT_ELIMIT;
     size_t total = weft_noise_sealed_len(len);
     if (total == SIZE_MAX)
         return WEFT_ETOOBIG;
-    int rc = weft_buf_reserve(out, total);
+    int rc = weft_buf_reserve(out, total); /* may grow the buffer; its bytes stay */
     if (rc < 0)
         return rc;
     size_t n;
