@@ -328,8 +328,9 @@ usage_error(const char *fmt, ...)
     return 2;
 }
 
+/* Parse a comma list of names out of names[0..count) into a bit mask. */
 static int
-parse_ops(const char *arg, unsigned *mask)
+parse_name_list(const char *arg, const char *const *names, int count, unsigned *mask)
 {
     char buf[64], *tok, *save = NULL;
     int i;
@@ -339,36 +340,27 @@ parse_ops(const char *arg, unsigned *mask)
     snprintf(buf, sizeof(buf), "%s", arg);
     *mask = 0;
     for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
-        for (i = 0; i < OP_COUNT; i++)
-            if (strcmp(tok, op_names[i]) == 0)
+        for (i = 0; i < count; i++)
+            if (strcmp(tok, names[i]) == 0)
                 break;
-        if (i == OP_COUNT)
+        if (i == count)
             return -1;
         *mask |= 1u << i;
     }
     return *mask ? 0 : -1;
 }
 
+static int
+parse_ops(const char *arg, unsigned *mask)
+{
+    return parse_name_list(arg, op_names, OP_COUNT, mask);
+}
+
 /* Parse a comma list of weft variant names (not in_place, ISA-L's). */
 static int
 parse_variants(const char *arg, unsigned *mask)
 {
-    char buf[64], *tok, *save = NULL;
-    int i;
-
-    if (strlen(arg) >= sizeof(buf))
-        return -1;
-    snprintf(buf, sizeof(buf), "%s", arg);
-    *mask = 0;
-    for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
-        for (i = 0; i < VAR_IN_PLACE; i++)
-            if (strcmp(tok, variant_names[i]) == 0)
-                break;
-        if (i == VAR_IN_PLACE)
-            return -1;
-        *mask |= 1u << i;
-    }
-    return *mask ? 0 : -1;
+    return parse_name_list(arg, variant_names, VAR_IN_PLACE, mask);
 }
 
 static int
