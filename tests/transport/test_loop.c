@@ -154,24 +154,34 @@ ParameterizedTestParameters(loop, echo)
     return cr_make_param_array(int, (int *)kinds, 2);
 }
 
-ParameterizedTest(int *kind, loop, echo)
+/* A loop of this kind listening on loopback, and a dial to it that starts
+ * the echo of total random bytes once connected. */
+static void
+echo_start(struct echo *e, int kind, size_t total, uint64_t seed)
 {
-    struct echo e = {0};
-    e.loop = new_loop(*kind);
-    e.total = 6u << 20;
-    e.want = malloc(e.total);
-    weft_rng_seed(&e.rng, 42);
-    weft_rng_bytes(&e.rng, e.want, e.total);
+    memset(e, 0, sizeof *e);
+    e->loop = new_loop(kind);
+    e->total = total;
+    e->want = malloc(e->total);
+    cr_assert_not_null(e->want);
+    weft_rng_seed(&e->rng, seed);
+    weft_rng_bytes(&e->rng, e->want, e->total);
     struct sockaddr_in sa = loopback(0);
     weft_listener *ls;
-    cr_assert_eq(weft_listen(e.loop, (struct sockaddr *)&sa, sizeof sa, on_accept, &e, &ls), 0);
+    cr_assert_eq(weft_listen(e->loop, (struct sockaddr *)&sa, sizeof sa, on_accept, e, &ls), 0);
     struct sockaddr_storage bound;
     socklen_t blen;
     weft_listener_addr(ls, &bound, &blen);
     cr_assert_neq(((struct sockaddr_in *)&bound)->sin_port, 0);
-    cr_assert_eq(weft_dial(e.loop, (struct sockaddr *)&bound, blen, 5000000000LL, on_connected,
-                           &e, NULL),
+    cr_assert_eq(weft_dial(e->loop, (struct sockaddr *)&bound, blen, 5000000000LL, on_connected,
+                           e, NULL),
                  0);
+}
+
+ParameterizedTest(int *kind, loop, echo)
+{
+    struct echo e;
+    echo_start(&e, *kind, 6u << 20, 42);
     run_until(e.loop, &e.client_closed, 20);
     run_until(e.loop, &e.server_closed, 5);
     cr_assert_eq(e.got, e.total, "%s: echoed %zu of %zu", weft_loop_kind_name(e.loop), e.got,
@@ -465,21 +475,8 @@ ParameterizedTestParameters(loop, run_in_other_thread)
 
 ParameterizedTest(int *kind, loop, run_in_other_thread)
 {
-    struct echo e = {0};
-    e.loop = new_loop(*kind);
-    e.total = 2u << 20;
-    e.want = malloc(e.total);
-    weft_rng_seed(&e.rng, 7);
-    weft_rng_bytes(&e.rng, e.want, e.total);
-    struct sockaddr_in sa = loopback(0);
-    weft_listener *ls;
-    cr_assert_eq(weft_listen(e.loop, (struct sockaddr *)&sa, sizeof sa, on_accept, &e, &ls), 0);
-    struct sockaddr_storage bound;
-    socklen_t blen;
-    weft_listener_addr(ls, &bound, &blen);
-    cr_assert_eq(weft_dial(e.loop, (struct sockaddr *)&bound, blen, 5000000000LL, on_connected,
-                           &e, NULL),
-                 0);
+    struct echo e;
+    echo_start(&e, *kind, 2u << 20, 7);
     pthread_t th;
     cr_assert_eq(pthread_create(&th, NULL, echo_runner, &e), 0);
     pthread_join(th, NULL);
