@@ -150,8 +150,6 @@ int64_t pc_now_ms(void);
 int64_t pc_unix_ns(void);
 /* Percent-encode s for a query value into out; returns 0 or -1 (no room). */
 int pc_url_encode(const char *s, char *out, size_t cap);
-/* 1 if p[0..len) is valid UTF-8 (no overlongs, surrogates or > U+10FFFF). */
-int pc_utf8_valid(const uint8_t *p, size_t len);
 /* Up to max bytes of p as one printable line (controls escaped) in out. */
 void pc_printable(const uint8_t *p, size_t len, size_t max, char *out, size_t cap);
 

@@ -28,6 +28,7 @@
 #include <cjson/cJSON.h>
 
 #include "pclient.h"
+#include "weft/svc_ws.h"
 #include "weft/identity.h"
 
 volatile sig_atomic_t pc_stop;
@@ -168,7 +169,7 @@ pc_quote(FILE *f, const uint8_t *p, size_t len)
         } else {
             /* A valid UTF-8 sequence passes through; a stray byte is \xNN. */
             size_t n = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-            if (n && i + n <= len && pc_utf8_valid(p + i, n)) {
+            if (n && i + n <= len && weft_utf8_valid(p + i, n)) {
                 fwrite(p + i, 1, n, f);
                 i += n;
             } else {
@@ -203,40 +204,6 @@ pc_url_encode(const char *s, char *out, size_t cap)
         return -1;
     out[o] = 0;
     return 0;
-}
-
-int
-pc_utf8_valid(const uint8_t *p, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        uint8_t c = p[i];
-        size_t n;
-        uint32_t cp, min;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            n = 1, cp = c & 0x1f, min = 0x80;
-        } else if ((c & 0xf0) == 0xe0) {
-            n = 2, cp = c & 0x0f, min = 0x800;
-        } else if ((c & 0xf8) == 0xf0) {
-            n = 3, cp = c & 0x07, min = 0x10000;
-        } else {
-            return 0;
-        }
-        if (len - i - 1 < n)
-            return 0;
-        for (size_t k = 1; k <= n; k++) {
-            if ((p[i + k] & 0xc0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (p[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        i += n + 1;
-    }
-    return 1;
 }
 
 void

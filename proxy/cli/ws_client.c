@@ -31,6 +31,7 @@
 #include <openssl/evp.h>
 
 #include "pclient.h"
+#include "weft/svc_ws.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #define WS_BUF (64u << 10)
@@ -175,7 +176,7 @@ on_control(pc_ws *w, int op, const uint8_t *p, size_t len, char *err, size_t cap
         code = (unsigned)p[0] << 8 | p[1];
         if (!close_code_ok(code))
             return fail(w, 1002, "close frame with an invalid status code", err, cap);
-        if (!pc_utf8_valid(p + 2, len - 2))
+        if (!weft_utf8_valid(p + 2, len - 2))
             return fail(w, 1007, "close reason is not valid UTF-8", err, cap);
     }
     w->close_seen = 1;
@@ -301,7 +302,7 @@ pc_ws_recv(pc_ws *w, uint8_t **msg, size_t *len, int *kind, int64_t timeout_ms, 
         total += (size_t)n;
         if (!fin)
             continue;
-        if (mop == OP_TEXT && !pc_utf8_valid(m, total)) {
+        if (mop == OP_TEXT && !weft_utf8_valid(m, total)) {
             rc = fail(w, 1007, "text message is not valid UTF-8", err, cap);
             goto broken;
         }

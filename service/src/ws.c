@@ -349,7 +349,7 @@ static void
 deliver(weft_ws_conn *c, int op, const uint8_t *data, size_t len)
 {
     struct ws_hub *h = c->hub;
-    if (op == WS_OP_TEXT && !ws_utf8_valid(data, len)) {
+    if (op == WS_OP_TEXT && !weft_utf8_valid(data, len)) {
         fail(c, WEFT_WS_INVALID_DATA, "invalid UTF-8");
         return;
     }
@@ -372,7 +372,7 @@ on_peer_close(weft_ws_conn *c, const uint8_t *p, size_t len)
             fail(c, WEFT_WS_PROTOCOL_ERROR, "bad close code");
             return;
         }
-        if (!ws_utf8_valid(p + 2, len - 2)) {
+        if (!weft_utf8_valid(p + 2, len - 2)) {
             fail(c, WEFT_WS_INVALID_DATA, "invalid UTF-8");
             return;
         }

@@ -127,7 +127,7 @@ ws_unmask(uint8_t *p, size_t n, const uint8_t key[4])
 }
 
 int
-ws_utf8_valid(const uint8_t *s, size_t n)
+weft_utf8_valid(const uint8_t *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {

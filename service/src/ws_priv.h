@@ -158,7 +158,6 @@ void ws_frame_unref(struct ws_frame *f);
  * a fragmented or long control frame, a 64-bit length with the top bit). */
 int ws_parse_header(const uint8_t *p, size_t avail, struct ws_hdr *h);
 void ws_unmask(uint8_t *p, size_t n, const uint8_t key[4]);
-int ws_utf8_valid(const uint8_t *s, size_t n);
 /* Close codes a peer may send (RFC 6455 7.4). */
 int ws_close_code_valid(int code);
 /* Sec-WebSocket-Key: base64 of 16 bytes. */

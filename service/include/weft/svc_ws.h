@@ -129,6 +129,11 @@ int weft_ws_broadcast_text(weft_http_server *s, weft_ws_conn *const *conns, size
  */
 void weft_ws_close(weft_ws_conn *c, int code, const char *reason);
 
+/* 1 if s[0..n) is well-formed UTF-8 (no overlong forms, surrogates or code
+ * points past U+10FFFF), as RFC 6455 requires of text frames and close
+ * reasons; else 0. */
+int weft_utf8_valid(const uint8_t *s, size_t n);
+
 #ifdef __cplusplus
 }
 #endif
