@@ -71,7 +71,7 @@ bench: build
 	$(BUILD)/bench/weft-bench codec --op recode --k 16 --msg 1048576 --json
 
 demo: build
-	bash ci/codec-demo.sh $(BUILD)/codec/weft-codec
+	bash ci/codec-demo.sh $(BUILD)/bin/weft-codec
 
 devnet: build
 	BUILD=$(BUILD) bash ci/devnet.sh up

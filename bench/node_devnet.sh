@@ -23,7 +23,7 @@ while [ $# -gt 0 ]; do
     *) echo "usage: bench/node_devnet.sh [BUILD_DIR] [--runs R] [--out FILE.jsonl]" >&2; exit 2 ;;
     esac
 done
-export WEFT_NODE=$root/$BUILD/node/weft-node
+export WEFT_NODE=$root/$BUILD/bin/weft-node
 [ -x "$WEFT_NODE" ] || { echo "node_devnet: build first ($WEFT_NODE)" >&2; exit 1; }
 PROTO=$root/proto
 LOAD=$root/tests/node/js/load.js

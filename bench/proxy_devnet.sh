@@ -27,8 +27,8 @@ while [ $# -gt 0 ]; do
     *) echo "usage: bench/proxy_devnet.sh [BUILD_DIR] [--runs R] [--out FILE.jsonl] [--fanout N]" >&2; exit 2 ;;
     esac
 done
-export WEFT_NODE=$root/$BUILD/node/weft-node
-PROXY=$root/$BUILD/proxy/weft-proxy
+export WEFT_NODE=$root/$BUILD/bin/weft-node
+PROXY=$root/$BUILD/bin/weft-proxy
 JS=$root/tests/node/js
 export NODE_PATH=$JS/node_modules
 command -v wrk >/dev/null || { echo "proxy_devnet: wrk is missing (ci/install-deps.sh)" >&2; exit 1; }
@@ -53,7 +53,7 @@ for i in 1 2 3; do wait_peers "127.0.0.1:${P[$((3 * i + 2))]}" 3 20 || die "node
 nodes="127.0.0.1:${P[1]},127.0.0.1:${P[4]},127.0.0.1:${P[7]},127.0.0.1:${P[10]}"
 for k in 1 2; do
     env CLUSTER_ID="proxy-$k" PROXY_PORT=":${P[$((10 + 2 * k))]}" PROXY_GRPC_PORT=":${P[$((11 + 2 * k))]}" \
-        P2P_NODES="$nodes" WEFT_LISTEN_IP=127.0.0.1 LOG_LEVEL=warn "$root/$BUILD/proxy/weft-proxy" \
+        P2P_NODES="$nodes" WEFT_LISTEN_IP=127.0.0.1 LOG_LEVEL=warn "$root/$BUILD/bin/weft-proxy" \
         >>"$WEFT_TEST_TMP/proxy-$k.log" 2>&1 &
     WEFT_TEST_PIDS+=("$!")
 done

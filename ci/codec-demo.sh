@@ -8,7 +8,7 @@
 # each step and checks the SHA-256 at the end.
 # Usage: ci/codec-demo.sh [path/to/weft-codec]
 set -euo pipefail
-BIN=${1:-build/codec/weft-codec}
+BIN=${1:-build/bin/weft-codec}
 [ -x "$BIN" ] || { echo "codec-demo: $BIN not built (run: make build)" >&2; exit 2; }
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT

@@ -12,7 +12,7 @@
 #   ci/devnet.sh down            stop every node of the devnet
 #   ci/devnet.sh status          which nodes run, their peers
 # NODE_MODE=gossipsub selects plain GossipSub. BUILD (default build) is the
-# CMake build directory holding node/weft-node and node/weft-client.
+# CMake build directory holding bin/weft-node, bin/weft-client, ...
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -21,10 +21,10 @@ set -a
 . ci/devnet.env
 set +a
 BUILD=${BUILD:-build}
-NODE_BIN=$root/$BUILD/node/weft-node
-CLIENT_BIN=$root/$BUILD/node/weft-client
-PROXY_BIN=$root/$BUILD/proxy/weft-proxy
-PCLIENT_BIN=$root/$BUILD/proxy/weft-proxy-client
+NODE_BIN=$root/$BUILD/bin/weft-node
+CLIENT_BIN=$root/$BUILD/bin/weft-client
+PROXY_BIN=$root/$BUILD/bin/weft-proxy
+PCLIENT_BIN=$root/$BUILD/bin/weft-proxy-client
 dir=$root/$DEVNET_DIR
 read -r -a SIDECARS <<<"$DEVNET_SIDECAR_PORTS"
 read -r -a P2PS <<<"$DEVNET_P2P_PORTS"

@@ -20,6 +20,7 @@
  */
 #include "fuzz_util.h"
 #include "weft/identity.h"
+#include "weft/encoding.h"
 
 typedef int (*encoder)(const uint8_t *, size_t, char *, size_t);
 typedef int (*decoder)(const char *, size_t, uint8_t *, size_t);

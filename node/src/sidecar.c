@@ -24,6 +24,7 @@
 #include "optimum_trace.pb-c.h"
 #include "p2p_stream.pb-c.h"
 #include "weft/log.h"
+#include "weft/encoding.h"
 
 enum { M_LISTEN, M_HEALTH, M_TOPICS };
 static const char *const methods[] = {

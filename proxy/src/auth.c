@@ -107,9 +107,7 @@ px_auth_check(proxy *p, const char *authz, size_t authz_len, char *sub, size_t c
         return 0;
     int64_t retry = 0;
     const char *which = NULL;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int64_t now_ms = weft_unix_ms();
     if (weft_ratelimit_check(a->rl, cl.sub, &cl.limits, msg_bytes, now_ms, &retry, &which) < 0) {
         weft_metric_inc(p->m.rate_limited);
         if (which && !strcmp(which, "max_message_size")) {

@@ -21,7 +21,7 @@
 #include <cjson/cJSON.h>
 
 #include "proxy.h"
-#include "weft/identity.h"
+#include "weft/encoding.h"
 #include "weft/log.h"
 #include "weft/svc_ws.h"
 
@@ -402,7 +402,7 @@ px_engine_on_delivery(px_engine *e, int node, const char *json, size_t len)
         snprintf(x->topic, sizeof x->topic, "%s", jt->valuestring);
         x->json = copy;
         x->len = len;
-        x->first_ms = px_now_ms();
+        x->first_ms = weft_mono_ms();
         /* The base is every node of P2P_NODES: with one of them down a
          * threshold of 1.0 cannot be met and the fallback delivers (and
          * counts) after WEFT_FALLBACK_MS. */

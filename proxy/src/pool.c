@@ -73,14 +73,6 @@ struct px_pool {
     pthread_t ticker;
 };
 
-int64_t
-px_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 pub_free(struct pub *b)
 {
@@ -196,7 +188,7 @@ static int node_usable(px_node *nd, int64_t now);
 static int
 enqueue(px_pool *pl, struct pub *b, int not)
 {
-    int64_t now = px_now_ms();
+    int64_t now = weft_mono_ms();
     unsigned start = atomic_fetch_add(&pl->rr, 1);
     int usable = 0;
     for (size_t i = 0; i < pl->n; i++) {
@@ -395,7 +387,7 @@ check_health(px_node *nd)
         snprintf(nd->mode, sizeof nd->mode, "%s", h->nodemode ? h->nodemode : "");
     } else if (++nd->health_fails >= 3 && !nd->breaker_open) {
         nd->breaker_open = 1;
-        nd->breaker_until = px_now_ms() + BREAKER_MS;
+        nd->breaker_until = weft_mono_ms() + BREAKER_MS;
         weft_log(WEFT_LOG_WARN, "proxy", "msg=\"node unhealthy: breaker open\" node=%s", nd->addr);
     }
     pthread_mutex_unlock(&nd->mu);
@@ -409,7 +401,7 @@ ticker_main(void *arg)
     px_pool *pl = arg;
     int64_t next_health = 0;
     while (!atomic_load(&pl->stopping)) {
-        int64_t now = px_now_ms();
+        int64_t now = weft_mono_ms();
         px_engine_tick(pl->p->engine, now);
         size_t up = 0;
         for (size_t i = 0; i < pl->n; i++)
@@ -566,7 +558,7 @@ size_t
 px_pool_info(px_pool *pl, px_node_info *out, size_t max)
 {
     size_t k = 0;
-    int64_t now = px_now_ms();
+    int64_t now = weft_mono_ms();
     for (size_t i = 0; i < pl->n && k < max; i++, k++) {
         px_node *nd = &pl->nodes[i];
         pthread_mutex_lock(&nd->mu);

@@ -26,6 +26,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "weft/clock.h"
 #include "weft/svc_env.h"
 #include "weft/svc_grpc.h"
 #include "weft/svc_grpc_client.h"
@@ -124,14 +125,12 @@ typedef struct proxy {
     void *auth;  /* JWKS and rate limiter when ENABLE_AUTH */
 } proxy;
 
-int64_t px_now_ms(void);
 /* Deliver a message's payload to a gRPC ClientStream sink (engine.c calls
  * it; WebSocket sinks get the JSON by broadcast). Returns 0, WEFT_ELIMIT
  * (slow consumer) or closed. */
 int px_grpc_sink_send(void *call, const char *client, const char *topic, const char *msgid,
                       const uint8_t *payload, size_t len);
 /* rest.c: lower-case hex of p[0..n) into out (2n + 1 bytes). */
-void px_hex(const uint8_t *p, size_t n, char *out);
 /* The id a publish gets back (REST and gRPC alike): SHA-256 over client,
  * topic, a timestamp (the client's, or a fresh nonce) and the message, as
  * 64 hex digits. */

@@ -13,11 +13,13 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
-#include <sodium.h>
+#include <openssl/evp.h>
 
 #include "auth.h"
 #include "proxy.h"
+#include "weft/encoding.h"
 #include "weft/log.h"
+#include "weft/rng.h"
 #include "weft/svc_sysinfo.h"
 #include "weft/svc_ws.h"
 
@@ -122,32 +124,22 @@ do_subscribe(proxy *p, const weft_http_req *r, weft_http_resp *resp)
     weft_http_reply_json(resp, 200, out);
 }
 
-void
-px_hex(const uint8_t *p, size_t n, char *out)
-{
-    static const char hx[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hx[p[i] >> 4];
-        out[2 * i + 1] = hx[p[i] & 15];
-    }
-    out[2 * n] = 0;
-}
-
 /* A client re-sending the same timestamped message gets the same id, and
  * REST answers it "deduplicated". */
 void
 px_message_id(const char *client, const char *topic, const char *ts, const uint8_t *m, size_t n,
               char out[65])
 {
-    crypto_hash_sha256_state st;
-    crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, (const uint8_t *)client, strlen(client) + 1);
-    crypto_hash_sha256_update(&st, (const uint8_t *)topic, strlen(topic) + 1);
-    crypto_hash_sha256_update(&st, (const uint8_t *)ts, strlen(ts) + 1);
-    crypto_hash_sha256_update(&st, m, n);
-    uint8_t d[32];
-    crypto_hash_sha256_final(&st, d);
-    px_hex(d, sizeof d, out);
+    uint8_t d[32] = {0};
+    EVP_MD_CTX *st = EVP_MD_CTX_new();
+    if (st == NULL || EVP_DigestInit_ex(st, EVP_sha256(), NULL) != 1 ||
+        EVP_DigestUpdate(st, client, strlen(client) + 1) != 1 ||
+        EVP_DigestUpdate(st, topic, strlen(topic) + 1) != 1 ||
+        EVP_DigestUpdate(st, ts, strlen(ts) + 1) != 1 || EVP_DigestUpdate(st, m, n) != 1 ||
+        EVP_DigestFinal_ex(st, d, NULL) != 1)
+        weft_panic("SHA-256 of a message id failed");
+    EVP_MD_CTX_free(st);
+    weft_hex_encode(d, sizeof d, out);
 }
 
 #define DEDUP_SLOTS 8192
@@ -198,7 +190,9 @@ do_publish(proxy *p, const weft_http_req *r, weft_http_resp *resp)
             weft_http_reply_error(resp, 500, "out of memory");
             goto done;
         }
-        randombytes_buf(data, n);
+        weft_rng g;
+        weft_rng_seed(&g, weft_seed_from_os());
+        weft_rng_bytes(&g, data, n);
     } else {
         weft_metric_inc(p->m.publish_errors);
         weft_http_reply_error(resp, 400, "either message or message_length must be provided");
@@ -222,7 +216,8 @@ do_publish(proxy *p, const weft_http_req *r, weft_http_resp *resp)
     else if (cJSON_IsString(ts))
         snprintf(tsbuf, sizeof tsbuf, "%.60s", ts->valuestring);
     else
-        snprintf(tsbuf, sizeof tsbuf, "now:%lld:%u", (long long)px_now_ms(), randombytes_random());
+        snprintf(tsbuf, sizeof tsbuf, "now:%lld:%u", (long long)weft_mono_ms(),
+                 (unsigned)weft_seed_from_os());
     char id[65];
     px_message_id(client, topic, tsbuf, data, n, id);
     cJSON *out = cJSON_CreateObject();
@@ -291,7 +286,7 @@ sysinfo_cached(weft_sysinfo *out)
 {
     static weft_sysinfo last;
     static int64_t at = -1000000;
-    int64_t now = px_now_ms();
+    int64_t now = weft_mono_ms();
     if (now - at >= 1000) {
         weft_sysinfo_sample(NULL, &last);
         at = now;
@@ -353,9 +348,13 @@ do_session(proxy *p, const weft_http_req *r, weft_http_resp *resp)
     px_node_info info[PX_MAX_NODES];
     size_t n = px_pool_info(p->pool, info, PX_MAX_NODES);
     uint8_t sid[16];
-    randombytes_buf(sid, sizeof sid);
+    if (weft_random_bytes(sid, sizeof sid) < 0) {
+        cJSON_Delete(o);
+        weft_http_reply_error(resp, 500, "no randomness for a session id");
+        return;
+    }
     char sidhex[33];
-    px_hex(sid, sizeof sid, sidhex);
+    weft_hex_encode(sid, sizeof sid, sidhex);
     int64_t now = (int64_t)time(NULL);
     cJSON *out = cJSON_CreateObject();
     cJSON_AddStringToObject(out, "session_id", sidhex);
@@ -386,7 +385,7 @@ static void
 handle(void *user, const weft_http_req *r, weft_http_resp *resp)
 {
     proxy *p = user;
-    int64_t t0 = px_now_ms();
+    int64_t t0 = weft_mono_ms();
     if (weft_http_path_is(r, "/api/v1/health") && weft_http_method_is(r, "GET"))
         do_health(p, resp);
     else if (weft_http_path_is(r, "/api/v1/version") && weft_http_method_is(r, "GET")) {
@@ -416,7 +415,7 @@ handle(void *user, const weft_http_req *r, weft_http_resp *resp)
         weft_http_reply_error(resp, 405, "method not allowed: expected POST");
     else
         weft_http_reply_error(resp, 404, "no such endpoint");
-    weft_metric_observe(p->m.http_latency, (double)(px_now_ms() - t0) / 1000.0);
+    weft_metric_observe(p->m.http_latency, (double)(weft_mono_ms() - t0) / 1000.0);
 }
 
 int

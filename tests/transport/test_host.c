@@ -17,7 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "weft/codec.h"
+#include "weft/rng.h"
 #include "weft/host.h"
 
 #define SEC 1000000000LL

@@ -21,6 +21,7 @@
 
 #include "vectors.h"
 #include "weft/identity.h"
+#include "weft/encoding.h"
 
 /* ---- seeded data ------------------------------------------------------------------ */
 

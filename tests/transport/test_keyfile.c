@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "vectors.h"
+#include "weft/crc64.h"
 #include "weft/identity.h"
 
 /* ---- independent CRC-64 and base64 -------------------------------------------------- */

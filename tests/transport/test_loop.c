@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "weft/codec.h"
+#include "weft/rng.h"
 #include "weft/loop.h"
 
 static const int kinds[] = {WEFT_LOOP_URING, WEFT_LOOP_EPOLL};

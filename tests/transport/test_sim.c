@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "weft/codec.h"
+#include "weft/rng.h"
 #include "weft/loop.h"
 
 #define MS 1000000LL

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "weft/encoding.h"
 #include "weft/identity.h"
 #include "weft/pb.h"
 

@@ -22,7 +22,7 @@
 #include <string.h>
 
 #include "loop_internal.h"
-#include "weft/codec.h"
+#include "weft/rng.h"
 
 #define SEGMENT ((size_t)16384)
 #define SNDBUF ((uint64_t)262144)

@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include "weft/common.h"
+#include "weft/rng.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -89,23 +90,6 @@ WEFT_API void weft_gf_muladd_region(uint8_t *dst, const uint8_t *src, uint8_t c,
  * any src or another dst. nsrc == 0 zeroes (or keeps) the rows. */
 WEFT_API void weft_gf_dot(uint8_t *const *dst, size_t nrows, const uint8_t *const *src,
                           size_t nsrc, const uint8_t *coef, size_t len, int accumulate);
-
-/* ---- random numbers ----------------------------------------------------- */
-
-/* xoshiro256** seeded through splitmix64: fast, reproducible from a seed.
- * Not cryptographic. The struct is public so callers can embed it. */
-typedef struct weft_rng {
-    uint64_t s[4];
-} weft_rng;
-
-WEFT_API void weft_rng_seed(weft_rng *rng, uint64_t seed);
-WEFT_API uint64_t weft_rng_next(weft_rng *rng);
-/* Fill buf with random bytes. */
-WEFT_API void weft_rng_bytes(weft_rng *rng, uint8_t *buf, size_t len);
-/* Fill a coefficient vector with random field elements, never all zero. */
-WEFT_API void weft_rng_coefs(weft_rng *rng, uint8_t *coefs, size_t k);
-/* A seed from the OS (getrandom), for callers that want no reproducibility. */
-WEFT_API uint64_t weft_seed_from_os(void);
 
 /* ---- the generation and the shard format -------------------------------- */
 

@@ -86,9 +86,6 @@ WEFT_API int weft_peer_id_to_text(const weft_peer_id *id, char *out, size_t cap)
 WEFT_NODISCARD WEFT_API int weft_peer_id_parse(const char *text, weft_peer_id *out);
 WEFT_API int weft_peer_id_equal(const weft_peer_id *a, const weft_peer_id *b);
 
-/* CRC-64/ISO as Go's crc64.Checksum(data, crc64.MakeTable(crc64.ISO)). */
-WEFT_API uint64_t weft_crc64_iso(const uint8_t *p, size_t len);
-
 /* Load p2p.key. Returns 0; -errno (file); WEFT_ECHECKSUM ("checksum
  * mismatch", also for files shorter than 8 bytes); WEFT_EPROTO (bad JSON,
  * base64 or key, or an ID that does not match the key, or a file over
@@ -101,20 +98,6 @@ WEFT_NODISCARD WEFT_API int weft_keyfile_load(const char *path, weft_identity *i
 /* Write p2p.key atomically (temp file in the same directory, fsync,
  * rename, fsync of the directory), mode 0600. Returns 0 or -errno. */
 WEFT_NODISCARD WEFT_API int weft_keyfile_save(const char *path, const weft_identity *id);
-
-/* Encodings used above, exposed for reuse and tests. Each returns the
- * output length, or WEFT_ENOSPC / WEFT_EPROTO (WEFT_EINVAL for NULL
- * pointers). Encoders NUL-terminate, so cap must exceed the text length.
- * Decoders accept only canonical text: they reject characters outside
- * their alphabet, impossible lengths, non-zero unused bits and, for
- * base64, missing or misplaced '=' padding; base32 is lowercase without
- * padding. So decode then encode reproduces the text exactly. */
-WEFT_API int weft_base58_encode(const uint8_t *p, size_t len, char *out, size_t cap);
-WEFT_API int weft_base58_decode(const char *s, size_t slen, uint8_t *out, size_t cap);
-WEFT_API int weft_base32_encode(const uint8_t *p, size_t len, char *out, size_t cap);
-WEFT_API int weft_base32_decode(const char *s, size_t slen, uint8_t *out, size_t cap);
-WEFT_API int weft_base64_encode(const uint8_t *p, size_t len, char *out, size_t cap);
-WEFT_API int weft_base64_decode(const char *s, size_t slen, uint8_t *out, size_t cap);
 
 #ifdef __cplusplus
 }
