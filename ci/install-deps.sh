@@ -15,6 +15,8 @@ set -euo pipefail
 PKGS=(
     # toolchain
     build-essential cmake ninja-build pkg-config git openssl
+    # style and static analysis gates of .ci/run
+    clang-format cppcheck
     clang libclang-rt-14-dev
     # codec oracles and the ISA-L comparison backend
     libisal-dev libgf-complete-dev
