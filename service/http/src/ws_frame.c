@@ -10,6 +10,7 @@
 
 #include <openssl/evp.h>
 
+#include "weft/encoding.h"
 #include "ws_priv.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -160,5 +161,5 @@ ws_make_accept(const char *key, char out[29])
     memcpy(buf + 24, WS_GUID, sizeof(WS_GUID) - 1);
     if (EVP_Digest(buf, 24 + sizeof(WS_GUID) - 1, md, &mdlen, EVP_sha1(), NULL) != 1 || mdlen != 20)
         return -1;
-    return EVP_EncodeBlock((unsigned char *)out, md, 20) == 28 ? 0 : -1;
+    return weft_base64_encode(md, 20, out, 29) == 28 ? 0 : -1;
 }
