@@ -8,6 +8,8 @@ ARM_BUILD  ?= build-arm64
 FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
+# WERROR=ON turns every compiler warning into an error (CI sets it).
+WERROR     ?= OFF
 
 .PHONY: all deps build test test-sanitize test-arm64 fuzz bench bench-node bench-proxy demo devnet devnet-up devnet-down devnet-status install clean format help
 
@@ -32,7 +34,7 @@ deps:
 	@bash ci/install-deps.sh
 
 $(BUILD)/build.ninja $(BUILD)/Makefile:
-	cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Release -DWEFT_BUILD_TESTS=ON
+	cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Release -DWEFT_BUILD_TESTS=ON -DWEFT_WERROR=$(WERROR)
 
 build: deps $(BUILD)/$(if $(CMAKE_GEN),build.ninja,Makefile)
 	cmake --build $(BUILD) -j $(JOBS)
@@ -42,7 +44,7 @@ test: build
 
 test-sanitize: deps
 	cmake -S . -B $(ASAN_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DWEFT_SANITIZE=ON \
-	    -DWEFT_BUILD_TESTS=ON -DWEFT_BUILD_BENCH=OFF
+	    -DWEFT_BUILD_TESTS=ON -DWEFT_BUILD_BENCH=OFF -DWEFT_WERROR=$(WERROR)
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && WEFT_TEST_QUICK=1 ctest --output-on-failure -j $(JOBS)
 	@# A report in a test that still passed (Criterion workers, child
@@ -55,7 +57,7 @@ test-sanitize: deps
 test-arm64:
 	@bash ci/install-deps.sh --arm64-sysroot
 	cmake -S . -B $(ARM_BUILD) $(CMAKE_GEN) -DCMAKE_TOOLCHAIN_FILE=cmake/toolchain-aarch64.cmake \
-	    -DCMAKE_BUILD_TYPE=Release -DWEFT_BUILD_TESTS=ON -DWEFT_BUILD_BENCH=OFF
+	    -DCMAKE_BUILD_TYPE=Release -DWEFT_BUILD_TESTS=ON -DWEFT_BUILD_BENCH=OFF -DWEFT_WERROR=$(WERROR)
 	cmake --build $(ARM_BUILD) -j $(JOBS)
 	cd $(ARM_BUILD) && WEFT_TEST_QUICK=1 ctest --output-on-failure -j $(JOBS)
 
@@ -95,7 +97,7 @@ install: build
 	cmake --install $(BUILD) --prefix $(or $(PREFIX),/usr/local)
 
 format:
-	find codec bench fuzz tests -name '*.[ch]' | xargs clang-format -i
+	git ls-files '*.c' '*.h' | xargs clang-format -i
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(ARM_BUILD) build-fuzz
