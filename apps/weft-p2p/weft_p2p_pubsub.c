@@ -26,8 +26,10 @@
 
 #include <sodium.h>
 
+#include "weft/json.h"
 #include "weft/log.h"
 #include "weft/ps_host.h"
+#include "weft/utf8.h"
 #include "weft_p2p_pubsub.h"
 
 #define MS 1000000LL
@@ -128,16 +130,30 @@ parse_real(const char *opt, const char *s, double lo, double hi)
 
 /* ---- JSON output ------------------------------------------------------------------ */
 
+/* A JSON string: UTF-8 text as it is (escaped where JSON needs it); a
+ * topic that is not valid UTF-8 has its bytes >= 0x80 written as \u00XX, so
+ * the line stays valid JSON either way. */
 static void
 json_str(FILE *f, const uint8_t *p, size_t n)
 {
     fputc('"', f);
+    if (weft_utf8_valid(p, n)) {
+        char small[256];
+        char *out = n <= (sizeof small - 1) / 6 ? small : malloc(6 * n + 1);
+        if (out != NULL) {
+            fwrite(out, 1, weft_json_escape((const char *)p, n, out), f);
+            if (out != small)
+                free(out);
+            fputc('"', f);
+            return;
+        }
+    }
     for (size_t i = 0; i < n; i++) {
         unsigned ch = p[i];
         if (ch == '"' || ch == '\\')
             fprintf(f, "\\%c", ch);
         else if (ch < 0x20 || ch >= 0x7f)
-            fprintf(f, "\\u%04x", ch); /* bytes, not UTF-8: keep the line ASCII */
+            fprintf(f, "\\u%04x", ch);
         else
             fputc((int)ch, f);
     }
