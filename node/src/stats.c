@@ -149,7 +149,7 @@ peer_stat(node *n, const weft_peer_id *id, int create)
     return p;
 }
 
-const node_peer_stat *
+node_peer_stat *
 node_stats_find(node *n, const weft_peer_id *id)
 {
     return peer_stat(n, id, 0);

@@ -118,7 +118,7 @@ entry_free(struct entry *x)
 
 /* ProxyMessage carries the payload itself: base64-decoded out of the
  * node's JSON once per message, however many gRPC clients get it. */
-static const uint8_t *
+static uint8_t *
 entry_payload(struct entry *x, size_t *len)
 {
     if (!x->raw && !x->raw_bad) {
@@ -308,7 +308,7 @@ deliver_range(px_engine *e, struct entry *x, unsigned from, unsigned to)
                 continue;
             }
             size_t plen;
-            const uint8_t *payload = entry_payload(x, &plen);
+            uint8_t *payload = entry_payload(x, &plen);
             int rc = payload ? px_grpc_sink_send(c->sinks[i].handle, c->id, x->topic, x->id,
                                                  payload, plen)
                              : WEFT_EPROTO;

@@ -128,8 +128,8 @@ typedef struct proxy {
 /* Deliver a message's payload to a gRPC ClientStream sink (engine.c calls
  * it; WebSocket sinks get the JSON by broadcast). Returns 0, WEFT_ELIMIT
  * (slow consumer) or closed. */
-int px_grpc_sink_send(void *call, const char *client, const char *topic, const char *msgid,
-                      const uint8_t *payload, size_t len);
+int px_grpc_sink_send(void *call, char *client, char *topic, char *msgid, uint8_t *payload,
+                      size_t len);
 /* rest.c: lower-case hex of p[0..n) into out (2n + 1 bytes). */
 /* The id a publish gets back (REST and gRPC alike): SHA-256 over client,
  * topic, a timestamp (the client's, or a fresh nonce) and the message, as
