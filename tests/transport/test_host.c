@@ -23,7 +23,8 @@
 #define SEC 1000000000LL
 #define ECHO_PROTO "/weft/test-echo/1.0.0"
 
-static const int kinds[] = {WEFT_LOOP_URING, WEFT_LOOP_EPOLL, WEFT_LOOP_SIM};
+/* Not const: cr_make_param_array stores a plain void * to its array. */
+static int kinds[] = {WEFT_LOOP_URING, WEFT_LOOP_EPOLL, WEFT_LOOP_SIM};
 
 struct env {
     int kind;
@@ -286,7 +287,7 @@ teardown(struct env *e)
 
 ParameterizedTestParameters(host, full_stack)
 {
-    return cr_make_param_array(int, (int *)kinds, 3);
+    return cr_make_param_array(int, kinds, 3);
 }
 
 ParameterizedTest(int *kind, host, full_stack)
@@ -331,7 +332,7 @@ ParameterizedTest(int *kind, host, full_stack)
 
 ParameterizedTestParameters(host, wrong_peer_id)
 {
-    return cr_make_param_array(int, (int *)kinds, 3);
+    return cr_make_param_array(int, kinds, 3);
 }
 
 ParameterizedTest(int *kind, host, wrong_peer_id)

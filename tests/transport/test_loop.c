@@ -17,7 +17,8 @@
 #include "weft/rng.h"
 #include "weft/loop.h"
 
-static const int kinds[] = {WEFT_LOOP_URING, WEFT_LOOP_EPOLL};
+/* Not const: cr_make_param_array stores a plain void * to its array. */
+static int kinds[] = {WEFT_LOOP_URING, WEFT_LOOP_EPOLL};
 
 static weft_loop *
 new_loop(int kind)
@@ -151,7 +152,7 @@ run_until(weft_loop *l, int *flag, int seconds)
 
 ParameterizedTestParameters(loop, echo)
 {
-    return cr_make_param_array(int, (int *)kinds, 2);
+    return cr_make_param_array(int, kinds, 2);
 }
 
 /* A loop of this kind listening on loopback, and a dial to it that starts
@@ -267,7 +268,7 @@ bp_connected(weft_conn *c, void *u, int status)
 
 ParameterizedTestParameters(loop, backpressure)
 {
-    return cr_make_param_array(int, (int *)kinds, 2);
+    return cr_make_param_array(int, kinds, 2);
 }
 
 ParameterizedTest(int *kind, loop, backpressure)
@@ -316,7 +317,7 @@ refused_cb(weft_conn *c, void *u, int status)
 
 ParameterizedTestParameters(loop, refused)
 {
-    return cr_make_param_array(int, (int *)kinds, 2);
+    return cr_make_param_array(int, kinds, 2);
 }
 
 ParameterizedTest(int *kind, loop, refused)
@@ -357,7 +358,7 @@ tick_fn(weft_timer *t, void *u)
 
 ParameterizedTestParameters(loop, timers)
 {
-    return cr_make_param_array(int, (int *)kinds, 2);
+    return cr_make_param_array(int, kinds, 2);
 }
 
 ParameterizedTest(int *kind, loop, timers)
@@ -418,7 +419,7 @@ wake_thread(void *arg)
 
 ParameterizedTestParameters(loop, wake_from_thread)
 {
-    return cr_make_param_array(int, (int *)kinds, 2);
+    return cr_make_param_array(int, kinds, 2);
 }
 
 /* A loop waiting with no timer and no socket wakes for another thread's
@@ -470,7 +471,7 @@ echo_runner(void *arg)
 
 ParameterizedTestParameters(loop, run_in_other_thread)
 {
-    return cr_make_param_array(int, (int *)kinds, 2);
+    return cr_make_param_array(int, kinds, 2);
 }
 
 ParameterizedTest(int *kind, loop, run_in_other_thread)
@@ -533,7 +534,7 @@ rc_connected(weft_conn *c, void *u, int status)
 
 ParameterizedTestParameters(loop, reserve_commit)
 {
-    return cr_make_param_array(int, (int *)kinds, 2);
+    return cr_make_param_array(int, kinds, 2);
 }
 
 /* Only the committed prefix of a reservation goes out, in order with plain
@@ -583,7 +584,7 @@ ParameterizedTest(int *kind, loop, reserve_commit)
 
 ParameterizedTestParameters(loop, nodelay)
 {
-    return cr_make_param_array(int, (int *)kinds, 2);
+    return cr_make_param_array(int, kinds, 2);
 }
 
 /* With nodelay a small write is in the kernel when weft_conn_send returns:
