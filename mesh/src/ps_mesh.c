@@ -355,7 +355,7 @@ ps_mesh_upkeep(weft_ps *ps, ps_topic *t)
         ps_shuffle(ps, v + keep_score, n - keep_score);
         size_t out = 0;
         for (size_t i = 0; i < c->D; i++)
-            out += v[i]->outbound;
+            out += v[i]->outbound != 0;
         for (size_t i = c->D; i < n && out < c->D_out; i++)
             if (v[i]->outbound) {
                 /* swap an inbound peer past the score-kept ones for it */
@@ -377,7 +377,7 @@ ps_mesh_upkeep(weft_ps *ps, ps_topic *t)
     if (t->nmesh >= c->D_lo) {
         size_t out = 0;
         for (size_t i = 0; i < t->nmesh; i++)
-            out += t->mesh[i]->outbound;
+            out += t->mesh[i]->outbound != 0;
         if (out < c->D_out) {
             size_t n = ps_mesh_candidates(ps, t, cand, 256, 1);
             for (size_t i = 0; i < n && out < c->D_out; i++, out++) {
