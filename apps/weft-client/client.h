@@ -128,8 +128,8 @@ typedef struct trace_text {
 /* Decode the TraceEvent of a Response with command 2 (optimum numbering) or
  * 3 (libp2p pubsub trace numbering). Returns 0 or WEFT_EPROTO / -ENOMEM
  * with err filled. */
-int trace_decode(int command, const uint8_t *data, size_t len, trace_text *t, char *err,
-                 size_t cap);
+int trace_decode(Proto__ResponseType command, const uint8_t *data, size_t len, trace_text *t,
+                 char *err, size_t cap);
 void trace_text_free(trace_text *t);
 
 /* ---- helpers (client_util.c; Go text formats in go_text.h) ---- */
