@@ -662,8 +662,8 @@ trace_text_free(trace_text *t)
 }
 
 int
-trace_decode(Proto__ResponseType command, const uint8_t *data, size_t len, trace_text *t,
-             char *err, size_t cap)
+trace_decode(Proto__ResponseType command, const uint8_t *data, size_t len, trace_text *t, char *err,
+             size_t cap)
 {
     int gossip = command == PROTO__RESPONSE_TYPE__MessageTraceGossipSub;
     memset(t, 0, sizeof *t);

@@ -486,7 +486,8 @@ Test(recode, recoding_is_reproducible, .init = codec_setup)
     weft_decoder *a = new_dec(g, seed), *b = new_dec(g, seed);
     hold_innovative(a, e, 6, held, seed);
     for (int j = 0; j < 6; j++)
-        cr_assert_eq(weft_dec_push(b, held + (size_t)j * ss, ss), WEFT_DEC_INNOVATIVE, "push" SEEDF, seed);
+        cr_assert_eq(weft_dec_push(b, held + (size_t)j * ss, ss), WEFT_DEC_INNOVATIVE, "push" SEEDF,
+                     seed);
     weft_rng r1, r2;
     weft_rng_seed(&r1, seed);
     weft_rng_seed(&r2, seed);
