@@ -40,7 +40,7 @@ affine_for(uint8_t c)
     for (int i = 0; i < 8; i++) {
         unsigned row = 0;
         for (int j = 0; j < 8; j++)
-            row |= ((col[j] >> i) & 1u) << j;
+            row |= (((unsigned)col[j] >> i) & 1u) << j;
         m |= (uint64_t)row << (8 * (7 - i));
     }
     return m;
