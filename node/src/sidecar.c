@@ -63,19 +63,17 @@ send_response(weft_grpc_call *call, int type, uint8_t *data, size_t len)
     free(buf);
 }
 
+/* The JSON reply to a publish: {"status":"published",...,"message_id":idhex},
+ * or with error set {"status":"error",...,"error":error}. */
 static void
 reply_publish(weft_grpc_call *call, const char *topic, const char *idhex, const char *error)
 {
     char t[TOPIC_MAX * 6 + 1];
     weft_json_escape(topic, strlen(topic), t);
     char body[TOPIC_MAX * 6 + 512];
-    int n;
-    if (error)
-        n = snprintf(body, sizeof body, "{\"status\":\"error\",\"topic\":\"%s\",\"error\":\"%s\"}",
-                     t, error);
-    else
-        n = snprintf(body, sizeof body,
-                     "{\"status\":\"published\",\"topic\":\"%s\",\"message_id\":\"%s\"}", t, idhex);
+    int n = snprintf(body, sizeof body, "{\"status\":\"%s\",\"topic\":\"%s\",\"%s\":\"%s\"}",
+                     error ? "error" : "published", t, error ? "error" : "message_id",
+                     error ? error : idhex);
     send_response(call, PROTO__RESPONSE_TYPE__Unknown, (uint8_t *)body, (size_t)n);
 }
 

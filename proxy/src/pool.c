@@ -295,7 +295,7 @@ rx_main(void *arg)
     while (!atomic_load(&pl->stopping)) {
         int err = 0;
         if (!nd->ch && !(nd->ch = weft_grpc_channel_new(nd->addr, &err))) {
-            usleep(1000000);
+            sleep(1); /* usleep takes under a second (POSIX) */
             continue;
         }
         weft_grpc_stream *st = weft_grpc_stream_start(nd->ch, LISTEN, NULL, 0, -1, 0, &err);
