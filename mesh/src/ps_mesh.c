@@ -38,7 +38,7 @@ in_backoff(weft_ps *ps, ps_topic *t, const weft_ps_peer *p, int64_t *until)
     return e->t > ps_now(ps);
 }
 
-void
+static void
 ps_mesh_add(weft_ps *ps, ps_topic *t, weft_ps_peer *p)
 {
     if (ps_in_list(t->mesh, t->nmesh, p))
@@ -57,7 +57,7 @@ ps_mesh_add(weft_ps *ps, ps_topic *t, weft_ps_peer *p)
              ps_b(NULL, 0));
 }
 
-void
+static void
 ps_mesh_remove(weft_ps *ps, ps_topic *t, weft_ps_peer *p)
 {
     if (!ps_list_del(t->mesh, &t->nmesh, p))
@@ -218,7 +218,7 @@ ps_mesh_on_prune(void *u, weft_bytes topic, const weft_bytes *peers, size_t npee
 
 /* ---- local subscriptions ------------------------------------------------- */
 
-size_t
+static size_t
 ps_mesh_candidates(weft_ps *ps, ps_topic *t, weft_ps_peer **out, size_t max, int outbound_only)
 {
     size_t n = 0;

@@ -141,8 +141,6 @@ const node_peer_stat *node_stats_peers(node *n, size_t *count);
 /* [loop] JSON bodies for the API (malloc'd). */
 char *node_stats_snapshot_json(node *n);
 char *node_stats_peers_json(node *n);
-/* Scrape-time families: router, host and loop counters, peers per topic. */
-void node_stats_collect(void *user, weft_metrics_out *out);
 
 /* Hex of bytes into out (2n+1). */
 void node_hex(const uint8_t *p, size_t n, char *out);
