@@ -229,15 +229,6 @@ px_engine_topics(px_engine *e, const char *client, char (*out)[PX_TOPIC_MAX + 1]
 }
 
 int
-px_engine_client_known(px_engine *e, const char *client)
-{
-    pthread_mutex_lock(&e->mu);
-    int known = client_find(e, client) != NULL;
-    pthread_mutex_unlock(&e->mu);
-    return known;
-}
-
-int
 px_engine_attach(px_engine *e, const char *client, int kind, void *handle)
 {
     pthread_mutex_lock(&e->mu);

@@ -96,7 +96,6 @@ int px_engine_subscribe(px_engine *e, const char *client, const char *topic, dou
                         int keep);
 size_t px_engine_topics(px_engine *e, const char *client, char (*out)[PX_TOPIC_MAX + 1],
                         size_t max);
-int px_engine_client_known(px_engine *e, const char *client);
 /* Attach / detach a delivery sink (a gRPC ClientStream call, a WebSocket). */
 int px_engine_attach(px_engine *e, const char *client, int kind, void *handle);
 void px_engine_detach(px_engine *e, const char *client, int kind, void *handle);

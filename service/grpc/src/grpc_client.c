@@ -42,7 +42,6 @@ typedef union owned_error {
 
 struct weft_grpc_channel {
     grpc_channel *ch;
-    char *target;
 };
 
 struct weft_grpc_stream {
@@ -221,7 +220,7 @@ weft_grpc_channel_new(const char *target, int *err)
         goto out;
     }
     c = calloc(1, sizeof *c);
-    if (c == NULL || (c->target = strdup(target)) == NULL) {
+    if (c == NULL) {
         rc = -ENOMEM;
         goto out;
     }
@@ -245,7 +244,6 @@ weft_grpc_channel_new(const char *target, int *err)
     grpc_channel_credentials_release(creds);
 out:
     if (rc < 0 && c != NULL) {
-        free(c->target);
         free(c);
         c = NULL;
     }
@@ -260,15 +258,8 @@ weft_grpc_channel_free(weft_grpc_channel *ch)
     if (ch == NULL)
         return;
     grpc_channel_destroy(ch->ch);
-    free(ch->target);
     free(ch);
     grpc_shutdown();
-}
-
-const char *
-weft_grpc_channel_target(const weft_grpc_channel *ch)
-{
-    return ch->target;
 }
 
 int
