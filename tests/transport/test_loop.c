@@ -632,3 +632,81 @@ ParameterizedTest(int *kind, loop, nodelay)
     close(lfd);
     weft_loop_free(l);
 }
+
+/* ---- addresses ------------------------------------------------------------------ */
+
+/* The accepted connection's local address is the listener's, and each end's
+ * peer address is the other end's local one. */
+struct addrs {
+    weft_conn *server_side, *client;
+};
+
+static const weft_conn_handler addrs_h = {.on_data = bp_sdata};
+
+static void
+addrs_accept(weft_listener *l, void *u, weft_conn *c)
+{
+    (void)l;
+    struct addrs *a = u;
+    a->server_side = c;
+    weft_conn_set_handler(c, &addrs_h, a);
+}
+
+static void
+addrs_connected(weft_conn *c, void *u, int status)
+{
+    struct addrs *a = u;
+    cr_assert_eq(status, 0, "dial: %s", weft_strerror(status));
+    a->client = c;
+    weft_conn_set_handler(c, &addrs_h, a);
+}
+
+static void
+assert_same_inet(const struct sockaddr_storage *x, socklen_t xlen, const struct sockaddr_storage *y,
+                 socklen_t ylen, const char *what)
+{
+    const struct sockaddr_in *a = (const struct sockaddr_in *)x;
+    const struct sockaddr_in *b = (const struct sockaddr_in *)y;
+    cr_assert_eq(xlen, sizeof *a, "%s: length %u", what, (unsigned)xlen);
+    cr_assert_eq(ylen, sizeof *b, "%s: length %u", what, (unsigned)ylen);
+    cr_assert_eq(a->sin_family, AF_INET, "%s", what);
+    cr_assert_eq(b->sin_family, AF_INET, "%s", what);
+    cr_assert_eq(a->sin_addr.s_addr, b->sin_addr.s_addr, "%s: address", what);
+    cr_assert_eq(a->sin_port, b->sin_port, "%s: port %u vs %u", what, ntohs(a->sin_port),
+                 ntohs(b->sin_port));
+}
+
+ParameterizedTestParameters(loop, addresses)
+{
+    return cr_make_param_array(int, kinds, 2);
+}
+
+ParameterizedTest(int *kind, loop, addresses)
+{
+    weft_loop *l = new_loop(*kind);
+    struct addrs a = {0};
+    struct sockaddr_in sa = loopback(0);
+    weft_listener *ls;
+    cr_assert_eq(weft_listen(l, (struct sockaddr *)&sa, sizeof sa, addrs_accept, &a, &ls), 0);
+    struct sockaddr_storage bound;
+    socklen_t blen;
+    weft_listener_addr(ls, &bound, &blen);
+    cr_assert_eq(
+        weft_dial(l, (struct sockaddr *)&bound, blen, 5000000000LL, addrs_connected, &a, NULL), 0);
+    int64_t end = weft_loop_now(l) + 5 * 1000000000LL;
+    while ((!a.client || !a.server_side) && weft_loop_now(l) < end)
+        cr_assert_geq(weft_loop_run_once(l, 50 * 1000000), 0);
+    cr_assert(a.client && a.server_side, "no connection within 5 s");
+
+    struct sockaddr_storage cl, cp, sl, sp;
+    socklen_t cll, cpl, sll, spl;
+    cr_assert_eq(weft_conn_local_addr(a.client, &cl, &cll), 0);
+    cr_assert_eq(weft_conn_peer_addr(a.client, &cp, &cpl), 0);
+    cr_assert_eq(weft_conn_local_addr(a.server_side, &sl, &sll), 0);
+    cr_assert_eq(weft_conn_peer_addr(a.server_side, &sp, &spl), 0);
+    assert_same_inet(&sl, sll, &bound, blen, "accepted local vs listener");
+    assert_same_inet(&cp, cpl, &sl, sll, "client peer vs server local");
+    assert_same_inet(&sp, spl, &cl, cll, "server peer vs client local");
+    cr_assert_neq(((struct sockaddr_in *)&cl)->sin_port, ((struct sockaddr_in *)&sl)->sin_port);
+    weft_loop_free(l);
+}
