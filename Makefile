@@ -11,7 +11,7 @@ CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 # WERROR=ON turns every compiler warning into an error (CI sets it).
 WERROR     ?= OFF
 
-.PHONY: all deps build test test-sanitize test-arm64 fuzz bench bench-node bench-proxy demo devnet devnet-up devnet-down devnet-status install clean format help
+.PHONY: all deps build test test-sanitize test-arm64 fuzz lint bench bench-node bench-proxy demo devnet devnet-up devnet-down devnet-status install clean format help
 
 all: build
 
@@ -28,6 +28,8 @@ help:
 	@echo "make bench-node     devnet throughput, latency, idle RSS and CPU of weft-node, JSON lines"
 	@echo "make bench-proxy    weft-proxy: wrk on health and publish, 10k-client fan-out, failover"
 	@echo "make fuzz           each libFuzzer target for FUZZ_SECONDS (clang, ASan+UBSan)"
+	@echo "make lint           cppcheck (ci/static-analysis.sh) and a clang-format check of every"
+	@echo "                    tracked *.c / *.h (reports, never rewrites)"
 	@echo "make install        cmake --install (PREFIX=/usr/local)"
 
 deps:
@@ -64,6 +66,14 @@ test-arm64:
 fuzz: deps
 	@for f in fuzz/fuzz_*.c; do t=$$(basename $$f .c); t=$${t#fuzz_}; \
 	    bash fuzz/run.sh $$t $(FUZZ_SECONDS) || exit 1; done
+
+# Both checks run, so one report shows everything; either failing fails.
+lint: deps
+	@rc=0; \
+	bash ci/static-analysis.sh $(BUILD) || rc=1; \
+	echo "lint: clang-format --dry-run -Werror over the tracked C sources" >&2; \
+	git ls-files -z '*.c' '*.h' | xargs -0 clang-format --dry-run -Werror || rc=1; \
+	exit $$rc
 
 bench: build
 	$(BUILD)/bench/weft-bench codec --op encode --k 16 --n 24 --msg 1048576 --json

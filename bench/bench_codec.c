@@ -334,7 +334,7 @@ weft_setup(codec_ctx *c, bench_case *bc, uint64_t seed)
 
 /* Shard j of a VAR_IOV encode, head and payload joined into a new buffer,
  * after checking the head is bufs[j]'s and a coded payload follows it there. */
-static const uint8_t *
+static uint8_t *
 join_iov(const codec_ctx *c, uint32_t j, const char *what)
 {
     const weft_shard_iov *v = &c->iov[j];
@@ -376,6 +376,7 @@ weft_verify(codec_ctx *c, const char *backend)
         idx[3] = sh->n - 1;
         for (j = 0; j < 4; j++) {
             const uint8_t *shard;
+            uint8_t *joined = NULL;
 
             if (idx[j] >= sh->n)
                 continue;
@@ -383,7 +384,7 @@ weft_verify(codec_ctx *c, const char *backend)
                      variant_names[c->variant], idx[j]);
             shard = c->out[idx[j]];
             if (c->variant == VAR_IOV)
-                shard = join_iov(c, idx[j], what);
+                shard = joined = join_iov(c, idx[j], what);
             check_weft_shard(c->d, shard, what);
             if (sh->systematic && idx[j] < sh->k) {
                 const uint8_t *coefs = shard + WEFT_SHARD_HDR;
@@ -392,8 +393,7 @@ weft_verify(codec_ctx *c, const char *backend)
                     if (coefs[x] != (x == idx[j]))
                         fail("%s: systematic shard without a unit vector", what);
             }
-            if (shard != c->out[idx[j]])
-                free((void *)shard);
+            free(joined);
         }
         break;
     case OP_DECODE:

@@ -645,7 +645,9 @@ bench_mesh_usage(FILE *out)
             fprintf(out, "\n ");
             col = 1;
         }
-        col += fprintf(out, " %s", pol[i]);
+        int w = fprintf(out, " %s", pol[i]);
+        if (w > 0)
+            col += (size_t)w;
     }
     fprintf(out,
             "\n"

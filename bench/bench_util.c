@@ -302,6 +302,8 @@ bench_measure(const bench_case *bc, const bench_measure_opts *opts, bench_stats 
 
 /* ---- JSON lines ---------------------------------------------------------- */
 
+static void json_raw(bench_json *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 static void
 json_raw(bench_json *j, const char *fmt, ...)
 {

@@ -6,7 +6,7 @@ add_library(weft_options INTERFACE)
 add_library(weft::options ALIAS weft_options)
 target_compile_options(weft_options INTERFACE
     -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
-    -Wformat=2 -Wcast-qual -Wno-unused-parameter)
+    -Wformat=2 -Wcast-qual -Wconversion -Wno-unused-parameter)
 if(WEFT_WERROR)
     target_compile_options(weft_options INTERFACE -Werror)
 endif()

@@ -43,7 +43,7 @@ enum client_mode {
 typedef struct client_opts {
     int mode; /* enum client_mode */
     const char *addr;
-    const char *topic;
+    char *topic; /* from argv: protobuf-c takes it as a char * */
     const char *msg;
     long long count;
     int count_set; /* -count given on the command line */
@@ -76,9 +76,11 @@ int session_open(const char *addr, weft_grpc_channel **ch, weft_grpc_stream **st
                  size_t cap);
 void session_close(weft_grpc_channel *ch, weft_grpc_stream *st);
 
-/* Pack and send one Request. Returns 0 or a negative code (err filled). */
-int session_send(weft_grpc_stream *st, int command, const char *topic, const uint8_t *data,
-                 size_t len, char *err, size_t cap);
+/* Pack and send one Request. Returns 0 or a negative code (err filled).
+ * topic and data are not const: protobuf-c's message fields are plain
+ * pointers (the packer only reads them). */
+int session_send(weft_grpc_stream *st, int command, char *topic, uint8_t *data, size_t len,
+                 char *err, size_t cap);
 
 /* Next Response, waiting at most timeout_ms (< 0: until the stream ends)
  * while watching client_stop. Returns 1 with *resp (free it with
@@ -92,8 +94,8 @@ int session_recv(weft_grpc_stream *st, Proto__Response **resp, int64_t timeout_m
  * non-trace Response whose JSON holds message_id), skipping trace events.
  * *took_ns: from the send to the acknowledgement. Returns 0, -EINTR, or
  * another negative code with err filled. */
-int session_publish(weft_grpc_stream *st, const char *topic, const uint8_t *data, size_t len,
-                    int64_t *took_ns, char *err, size_t cap);
+int session_publish(weft_grpc_stream *st, char *topic, uint8_t *data, size_t len, int64_t *took_ns,
+                    char *err, size_t cap);
 
 /* ---- what the node sends (client_session.c) ---- */
 
@@ -126,8 +128,8 @@ typedef struct trace_text {
 /* Decode the TraceEvent of a Response with command 2 (optimum numbering) or
  * 3 (libp2p pubsub trace numbering). Returns 0 or WEFT_EPROTO / -ENOMEM
  * with err filled. */
-int trace_decode(int command, const uint8_t *data, size_t len, trace_text *t, char *err,
-                 size_t cap);
+int trace_decode(Proto__ResponseType command, const uint8_t *data, size_t len, trace_text *t,
+                 char *err, size_t cap);
 void trace_text_free(trace_text *t);
 
 /* ---- helpers (client_util.c; Go text formats in go_text.h) ---- */

@@ -240,7 +240,7 @@ publish_worker(void *arg)
         weft_hex_encode(raw, nraw, text);
         text[size] = '\0';
         int64_t took;
-        rc = session_publish(st, o->topic, (const uint8_t *)text, size, &took, err, sizeof err);
+        rc = session_publish(st, o->topic, (uint8_t *)text, size, &took, err, sizeof err);
         if (rc == -EINTR)
             break;
         if (rc < 0) {

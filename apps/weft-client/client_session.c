@@ -98,13 +98,14 @@ session_close(weft_grpc_channel *ch, weft_grpc_stream *st)
 }
 
 int
-session_send(weft_grpc_stream *st, int command, const char *topic, const uint8_t *data, size_t len,
-             char *err, size_t cap)
+session_send(weft_grpc_stream *st, int command, char *topic, uint8_t *data, size_t len, char *err,
+             size_t cap)
 {
-    Proto__Request req = PROTO__REQUEST__INIT;
+    Proto__Request req;
+    proto__request__init(&req);
     req.command = command;
-    req.topic = (char *)topic;
-    req.data.data = (uint8_t *)data;
+    req.topic = topic;
+    req.data.data = data;
     req.data.len = len;
     size_t n = proto__request__get_packed_size(&req);
     uint8_t *buf = malloc(n > 0 ? n : 1);
@@ -198,8 +199,8 @@ excerpt(const uint8_t *p, size_t len, char *out, size_t cap)
 }
 
 int
-session_publish(weft_grpc_stream *st, const char *topic, const uint8_t *data, size_t len,
-                int64_t *took_ns, char *err, size_t cap)
+session_publish(weft_grpc_stream *st, char *topic, uint8_t *data, size_t len, int64_t *took_ns,
+                char *err, size_t cap)
 {
     int64_t t0 = weft_mono_ns();
     int rc = session_send(st, CMD_PUBLISH, topic, data, len, err, cap);
@@ -377,7 +378,8 @@ remap_rpcmeta(uint8_t *buf, size_t len)
                 continue;
             weft_pb_reader_init(&meta, g.data, g.len);
             for (;;) {
-                uint8_t *key = (uint8_t *)meta.p;
+                /* The readers only view buf; the key byte is written through buf. */
+                uint8_t *key = buf + (meta.p - buf);
                 rc = weft_pb_next(&meta, &h);
                 if (rc != 1)
                     break;
@@ -660,7 +662,8 @@ trace_text_free(trace_text *t)
 }
 
 int
-trace_decode(int command, const uint8_t *data, size_t len, trace_text *t, char *err, size_t cap)
+trace_decode(Proto__ResponseType command, const uint8_t *data, size_t len, trace_text *t, char *err,
+             size_t cap)
 {
     int gossip = command == PROTO__RESPONSE_TYPE__MessageTraceGossipSub;
     memset(t, 0, sizeof *t);

@@ -152,7 +152,7 @@ parse_bool(const char *s, int *out)
 
 /* Store a flag's value into o. Returns 0 or the exit status. */
 static int
-set_flag(client_opts *o, const flag_def *d, const char *v, const char **mode)
+set_flag(client_opts *o, const flag_def *d, char *v, const char **mode)
 {
     long long n = 0;
     int64_t ns = 0;
@@ -227,17 +227,17 @@ parse_args(int argc, char **argv, client_opts *o)
     o->datasize = 100;
     int i = 1;
     for (; i < argc; i++) {
-        const char *a = argv[i];
+        char *a = argv[i];
         if (a[0] != '-' || a[1] == '\0')
             break;
         if (strcmp(a, "--") == 0) {
             i++;
             break;
         }
-        const char *name = a + 1 + (a[1] == '-');
+        char *name = a + 1 + (a[1] == '-');
         if (name[0] == '\0' || name[0] == '-' || name[0] == '=')
             return usage_error("bad flag syntax: %s", a);
-        const char *eq = strchr(name, '=');
+        char *eq = strchr(name, '=');
         size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
         if ((nlen == 1 && name[0] == 'h') || (nlen == 4 && strncmp(name, "help", 4) == 0)) {
             usage(stdout);
@@ -252,7 +252,7 @@ parse_args(int argc, char **argv, client_opts *o)
             }
         if (d == NULL)
             return usage_error("flag provided but not defined: -%.*s", (int)nlen, name);
-        const char *v;
+        char *v; /* into argv, or a literal: never written */
         if (eq != NULL)
             v = eq + 1;
         else if (d->kind == F_BOOL)
@@ -368,8 +368,7 @@ client_publish_main(const client_opts *o)
     for (long long i = 0; i < o->count && !client_stop; i++) {
         int n = snprintf(data, cap, "[%lld %zu] %s", (long long)weft_unix_ns(), msg_len, o->msg);
         int64_t took;
-        rc =
-            session_publish(st, o->topic, (const uint8_t *)data, (size_t)n, &took, err, sizeof err);
+        rc = session_publish(st, o->topic, (uint8_t *)data, (size_t)n, &took, err, sizeof err);
         if (rc == -EINTR)
             break;
         if (rc < 0) {

@@ -170,9 +170,10 @@ grpc_ready(weft_grpc_channel *ch, const char *addr)
 static int
 publish_grpc(const pc_opts *o, weft_grpc_channel *ch, const weft_grpc_md *md, size_t nmd)
 {
-    Proto__PublishRequest pr = PROTO__PUBLISH_REQUEST__INIT;
-    pr.client_id = (char *)o->client_id;
-    pr.topic = (char *)o->topic;
+    Proto__PublishRequest pr;
+    proto__publish_request__init(&pr);
+    pr.client_id = o->client_id;
+    pr.topic = o->topic;
     pr.message.data = (uint8_t *)o->msg;
     pr.message.len = strlen(o->msg);
     size_t n = proto__publish_request__get_packed_size(&pr);
@@ -405,9 +406,10 @@ subscribe_grpc(const pc_opts *o, const char *thr)
                 weft_strerror(e));
         goto out;
     }
-    Proto__ProxyMessage first = PROTO__PROXY_MESSAGE__INIT;
-    first.client_id = (char *)o->client_id;
-    first.topic = (char *)o->topic;
+    Proto__ProxyMessage first;
+    proto__proxy_message__init(&first);
+    first.client_id = o->client_id;
+    first.topic = o->topic;
     first.type = (char *)"subscribe";
     uint8_t buf[2048];
     size_t n = proto__proxy_message__get_packed_size(&first);

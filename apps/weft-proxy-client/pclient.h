@@ -37,9 +37,9 @@ enum { PC_PUBLISH = 1, PC_SUBSCRIBE = 2 };
 
 typedef struct pc_opts {
     int mode;              /* PC_PUBLISH or PC_SUBSCRIBE */
-    const char *topic;
-    const char *msg;
-    const char *client_id; /* never NULL after parsing */
+    char *topic;
+    char *msg;
+    char *client_id;       /* never NULL after parsing */
     const char *proxy;     /* REST address */
     const char *grpc;      /* ProxyStream address, NULL: use REST / WebSocket */
     const char *token;     /* Bearer JWT or NULL */

@@ -190,17 +190,17 @@ parse_args(int argc, char **argv, pc_opts *o)
     o->sleep_ns = 100 * 1000000LL;
     int i = 1;
     for (; i < argc; i++) {
-        const char *a = argv[i];
+        char *a = argv[i];
         if (a[0] != '-' || a[1] == 0)
             break;
         if (strcmp(a, "--") == 0) {
             i++;
             break;
         }
-        const char *name = a + 1 + (a[1] == '-');
+        char *name = a + 1 + (a[1] == '-');
         if (!name[0] || name[0] == '-' || name[0] == '=')
             return usage_error("bad flag syntax: %s", a);
-        const char *eq = strchr(name, '=');
+        char *eq = strchr(name, '=');
         size_t nl = eq ? (size_t)(eq - name) : strlen(name);
         if ((nl == 1 && name[0] == 'h') || (nl == 4 && !strncmp(name, "help", 4))) {
             usage(stdout);
@@ -213,7 +213,7 @@ parse_args(int argc, char **argv, pc_opts *o)
         if (k == N_FLAGS)
             return usage_error("flag provided but not defined: -%.*s", (int)nl, name);
         const struct flag *d = &flags[k];
-        const char *v = eq ? eq + 1 : d->kind == K_BOOL ? "true" : i + 1 < argc ? argv[++i] : NULL;
+        char *v = eq ? eq + 1 : d->kind == K_BOOL ? "true" : i + 1 < argc ? argv[++i] : NULL;
         if (!v)
             return usage_error("flag needs an argument: -%s", d->name);
         char *end;

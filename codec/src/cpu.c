@@ -37,15 +37,15 @@ weft_cpu_probe(void)
     int zmm_ok = (xcr0 & 0xe6) == 0xe6;   /* plus opmask, ZMM_Hi256, Hi16_ZMM */
     if (!ymm_ok)
         return feats;
-    unsigned max = __get_cpuid_max(0, 0);
-    if (max < 7)
+    /* No variable: gcc's cpuid.h returns unsigned, clang's int. */
+    if (__get_cpuid_max(0, 0) < 7)
         return feats;
     __cpuid_count(7, 0, a, b, c, d);
-    int avx2 = (b >> 5) & 1;
-    int avx512f = (b >> 16) & 1;
-    int avx512bw = (b >> 30) & 1;
-    int avx512vl = (b >> 31) & 1;
-    int gfni = (c >> 8) & 1;
+    unsigned avx2 = (b >> 5) & 1;
+    unsigned avx512f = (b >> 16) & 1;
+    unsigned avx512bw = (b >> 30) & 1;
+    unsigned avx512vl = (b >> 31) & 1;
+    unsigned gfni = (c >> 8) & 1;
     if (avx2)
         feats |= WEFT_CPU_AVX2;
     if (avx512f && avx512bw && avx512vl && zmm_ok)

@@ -40,8 +40,9 @@ supported(const weft_gf_kernels *k)
     return (k->needs & cpu_feats) == k->needs;
 }
 
-const weft_gf_kernels *
-weft_gf_lookup(const char *name)
+/* A compiled-in set by name, or NULL; does not check CPU support. */
+static const weft_gf_kernels *
+gf_lookup(const char *name)
 {
     for (size_t i = 0; i < NSETS; i++)
         if (strcmp(all_sets[i]->name, name) == 0)
@@ -83,7 +84,7 @@ init_once(void)
     }
     const char *env = getenv("WEFT_GF_IMPL");
     if (env && *env && strcmp(env, "auto") != 0) {
-        const weft_gf_kernels *k = weft_gf_lookup(env);
+        const weft_gf_kernels *k = gf_lookup(env);
         if (k && supported(k)) {
             pick = k;
         } else {
@@ -120,7 +121,7 @@ weft_gf_force(const char *name)
     weft_init();
     if (!name)
         return WEFT_EINVAL;
-    const weft_gf_kernels *k = weft_gf_lookup(name);
+    const weft_gf_kernels *k = gf_lookup(name);
     if (!k)
         return WEFT_EINVAL;
     if (!supported(k))
@@ -139,7 +140,7 @@ int
 weft_gf_impl_available(const char *name)
 {
     weft_init();
-    const weft_gf_kernels *k = name ? weft_gf_lookup(name) : NULL;
+    const weft_gf_kernels *k = name ? gf_lookup(name) : NULL;
     return k && supported(k);
 }
 

@@ -479,7 +479,7 @@ ps_penalise(weft_ps *ps, weft_ps_peer *p, double n)
 
 /* ---- peers --------------------------------------------------------------- */
 
-int
+static int
 ps_speaks_meshsub(const weft_ps_peer *p)
 {
     return (p->protos & (WEFT_PS_PROTO_MESHSUB | WEFT_PS_PROTO_MESHSUB12)) != 0;

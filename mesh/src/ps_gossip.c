@@ -419,7 +419,7 @@ collect_ids(ps_map_ent *e, void *u)
     return 0;
 }
 
-void
+static void
 ps_gossip_emit(weft_ps *ps, ps_topic *t, weft_ps_peer *const *exclude, size_t nexclude)
 {
     gossip_ctx g = {ps, t, NULL, 0, ps->cfg.max_ihave_len};

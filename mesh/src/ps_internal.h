@@ -164,7 +164,6 @@ void ps_shuffle(weft_ps *ps, weft_ps_peer **v, size_t n);
 int ps_list_add(weft_ps_peer ***v, size_t *n, size_t *cap, weft_ps_peer *p);
 int ps_list_del(weft_ps_peer **v, size_t *n, const weft_ps_peer *p);
 ps_ptopic *ps_ptopic_get(weft_ps_peer *p, ps_topic *t);
-int ps_speaks_meshsub(const weft_ps_peer *p);
 /* Can carry this mode's traffic (meshsub, and in RLNC mode the rlnc protocol). */
 int ps_mesh_capable(const weft_ps *ps, const weft_ps_peer *p);
 
@@ -173,10 +172,6 @@ int ps_mesh_on_sub(void *u, int subscribe, weft_bytes topic);
 int ps_mesh_on_graft(void *u, weft_bytes topic);
 int ps_mesh_on_prune(void *u, weft_bytes topic, const weft_bytes *peers, size_t npeers,
                      int has_backoff, uint64_t backoff_s);
-void ps_mesh_add(weft_ps *ps, ps_topic *t, weft_ps_peer *p);
-void ps_mesh_remove(weft_ps *ps, ps_topic *t, weft_ps_peer *p);
-size_t ps_mesh_candidates(weft_ps *ps, ps_topic *t, weft_ps_peer **out, size_t max,
-                          int outbound_only);
 void ps_mesh_upkeep(weft_ps *ps, ps_topic *t);
 /* The visitor context of weft_ps_on_rpc. */
 typedef struct ps_rpc_ctx {
@@ -201,7 +196,6 @@ void ps_gossip_on_idontwant(weft_ps *ps, weft_ps_peer *from, weft_bytes id);
 int ps_gossip_publish(weft_ps *ps, ps_topic *t, const uint8_t *data, size_t len, uint8_t *id,
                       size_t *id_len);
 void ps_gossip_heartbeat(weft_ps *ps);
-void ps_gossip_emit(weft_ps *ps, ps_topic *t, weft_ps_peer *const *exclude, size_t nexclude);
 
 /* ---- ps_rlnc.c ---- */
 int ps_rlnc_init(weft_ps *ps);

@@ -38,7 +38,7 @@ in_backoff(weft_ps *ps, ps_topic *t, const weft_ps_peer *p, int64_t *until)
     return e->t > ps_now(ps);
 }
 
-void
+static void
 ps_mesh_add(weft_ps *ps, ps_topic *t, weft_ps_peer *p)
 {
     if (ps_in_list(t->mesh, t->nmesh, p))
@@ -57,7 +57,7 @@ ps_mesh_add(weft_ps *ps, ps_topic *t, weft_ps_peer *p)
              ps_b(NULL, 0));
 }
 
-void
+static void
 ps_mesh_remove(weft_ps *ps, ps_topic *t, weft_ps_peer *p)
 {
     if (!ps_list_del(t->mesh, &t->nmesh, p))
@@ -218,7 +218,7 @@ ps_mesh_on_prune(void *u, weft_bytes topic, const weft_bytes *peers, size_t npee
 
 /* ---- local subscriptions ------------------------------------------------- */
 
-size_t
+static size_t
 ps_mesh_candidates(weft_ps *ps, ps_topic *t, weft_ps_peer **out, size_t max, int outbound_only)
 {
     size_t n = 0;
@@ -355,7 +355,7 @@ ps_mesh_upkeep(weft_ps *ps, ps_topic *t)
         ps_shuffle(ps, v + keep_score, n - keep_score);
         size_t out = 0;
         for (size_t i = 0; i < c->D; i++)
-            out += v[i]->outbound;
+            out += v[i]->outbound != 0;
         for (size_t i = c->D; i < n && out < c->D_out; i++)
             if (v[i]->outbound) {
                 /* swap an inbound peer past the score-kept ones for it */
@@ -377,7 +377,7 @@ ps_mesh_upkeep(weft_ps *ps, ps_topic *t)
     if (t->nmesh >= c->D_lo) {
         size_t out = 0;
         for (size_t i = 0; i < t->nmesh; i++)
-            out += t->mesh[i]->outbound;
+            out += t->mesh[i]->outbound != 0;
         if (out < c->D_out) {
             size_t n = ps_mesh_candidates(ps, t, cand, 256, 1);
             for (size_t i = 0; i < n && out < c->D_out; i++, out++) {

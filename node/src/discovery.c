@@ -89,7 +89,7 @@ static const weft_stream_handler out_h = {.on_open = out_open, .on_close = out_c
 void
 node_discovery_on_identify(node *n, weft_peer *p, const weft_identify *id)
 {
-    node_peer_stat *me = (node_peer_stat *)node_stats_find(n, weft_peer_get_id(p));
+    node_peer_stat *me = node_stats_find(n, weft_peer_get_id(p));
     if (me && dial_addr(p, id, me->dial, sizeof me->dial) < 0)
         me->dial[0] = 0;
     int speaks = 0;

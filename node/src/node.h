@@ -134,15 +134,13 @@ int node_stats_init(node *n);
 void node_stats_free(node *n);
 void node_stats_trace(node *n, const weft_ps_trace *ev); /* [loop] */
 void node_stats_peer(node *n, weft_peer *p, int up); /* [loop] */
-/* [loop] the record of a peer, or NULL. */
-const node_peer_stat *node_stats_find(node *n, const weft_peer_id *id);
+/* [loop] the record of a peer, or NULL; discovery fills in its dial address. */
+node_peer_stat *node_stats_find(node *n, const weft_peer_id *id);
 /* [loop] every peer record (connected or not), count in *count. */
 const node_peer_stat *node_stats_peers(node *n, size_t *count);
 /* [loop] JSON bodies for the API (malloc'd). */
 char *node_stats_snapshot_json(node *n);
 char *node_stats_peers_json(node *n);
-/* Scrape-time families: router, host and loop counters, peers per topic. */
-void node_stats_collect(void *user, weft_metrics_out *out);
 
 /* Hex of bytes into out (2n+1). */
 void node_hex(const uint8_t *p, size_t n, char *out);

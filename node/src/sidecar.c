@@ -45,12 +45,14 @@ struct cmd {
 
 /* ---- replies ------------------------------------------------------------------------ */
 
+/* data is not const: protobuf-c's message fields are plain pointers (the
+ * packer only reads them). */
 static void
-send_response(weft_grpc_call *call, int type, const uint8_t *data, size_t len)
+send_response(weft_grpc_call *call, int type, uint8_t *data, size_t len)
 {
     Proto__Response r = PROTO__RESPONSE__INIT;
     r.command = (Proto__ResponseType)type;
-    r.data.data = (uint8_t *)data;
+    r.data.data = data;
     r.data.len = len;
     size_t n = proto__response__get_packed_size(&r);
     uint8_t *buf = malloc(n ? n : 1);
@@ -61,20 +63,18 @@ send_response(weft_grpc_call *call, int type, const uint8_t *data, size_t len)
     free(buf);
 }
 
+/* The JSON reply to a publish: {"status":"published",...,"message_id":idhex},
+ * or with error set {"status":"error",...,"error":error}. */
 static void
 reply_publish(weft_grpc_call *call, const char *topic, const char *idhex, const char *error)
 {
     char t[TOPIC_MAX * 6 + 1];
     weft_json_escape(topic, strlen(topic), t);
     char body[TOPIC_MAX * 6 + 512];
-    int n;
-    if (error)
-        n = snprintf(body, sizeof body, "{\"status\":\"error\",\"topic\":\"%s\",\"error\":\"%s\"}",
-                     t, error);
-    else
-        n = snprintf(body, sizeof body,
-                     "{\"status\":\"published\",\"topic\":\"%s\",\"message_id\":\"%s\"}", t, idhex);
-    send_response(call, PROTO__RESPONSE_TYPE__Unknown, (const uint8_t *)body, (size_t)n);
+    int n = snprintf(body, sizeof body, "{\"status\":\"%s\",\"topic\":\"%s\",\"%s\":\"%s\"}",
+                     error ? "error" : "published", t, error ? "error" : "message_id",
+                     error ? error : idhex);
+    send_response(call, PROTO__RESPONSE_TYPE__Unknown, (uint8_t *)body, (size_t)n);
 }
 
 /* ---- loop-thread closures ---------------------------------------------------------------- */
@@ -297,9 +297,13 @@ answer_health(node *n, weft_grpc_call *call)
 {
     weft_sysinfo si;
     weft_sysinfo_sample(NULL, &si);
-    Proto__HealthResponse h = PROTO__HEALTH_RESPONSE__INIT;
+    /* A copy: protobuf-c takes a char *, the mode names are read-only. */
+    char mode[16];
+    snprintf(mode, sizeof mode, "%s", node_mode_name(n->cfg.mode));
+    Proto__HealthResponse h;
+    proto__health_response__init(&h);
     h.status = !n->stopping;
-    h.nodemode = (char *)node_mode_name(n->cfg.mode);
+    h.nodemode = mode;
     h.memoryused = (float)si.mem_percent;
     h.cpuused = (float)si.cpu_percent;
     h.diskused = (float)si.disk_percent;
@@ -329,13 +333,31 @@ gather_topics(void *arg)
     struct topics_query *q = arg;
     const char *names[1024];
     size_t k = q->n->ps ? weft_ps_topics(q->n->ps, names, 1024) : 0;
+    /* protobuf-c takes char **, and the names are the router's: pack from
+     * copies, the pointers and the strings in one block. */
+    size_t total = k * sizeof(char *);
+    for (size_t i = 0; i < k; i++)
+        total += strlen(names[i]) + 1;
+    char **copy = malloc(total ? total : 1);
+    if (!copy) {
+        q->out = NULL;
+        return;
+    }
+    char *w = (char *)(copy + k);
+    for (size_t i = 0; i < k; i++) {
+        size_t len = strlen(names[i]) + 1;
+        memcpy(w, names[i], len);
+        copy[i] = w;
+        w += len;
+    }
     Proto__TopicList tl = PROTO__TOPIC_LIST__INIT;
     tl.n_topics = k;
-    tl.topics = (char **)names;
+    tl.topics = copy;
     q->len = proto__topic_list__get_packed_size(&tl);
     q->out = malloc(q->len ? q->len : 1);
     if (q->out)
         proto__topic_list__pack(&tl, q->out);
+    free(copy);
 }
 
 static void

@@ -43,6 +43,8 @@ static const double latency_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                         0.1,   0.25,   0.5,   1,    2.5,   5};
 static const double lag_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5};
 
+static void node_stats_collect(void *user, weft_metrics_out *out);
+
 int
 node_stats_init(node *n)
 {
@@ -149,7 +151,7 @@ peer_stat(node *n, const weft_peer_id *id, int create)
     return p;
 }
 
-const node_peer_stat *
+node_peer_stat *
 node_stats_find(node *n, const weft_peer_id *id)
 {
     return peer_stat(n, id, 0);
@@ -451,7 +453,8 @@ family(weft_metrics_out *out, const char *name, const char *type, const char *he
     weft_metrics_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-void
+/* Scrape-time families: router, host and loop counters, peers per topic. */
+static void
 node_stats_collect(void *user, weft_metrics_out *out)
 {
     node *n = user;

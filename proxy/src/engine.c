@@ -118,7 +118,7 @@ entry_free(struct entry *x)
 
 /* ProxyMessage carries the payload itself: base64-decoded out of the
  * node's JSON once per message, however many gRPC clients get it. */
-static const uint8_t *
+static uint8_t *
 entry_payload(struct entry *x, size_t *len)
 {
     if (!x->raw && !x->raw_bad) {
@@ -229,15 +229,6 @@ px_engine_topics(px_engine *e, const char *client, char (*out)[PX_TOPIC_MAX + 1]
 }
 
 int
-px_engine_client_known(px_engine *e, const char *client)
-{
-    pthread_mutex_lock(&e->mu);
-    int known = client_find(e, client) != NULL;
-    pthread_mutex_unlock(&e->mu);
-    return known;
-}
-
-int
 px_engine_attach(px_engine *e, const char *client, int kind, void *handle)
 {
     pthread_mutex_lock(&e->mu);
@@ -308,7 +299,7 @@ deliver_range(px_engine *e, struct entry *x, unsigned from, unsigned to)
                 continue;
             }
             size_t plen;
-            const uint8_t *payload = entry_payload(x, &plen);
+            uint8_t *payload = entry_payload(x, &plen);
             int rc = payload ? px_grpc_sink_send(c->sinks[i].handle, c->id, x->topic, x->id,
                                                  payload, plen)
                              : WEFT_EPROTO;

@@ -74,16 +74,19 @@ send_pb(weft_grpc_call *c, const ProtobufCMessage *m)
     free(buf);
 }
 
+/* The strings and payload are not const: protobuf-c's message fields are
+ * plain pointers (the packer only reads them), and they point into the
+ * engine's entry and client records. */
 int
-px_grpc_sink_send(void *call, const char *client, const char *topic, const char *msgid,
-                  const uint8_t *payload, size_t len)
+px_grpc_sink_send(void *call, char *client, char *topic, char *msgid, uint8_t *payload, size_t len)
 {
-    Proto__ProxyMessage pm = PROTO__PROXY_MESSAGE__INIT;
-    pm.client_id = (char *)client;
-    pm.message.data = (uint8_t *)payload;
+    Proto__ProxyMessage pm;
+    proto__proxy_message__init(&pm);
+    pm.client_id = client;
+    pm.message.data = payload;
     pm.message.len = len;
-    pm.topic = (char *)topic;
-    pm.message_id = (char *)msgid;
+    pm.topic = topic;
+    pm.message_id = msgid;
     pm.type = (char *)"message";
     size_t plen = proto__proxy_message__get_packed_size(&pm);
     uint8_t *buf = malloc(plen ? plen : 1);
@@ -177,7 +180,8 @@ on_publish(proxy *p, weft_grpc_call *c, const uint8_t *b, size_t n)
         WEFT_IGNORE(weft_random_bytes(&salt, sizeof salt)); /* a clock-only nonce still works */
         snprintf(nonce, sizeof nonce, "grpc:%lld:%u", (long long)weft_mono_ms(), salt);
         px_message_id(id, r->topic, nonce, r->message.data, r->message.len, hex);
-        Proto__PublishResponse out = PROTO__PUBLISH_RESPONSE__INIT;
+        Proto__PublishResponse out;
+        proto__publish_response__init(&out);
         out.status = (char *)"published";
         out.topic = r->topic;
         out.client_id = id;
@@ -219,7 +223,8 @@ on_subscribe(proxy *p, weft_grpc_call *c, const uint8_t *b, size_t n)
     if (st) {
         weft_grpc_call_finish(c, st, why);
     } else {
-        Proto__SubscribeResponse out = PROTO__SUBSCRIBE_RESPONSE__INIT;
+        Proto__SubscribeResponse out;
+        proto__subscribe_response__init(&out);
         out.status = (char *)"subscribed";
         out.topic = r->topic;
         out.client_id = id;

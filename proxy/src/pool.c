@@ -82,14 +82,16 @@ pub_free(struct pub *b)
 
 /* ---- encoding ------------------------------------------------------------------ */
 
+/* topic and data are not const: protobuf-c's message fields are plain
+ * pointers (the packer only reads them); callers pass their own copies. */
 static int
-send_request(weft_grpc_stream *st, int command, const char *topic, const uint8_t *data,
-             size_t len)
+send_request(weft_grpc_stream *st, int command, char *topic, uint8_t *data, size_t len)
 {
-    Proto__Request r = PROTO__REQUEST__INIT;
+    Proto__Request r;
+    proto__request__init(&r);
     r.command = command;
-    r.topic = (char *)topic;
-    r.data.data = (uint8_t *)data;
+    r.topic = topic;
+    r.data.data = data;
     r.data.len = len;
     size_t n = proto__request__get_packed_size(&r);
     uint8_t small[1024];
@@ -293,7 +295,7 @@ rx_main(void *arg)
     while (!atomic_load(&pl->stopping)) {
         int err = 0;
         if (!nd->ch && !(nd->ch = weft_grpc_channel_new(nd->addr, &err))) {
-            usleep(1000000);
+            sleep(1); /* usleep takes under a second (POSIX) */
             continue;
         }
         weft_grpc_stream *st = weft_grpc_stream_start(nd->ch, LISTEN, NULL, 0, -1, 0, &err);

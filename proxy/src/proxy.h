@@ -96,7 +96,6 @@ int px_engine_subscribe(px_engine *e, const char *client, const char *topic, dou
                         int keep);
 size_t px_engine_topics(px_engine *e, const char *client, char (*out)[PX_TOPIC_MAX + 1],
                         size_t max);
-int px_engine_client_known(px_engine *e, const char *client);
 /* Attach / detach a delivery sink (a gRPC ClientStream call, a WebSocket). */
 int px_engine_attach(px_engine *e, const char *client, int kind, void *handle);
 void px_engine_detach(px_engine *e, const char *client, int kind, void *handle);
@@ -128,8 +127,8 @@ typedef struct proxy {
 /* Deliver a message's payload to a gRPC ClientStream sink (engine.c calls
  * it; WebSocket sinks get the JSON by broadcast). Returns 0, WEFT_ELIMIT
  * (slow consumer) or closed. */
-int px_grpc_sink_send(void *call, const char *client, const char *topic, const char *msgid,
-                      const uint8_t *payload, size_t len);
+int px_grpc_sink_send(void *call, char *client, char *topic, char *msgid, uint8_t *payload,
+                      size_t len);
 /* rest.c: lower-case hex of p[0..n) into out (2n + 1 bytes). */
 /* The id a publish gets back (REST and gRPC alike): SHA-256 over client,
  * topic, a timestamp (the client's, or a fresh nonce) and the message, as

@@ -128,7 +128,7 @@ Test(decoder, non_innovative_shards_change_nothing, .init = codec_setup)
 
     /* The same shard again. */
     for (int i = 0; i < 5; i++) {
-        int rc = weft_dec_push(d, held + i * ss, ss);
+        int rc = weft_dec_push(d, held + (size_t)i * ss, ss);
         cr_assert_eq(rc, WEFT_DEC_REDUNDANT, "duplicate of held shard %d: %d" SEEDF, i, rc, seed);
         cr_assert_eq(weft_dec_rank(d), 5, "rank moved to %u" SEEDF, weft_dec_rank(d), seed);
     }
@@ -486,7 +486,8 @@ Test(recode, recoding_is_reproducible, .init = codec_setup)
     weft_decoder *a = new_dec(g, seed), *b = new_dec(g, seed);
     hold_innovative(a, e, 6, held, seed);
     for (int j = 0; j < 6; j++)
-        cr_assert_eq(weft_dec_push(b, held + j * ss, ss), WEFT_DEC_INNOVATIVE, "push" SEEDF, seed);
+        cr_assert_eq(weft_dec_push(b, held + (size_t)j * ss, ss), WEFT_DEC_INNOVATIVE, "push" SEEDF,
+                     seed);
     weft_rng r1, r2;
     weft_rng_seed(&r1, seed);
     weft_rng_seed(&r2, seed);

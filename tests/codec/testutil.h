@@ -147,7 +147,7 @@ slow_mul(uint8_t a, uint8_t b)
         acc <<= 1;
         if (acc & 0x100)
             acc ^= 0x11D;
-        if ((b >> bit) & 1u)
+        if (((unsigned)b >> bit) & 1u)
             acc ^= a;
     }
     return (uint8_t)acc;

@@ -79,6 +79,11 @@ unhex(const char *hex, uint8_t *out, size_t cap)
     return n;
 }
 
+/* The buffers hexb hands out: a weft_bytes only views its bytes, so the
+ * owning pointer stays here until freeb gives it back. */
+static uint8_t *held[32];
+static size_t nheld;
+
 /* Heap copy of a hex vector, exactly its size (ASan sees over-reads). */
 static weft_bytes
 hexb(const char *hex)
@@ -86,6 +91,8 @@ hexb(const char *hex)
     size_t n = strlen(hex) / 2;
     uint8_t *p = malloc(n ? n : 1);
     cr_assert(p != NULL);
+    cr_assert_lt(nheld, sizeof held / sizeof held[0]);
+    held[nheld++] = p;
     unhex(hex, p, n);
     return (weft_bytes){p, n};
 }
@@ -93,7 +100,14 @@ hexb(const char *hex)
 static void
 freeb(weft_bytes b)
 {
-    free((void *)b.p);
+    for (size_t i = 0; i < nheld; i++) {
+        if (held[i] == b.p) {
+            free(held[i]);
+            held[i] = held[--nheld];
+            return;
+        }
+    }
+    cr_assert_fail("freeb: %p is not from hexb", (const void *)b.p);
 }
 
 static int

@@ -23,7 +23,8 @@
 #define SEC 1000000000LL
 #define ECHO_PROTO "/weft/test-echo/1.0.0"
 
-static const int kinds[] = {WEFT_LOOP_URING, WEFT_LOOP_EPOLL, WEFT_LOOP_SIM};
+/* Not const: cr_make_param_array stores a plain void * to its array. */
+static int kinds[] = {WEFT_LOOP_URING, WEFT_LOOP_EPOLL, WEFT_LOOP_SIM};
 
 struct env {
     int kind;
@@ -41,6 +42,7 @@ struct env {
     size_t echo_total, echo_sent, echo_got;
     uint8_t *echo_data;
     int echo_done, refused;
+    int cli_outbound, srv_outbound; /* weft_stream_is_outbound at on_open; -1 before */
 };
 
 static void
@@ -100,7 +102,8 @@ srv_drain(weft_stream *s, struct echo_srv_state *st)
 static void
 srv_open(weft_stream *s, void *u)
 {
-    (void)u;
+    struct env *e = u;
+    e->srv_outbound = weft_stream_is_outbound(s);
     struct echo_srv_state *st = calloc(1, sizeof *st);
     weft_buf_init(&st->backlog, NULL, 0, 64u << 20);
     weft_stream_set_user(s, st);
@@ -148,7 +151,9 @@ static void cli_pump(weft_stream *s, struct env *e);
 static void
 cli_open(weft_stream *s, void *u)
 {
-    cli_pump(s, u);
+    struct env *e = u;
+    e->cli_outbound = weft_stream_is_outbound(s);
+    cli_pump(s, e);
 }
 
 static void
@@ -245,6 +250,7 @@ setup(struct env *e, int kind, int64_t hs_timeout)
 {
     memset(e, 0, sizeof *e);
     e->kind = kind;
+    e->cli_outbound = e->srv_outbound = -1;
     if (kind == WEFT_LOOP_SIM) {
         weft_link_params lp = {.latency_ns = 10 * 1000000, .bandwidth_bps = 1000000000};
         e->net = weft_simnet_new(1, &lp);
@@ -286,7 +292,7 @@ teardown(struct env *e)
 
 ParameterizedTestParameters(host, full_stack)
 {
-    return cr_make_param_array(int, (int *)kinds, 3);
+    return cr_make_param_array(int, kinds, 3);
 }
 
 ParameterizedTest(int *kind, host, full_stack)
@@ -317,6 +323,8 @@ ParameterizedTest(int *kind, host, full_stack)
     cr_assert_eq(weft_peer_open_stream(e.peer_ab, ECHO_PROTO, &echo_cli, &e, NULL), 0);
     spin(&e, &e.echo_done, 60 * SEC);
     cr_assert_eq(e.echo_got, e.echo_total, "echoed %zu of %zu", e.echo_got, e.echo_total);
+    cr_assert_eq(e.cli_outbound, 1, "the opener's stream is outbound");
+    cr_assert_eq(e.srv_outbound, 0, "the accepted stream is inbound");
 
     cr_assert_eq(weft_peer_open_stream(e.peer_ab, "/weft/nobody/1.0.0", &echo_cli, &e, NULL), 0);
     spin(&e, &e.refused, 10 * SEC);
@@ -329,9 +337,43 @@ ParameterizedTest(int *kind, host, full_stack)
     teardown(&e);
 }
 
+/* The protocols a host serves, as identify announces them: the built-in
+ * ones and each registered id once, however often it is registered. */
+static int
+count_proto(const char *const *v, size_t n, const char *id)
+{
+    int c = 0;
+    for (size_t i = 0; i < n; i++)
+        c += strcmp(v[i], id) == 0;
+    return c;
+}
+
+Test(host, protocols)
+{
+    struct env e;
+    setup(&e, WEFT_LOOP_SIM, 0);
+    const char *v[64];
+    size_t n = weft_host_protocols(e.a, v, 64);
+    cr_assert_lt(n, 64);
+    cr_assert_eq(count_proto(v, n, ECHO_PROTO), 1);
+    cr_assert_eq(count_proto(v, n, WEFT_PING_PROTO), 1);
+    cr_assert_eq(count_proto(v, n, WEFT_IDENTIFY_PROTO), 1);
+    /* b registered nothing of its own. */
+    const char *w[64];
+    size_t m = weft_host_protocols(e.b, w, 64);
+    cr_assert_eq(m + 1, n);
+    cr_assert_eq(count_proto(w, m, ECHO_PROTO), 0);
+    /* Registering again replaces, and a short array gets the first ones. */
+    cr_assert_eq(weft_host_handle(e.a, ECHO_PROTO, &echo_srv, &e), 0);
+    cr_assert_eq(weft_host_protocols(e.a, v, 64), n);
+    cr_assert_eq(weft_host_protocols(e.a, v, 1), 1);
+    cr_assert_eq(weft_host_protocols(e.a, v, 0), 0);
+    teardown(&e);
+}
+
 ParameterizedTestParameters(host, wrong_peer_id)
 {
-    return cr_make_param_array(int, (int *)kinds, 3);
+    return cr_make_param_array(int, kinds, 3);
 }
 
 ParameterizedTest(int *kind, host, wrong_peer_id)

@@ -17,7 +17,8 @@
 #include "weft/rng.h"
 #include "weft/loop.h"
 
-static const int kinds[] = {WEFT_LOOP_URING, WEFT_LOOP_EPOLL};
+/* Not const: cr_make_param_array stores a plain void * to its array. */
+static int kinds[] = {WEFT_LOOP_URING, WEFT_LOOP_EPOLL};
 
 static weft_loop *
 new_loop(int kind)
@@ -151,7 +152,7 @@ run_until(weft_loop *l, int *flag, int seconds)
 
 ParameterizedTestParameters(loop, echo)
 {
-    return cr_make_param_array(int, (int *)kinds, 2);
+    return cr_make_param_array(int, kinds, 2);
 }
 
 /* A loop of this kind listening on loopback, and a dial to it that starts
@@ -267,7 +268,7 @@ bp_connected(weft_conn *c, void *u, int status)
 
 ParameterizedTestParameters(loop, backpressure)
 {
-    return cr_make_param_array(int, (int *)kinds, 2);
+    return cr_make_param_array(int, kinds, 2);
 }
 
 ParameterizedTest(int *kind, loop, backpressure)
@@ -316,7 +317,7 @@ refused_cb(weft_conn *c, void *u, int status)
 
 ParameterizedTestParameters(loop, refused)
 {
-    return cr_make_param_array(int, (int *)kinds, 2);
+    return cr_make_param_array(int, kinds, 2);
 }
 
 ParameterizedTest(int *kind, loop, refused)
@@ -357,7 +358,7 @@ tick_fn(weft_timer *t, void *u)
 
 ParameterizedTestParameters(loop, timers)
 {
-    return cr_make_param_array(int, (int *)kinds, 2);
+    return cr_make_param_array(int, kinds, 2);
 }
 
 ParameterizedTest(int *kind, loop, timers)
@@ -418,7 +419,7 @@ wake_thread(void *arg)
 
 ParameterizedTestParameters(loop, wake_from_thread)
 {
-    return cr_make_param_array(int, (int *)kinds, 2);
+    return cr_make_param_array(int, kinds, 2);
 }
 
 /* A loop waiting with no timer and no socket wakes for another thread's
@@ -470,7 +471,7 @@ echo_runner(void *arg)
 
 ParameterizedTestParameters(loop, run_in_other_thread)
 {
-    return cr_make_param_array(int, (int *)kinds, 2);
+    return cr_make_param_array(int, kinds, 2);
 }
 
 ParameterizedTest(int *kind, loop, run_in_other_thread)
@@ -533,7 +534,7 @@ rc_connected(weft_conn *c, void *u, int status)
 
 ParameterizedTestParameters(loop, reserve_commit)
 {
-    return cr_make_param_array(int, (int *)kinds, 2);
+    return cr_make_param_array(int, kinds, 2);
 }
 
 /* Only the committed prefix of a reservation goes out, in order with plain
@@ -583,7 +584,7 @@ ParameterizedTest(int *kind, loop, reserve_commit)
 
 ParameterizedTestParameters(loop, nodelay)
 {
-    return cr_make_param_array(int, (int *)kinds, 2);
+    return cr_make_param_array(int, kinds, 2);
 }
 
 /* With nodelay a small write is in the kernel when weft_conn_send returns:
@@ -629,5 +630,83 @@ ParameterizedTest(int *kind, loop, nodelay)
     cr_assert(memcmp(buf, "later", 5) == 0);
     close(sfd);
     close(lfd);
+    weft_loop_free(l);
+}
+
+/* ---- addresses ------------------------------------------------------------------ */
+
+/* The accepted connection's local address is the listener's, and each end's
+ * peer address is the other end's local one. */
+struct addrs {
+    weft_conn *server_side, *client;
+};
+
+static const weft_conn_handler addrs_h = {.on_data = bp_sdata};
+
+static void
+addrs_accept(weft_listener *l, void *u, weft_conn *c)
+{
+    (void)l;
+    struct addrs *a = u;
+    a->server_side = c;
+    weft_conn_set_handler(c, &addrs_h, a);
+}
+
+static void
+addrs_connected(weft_conn *c, void *u, int status)
+{
+    struct addrs *a = u;
+    cr_assert_eq(status, 0, "dial: %s", weft_strerror(status));
+    a->client = c;
+    weft_conn_set_handler(c, &addrs_h, a);
+}
+
+static void
+assert_same_inet(const struct sockaddr_storage *x, socklen_t xlen, const struct sockaddr_storage *y,
+                 socklen_t ylen, const char *what)
+{
+    const struct sockaddr_in *a = (const struct sockaddr_in *)x;
+    const struct sockaddr_in *b = (const struct sockaddr_in *)y;
+    cr_assert_eq(xlen, sizeof *a, "%s: length %u", what, (unsigned)xlen);
+    cr_assert_eq(ylen, sizeof *b, "%s: length %u", what, (unsigned)ylen);
+    cr_assert_eq(a->sin_family, AF_INET, "%s", what);
+    cr_assert_eq(b->sin_family, AF_INET, "%s", what);
+    cr_assert_eq(a->sin_addr.s_addr, b->sin_addr.s_addr, "%s: address", what);
+    cr_assert_eq(a->sin_port, b->sin_port, "%s: port %u vs %u", what, ntohs(a->sin_port),
+                 ntohs(b->sin_port));
+}
+
+ParameterizedTestParameters(loop, addresses)
+{
+    return cr_make_param_array(int, kinds, 2);
+}
+
+ParameterizedTest(int *kind, loop, addresses)
+{
+    weft_loop *l = new_loop(*kind);
+    struct addrs a = {0};
+    struct sockaddr_in sa = loopback(0);
+    weft_listener *ls;
+    cr_assert_eq(weft_listen(l, (struct sockaddr *)&sa, sizeof sa, addrs_accept, &a, &ls), 0);
+    struct sockaddr_storage bound;
+    socklen_t blen;
+    weft_listener_addr(ls, &bound, &blen);
+    cr_assert_eq(
+        weft_dial(l, (struct sockaddr *)&bound, blen, 5000000000LL, addrs_connected, &a, NULL), 0);
+    int64_t end = weft_loop_now(l) + 5 * 1000000000LL;
+    while ((!a.client || !a.server_side) && weft_loop_now(l) < end)
+        cr_assert_geq(weft_loop_run_once(l, 50 * 1000000), 0);
+    cr_assert(a.client && a.server_side, "no connection within 5 s");
+
+    struct sockaddr_storage cl, cp, sl, sp;
+    socklen_t cll, cpl, sll, spl;
+    cr_assert_eq(weft_conn_local_addr(a.client, &cl, &cll), 0);
+    cr_assert_eq(weft_conn_peer_addr(a.client, &cp, &cpl), 0);
+    cr_assert_eq(weft_conn_local_addr(a.server_side, &sl, &sll), 0);
+    cr_assert_eq(weft_conn_peer_addr(a.server_side, &sp, &spl), 0);
+    assert_same_inet(&sl, sll, &bound, blen, "accepted local vs listener");
+    assert_same_inet(&cp, cpl, &sl, sll, "client peer vs server local");
+    assert_same_inet(&sp, spl, &cl, cll, "server peer vs client local");
+    cr_assert_neq(((struct sockaddr_in *)&cl)->sin_port, ((struct sockaddr_in *)&sl)->sin_port);
     weft_loop_free(l);
 }

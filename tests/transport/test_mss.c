@@ -69,8 +69,9 @@ Test(mss, js_vectors_byte_exact)
     const char *p = strstr(json, "\"multistream\"");
     cr_assert_not_null(p);
     p = strchr(p, '{');
+    cr_assert_not_null(p);
     const char *end = strchr(p, '}');
-    cr_assert(p && end);
+    cr_assert_not_null(end);
     int count = 0;
     while ((p = strchr(p + 1, '"')) != NULL && p < end) {
         const char *k0 = p + 1, *k1 = strchr(k0, '"');

@@ -251,20 +251,21 @@ Test(multiaddr, parse_length_limits)
 
     /* A dns name filling WEFT_MA_MAX exactly: code, 2-byte length, 253. */
     size_t name = WEFT_MA_MAX - 3;
-    int o = snprintf(text, sizeof text, "/dns/");
-    memset(text + o, 'a', name);
-    text[o + name] = '\0';
+    size_t dns = strlen("/dns/");
+    memcpy(text, "/dns/", dns);
+    memset(text + dns, 'a', name);
+    text[dns + name] = '\0';
     cr_assert_eq(weft_ma_parse(text, &ma), 0);
     cr_assert_eq(ma.len, WEFT_MA_MAX);
     cr_assert_eq(weft_ma_to_text(&ma, out, sizeof out), (int)strlen(text));
     /* One byte more. */
-    text[o + name] = 'a';
-    text[o + name + 1] = '\0';
+    text[dns + name] = 'a';
+    text[dns + name + 1] = '\0';
     expect_parse_error(text, WEFT_EPROTO);
 
     /* Fifty /ip4/255.255.255.255: 250 bytes fit, but the text would need
      * 1000 characters, beyond WEFT_MA_TEXT_MAX. */
-    o = 0;
+    int o = 0;
     for (int i = 0; i < 50; i++)
         o += snprintf(text + o, sizeof text - (size_t)o, "/ip4/255.255.255.255");
     expect_parse_error(text, WEFT_EPROTO);

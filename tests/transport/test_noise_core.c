@@ -78,8 +78,9 @@ slurp(const char *rel)
     for (size_t n; (n = fread(buf + len, 1, cap - len - 1, f)) > 0;) {
         len += n;
         if (cap - len - 1 == 0) {
-            buf = realloc(buf, cap *= 2);
-            cr_assert(buf != NULL);
+            char *grown = realloc(buf, cap *= 2);
+            cr_assert(grown != NULL);
+            buf = grown;
         }
     }
     fclose(f);
@@ -138,8 +139,9 @@ jstring(jparser *j)
             }
         }
         if (len + 2 > cap) {
-            s = realloc(s, cap *= 2);
-            cr_assert(s != NULL);
+            char *grown = realloc(s, cap *= 2);
+            cr_assert(grown != NULL);
+            s = grown;
         }
         s[len++] = c;
     }

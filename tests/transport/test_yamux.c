@@ -253,6 +253,25 @@ Test(yamux, partial_frame_is_not_free_window)
     peer_fini(&s);
 }
 
+/* Each end's stream names its own session and the same stream id. */
+Test(yamux, stream_knows_its_session)
+{
+    rng r = {6};
+    peer c, s;
+    peer_init(&c, 0, 6, NULL);
+    peer_init(&s, 1, 6, NULL);
+    sctx *a = open_stream(&c);
+    write_pat(&c, a, 10);
+    pump(&c, &s, &r, 100, 0);
+    sctx *b = s.ctx[1];
+    cr_assert_not_null(b);
+    cr_assert_eq(weft_yamux_stream_session(a->st), c.s);
+    cr_assert_eq(weft_yamux_stream_session(b->st), s.s);
+    cr_assert_eq(weft_yamux_stream_id(a->st), weft_yamux_stream_id(b->st));
+    peer_fini(&c);
+    peer_fini(&s);
+}
+
 /* ---- FIN, RST ----------------------------------------------------------------- */
 
 Test(yamux, half_close)

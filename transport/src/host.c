@@ -77,6 +77,7 @@ static void reap(weft_timer *t, void *user);
 static void hs_timeout(weft_timer *t, void *user);
 static void mux_deadline(weft_timer *t, void *user);
 static void idle_check(weft_timer *t, void *user);
+static int peer_send_plain(weft_peer *p, const uint8_t *data, size_t len);
 
 static weft_peer *
 peer_new(weft_host *h, int outbound)
@@ -161,7 +162,7 @@ schedule_reap(weft_peer *p)
         reap(&p->reap_timer, p); /* no memory for the timer: do it now */
 }
 
-void
+static void
 peer_close(weft_peer *p, int reason)
 {
     if (p->phase == PH_CLOSED)
@@ -193,8 +194,9 @@ peer_close(weft_peer *p, int reason)
 
 /* ---- output ----------------------------------------------------------------------- */
 
-/* Seal straight into the connection's send queue: no staging copy. */
-int
+/* Seal plaintext and send it (control messages before yamux), straight into
+ * the connection's send queue: no staging copy. */
+static int
 peer_send_plain(weft_peer *p, const uint8_t *data, size_t len)
 {
     if (len == 0)
@@ -263,7 +265,7 @@ peer_flush(weft_peer *p)
 }
 
 /* After a yamux call at the outermost level: handle errors, flush. */
-void
+static void
 peer_mux_done(weft_peer *p, int rc)
 {
     if (rc < 0) {

@@ -85,16 +85,11 @@ struct weft_peer {
 };
 
 /* host.c */
-void peer_close(weft_peer *p, int reason);
 void peer_flush(weft_peer *p);
-void peer_mux_done(weft_peer *p, int rc);
-/* Seal plaintext and send it (control messages before yamux). */
-int peer_send_plain(weft_peer *p, const uint8_t *data, size_t len);
 
 /* host_stream.c */
 void host_stream_callbacks(weft_yamux_config *cfg);
 void host_peer_ready(weft_peer *p);
 int host_builtin_register(weft_host *h);
-const struct proto_entry *host_find_proto(const weft_host *h, const char *id, size_t len);
 
 #endif

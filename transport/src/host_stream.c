@@ -34,7 +34,7 @@ struct weft_stream {
 
 /* ---- protocol registry ---------------------------------------------------------------- */
 
-const struct proto_entry *
+static const struct proto_entry *
 host_find_proto(const weft_host *h, const char *id, size_t len)
 {
     for (size_t i = 0; i < h->nprotos; i++)

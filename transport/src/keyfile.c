@@ -36,7 +36,7 @@
 
 /* ---- load ------------------------------------------------------------------------ */
 
-static int
+static int __attribute__((format(printf, 4, 5)))
 fail(int code, char *detail, size_t cap, const char *fmt, ...)
 {
     if (detail != NULL && cap > 0) {

@@ -145,7 +145,8 @@ loop_first_deadline(const weft_loop *l)
     return l->nheap ? l->heap[0]->deadline : INT64_MAX;
 }
 
-int64_t
+/* ns until the first timer, or -1 if none (0 if due). */
+static int64_t
 loop_next_timeout(weft_loop *l)
 {
     if (l->nheap == 0)

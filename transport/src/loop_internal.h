@@ -120,8 +120,6 @@ void conn_release(weft_conn *c);
 void loop_run_timers(weft_loop *loop);
 /* Deadline of the earliest timer, INT64_MAX if none. */
 int64_t loop_first_deadline(const weft_loop *loop);
-/* ns until the first timer, or -1 if none (0 if due). */
-int64_t loop_next_timeout(weft_loop *loop);
 void loop_init_common(weft_loop *loop, const struct loop_ops *ops, const weft_loop_config *cfg);
 void loop_free_common(weft_loop *loop);
 /* The wake eventfd was read (count already consumed when drained is set). */

@@ -47,7 +47,8 @@ struct ur {
     struct io_uring_buf_ring *br;
     size_t br_bytes;
     uint8_t *bufs;
-    unsigned nbufs, bufsize, mask;
+    unsigned nbufs, bufsize;
+    int mask; /* liburing's type for the buffer ring mask */
     weft_conn *graveyard;
     weft_listener *lgrave;
     weft_listener *lclosing; /* closed, waiting for their accept CQE */

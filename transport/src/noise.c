@@ -519,7 +519,7 @@ weft_noise_open(weft_noise_session *s, const uint8_t *in, size_t len, size_t *co
         if (rc < 0)
             return rc;
         /* An empty frame may meet a buffer that has no storage yet (base NULL). */
-        uint8_t none;
+        uint8_t none = 0;
         uint8_t *dst = plen ? plain->base + plain->len : &none;
         rc = weft_noise_cipher_decrypt(&s->rx, NULL, 0, in + off + 2, flen, dst);
         if (rc < 0)

@@ -43,21 +43,15 @@ extern uint8_t weft_gf_nib_table[256][32];  /* [c][0..15] = c*n, [c][16..31] = c
 extern uint64_t weft_gf_affine_table[256];  /* GFNI bit matrix of x -> c*x (poly 0x11D) */
 
 void weft_gf_tables_init(void);
-/* Shift-and-add multiply: the definition the tables are built from. */
-uint8_t weft_gf_mul_slow(uint8_t a, uint8_t b);
 
 /* Portable kernels, also used for the tails of the SIMD ones. */
 void weft_gf_ref_mul(uint8_t *dst, const uint8_t *src, uint8_t c, size_t len);
 void weft_gf_ref_muladd(uint8_t *dst, const uint8_t *src, uint8_t c, size_t len);
-void weft_gf_ref_dot(uint8_t *const *dst, size_t nrows, const uint8_t *const *src, size_t nsrc,
-                     const uint8_t *coef, size_t len, int accumulate);
 
 /* The CPU features seen (WEFT_CPU_* bits), probed once. */
 unsigned weft_cpu_probe(void);
 
 /* The kernel set in use (after weft_init). */
 const weft_gf_kernels *weft_gf_active(void);
-/* A compiled-in set by name, or NULL; does not check CPU support. */
-const weft_gf_kernels *weft_gf_lookup(const char *name);
 
 #endif

@@ -26,9 +26,9 @@ weft_gf_ref_muladd(uint8_t *dst, const uint8_t *src, uint8_t c, size_t len)
         dst[x] ^= t[src[x]];
 }
 
-void
-weft_gf_ref_dot(uint8_t *const *dst, size_t nrows, const uint8_t *const *src, size_t nsrc,
-                const uint8_t *coef, size_t len, int accumulate)
+static void
+ref_dot(uint8_t *const *dst, size_t nrows, const uint8_t *const *src, size_t nsrc,
+        const uint8_t *coef, size_t len, int accumulate)
 {
     for (size_t r = 0; r < nrows; r++) {
         if (!accumulate && len)
@@ -43,5 +43,5 @@ const weft_gf_kernels weft_gf_ref_kernels = {
     .needs = 0,
     .mul = weft_gf_ref_mul,
     .muladd = weft_gf_ref_muladd,
-    .dot = weft_gf_ref_dot,
+    .dot = ref_dot,
 };

@@ -10,8 +10,9 @@ uint8_t weft_gf_inv_table[256];
 uint8_t weft_gf_nib_table[256][32];
 uint64_t weft_gf_affine_table[256];
 
-uint8_t
-weft_gf_mul_slow(uint8_t a, uint8_t b)
+/* Shift-and-add multiply: the definition the tables are built from. */
+static uint8_t
+gf_mul_slow(uint8_t a, uint8_t b)
 {
     unsigned p = 0, x = a;
     for (int i = 0; i < 8; i++) {
@@ -35,12 +36,12 @@ affine_for(uint8_t c)
 {
     uint8_t col[8];
     for (int j = 0; j < 8; j++)
-        col[j] = weft_gf_mul_slow(c, (uint8_t)(1u << j));
+        col[j] = gf_mul_slow(c, (uint8_t)(1u << j));
     uint64_t m = 0;
     for (int i = 0; i < 8; i++) {
         unsigned row = 0;
         for (int j = 0; j < 8; j++)
-            row |= ((col[j] >> i) & 1u) << j;
+            row |= (((unsigned)col[j] >> i) & 1u) << j;
         m |= (uint64_t)row << (8 * (7 - i));
     }
     return m;
@@ -51,7 +52,7 @@ weft_gf_tables_init(void)
 {
     for (unsigned a = 0; a < 256; a++)
         for (unsigned b = 0; b < 256; b++)
-            weft_gf_mul_table[a][b] = weft_gf_mul_slow((uint8_t)a, (uint8_t)b);
+            weft_gf_mul_table[a][b] = gf_mul_slow((uint8_t)a, (uint8_t)b);
     weft_gf_inv_table[0] = 0;
     for (unsigned a = 1; a < 256; a++)
         for (unsigned b = 1; b < 256; b++)

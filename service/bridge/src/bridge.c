@@ -79,12 +79,21 @@ fail:
     return NULL;
 }
 
+/* Refuse further posts (shutdown); pending closures still run. */
+static void
+bridge_close(weft_bridge *b)
+{
+    pthread_mutex_lock(&b->mu);
+    b->closed = 1;
+    pthread_mutex_unlock(&b->mu);
+}
+
 void
 weft_bridge_free(weft_bridge *b)
 {
     if (!b)
         return;
-    weft_bridge_close(b);
+    bridge_close(b);
     drain(b->loop, b); /* whatever was accepted runs: owners free their closures */
     pthread_mutex_destroy(&b->mu);
     free(b->ring);
@@ -144,14 +153,6 @@ weft_bridge_call(weft_bridge *b, weft_bridge_fn fn, void *arg)
     pthread_cond_destroy(&s.cv);
     pthread_mutex_destroy(&s.mu);
     return rc;
-}
-
-void
-weft_bridge_close(weft_bridge *b)
-{
-    pthread_mutex_lock(&b->mu);
-    b->closed = 1;
-    pthread_mutex_unlock(&b->mu);
 }
 
 size_t

@@ -32,9 +32,16 @@
 enum { TAG_STATUS = 1, TAG_SEND = 2, TAG_RECV = 3, TAG_WATCH = 4 };
 #define TAG(t) ((void *)(intptr_t)(t))
 
+/* The debug string of a failed call. gRPC's slot for it is a const char *,
+ * yet the string is a copy it made for us to release with gpr_free (which
+ * takes a void *): gRPC fills in view, we free owned, the same pointer. */
+typedef union owned_error {
+    const char *view;
+    char *owned;
+} owned_error;
+
 struct weft_grpc_channel {
     grpc_channel *ch;
-    char *target;
 };
 
 struct weft_grpc_stream {
@@ -46,7 +53,7 @@ struct weft_grpc_stream {
     grpc_metadata_array trailing_md;
     grpc_status_code code;
     grpc_slice details;
-    const char *error_string;
+    owned_error error;
     grpc_byte_buffer *send_buf;
     grpc_byte_buffer *recv_buf;
     int status_pending; /* TAG_STATUS started, not plucked */
@@ -213,7 +220,7 @@ weft_grpc_channel_new(const char *target, int *err)
         goto out;
     }
     c = calloc(1, sizeof *c);
-    if (c == NULL || (c->target = strdup(target)) == NULL) {
+    if (c == NULL) {
         rc = -ENOMEM;
         goto out;
     }
@@ -237,7 +244,6 @@ weft_grpc_channel_new(const char *target, int *err)
     grpc_channel_credentials_release(creds);
 out:
     if (rc < 0 && c != NULL) {
-        free(c->target);
         free(c);
         c = NULL;
     }
@@ -252,15 +258,8 @@ weft_grpc_channel_free(weft_grpc_channel *ch)
     if (ch == NULL)
         return;
     grpc_channel_destroy(ch->ch);
-    free(ch->target);
     free(ch);
     grpc_shutdown();
-}
-
-const char *
-weft_grpc_channel_target(const weft_grpc_channel *ch)
-{
-    return ch->target;
 }
 
 int
@@ -330,7 +329,7 @@ weft_grpc_unary(weft_grpc_channel *ch, const char *method, const weft_grpc_md *m
     grpc_metadata_array_init(&trailing_md);
     grpc_status_code code = GRPC_STATUS_UNKNOWN;
     grpc_slice details = grpc_empty_slice();
-    const char *error_string = NULL;
+    owned_error error = {.owned = NULL};
 
     grpc_op ops[6];
     memset(ops, 0, sizeof ops);
@@ -348,7 +347,7 @@ weft_grpc_unary(weft_grpc_channel *ch, const char *method, const weft_grpc_md *m
     ops[5].data.recv_status_on_client.trailing_metadata = &trailing_md;
     ops[5].data.recv_status_on_client.status = &code;
     ops[5].data.recv_status_on_client.status_details = &details;
-    ops[5].data.recv_status_on_client.error_string = &error_string;
+    ops[5].data.recv_status_on_client.error_string = &error.view;
     grpc_call_error e = grpc_call_start_batch(call, ops, 6, TAG(TAG_STATUS), NULL);
     if (e != GRPC_CALL_OK) {
         status_local(st, GRPC_STATUS_INTERNAL, grpc_call_error_to_string(e));
@@ -356,7 +355,7 @@ weft_grpc_unary(weft_grpc_channel *ch, const char *method, const weft_grpc_md *m
     } else {
         /* The call's deadline bounds this wait. */
         (void)pluck(cq, TAG_STATUS, gpr_inf_future(GPR_CLOCK_MONOTONIC));
-        status_fill(st, code, details, error_string);
+        status_fill(st, code, details, error.view);
         if (code != GRPC_STATUS_OK)
             rc = WEFT_ECLOSED;
         else if (recv_buf == NULL)
@@ -372,7 +371,7 @@ weft_grpc_unary(weft_grpc_channel *ch, const char *method, const weft_grpc_md *m
     grpc_metadata_array_destroy(&initial_md);
     grpc_metadata_array_destroy(&trailing_md);
     grpc_slice_unref(details);
-    gpr_free((void *)error_string);
+    gpr_free(error.owned);
     md_free(mdc, n_md);
     return rc;
 }
@@ -424,7 +423,7 @@ weft_grpc_stream_start(weft_grpc_channel *ch, const char *method, const weft_grp
     ops[2].data.recv_status_on_client.trailing_metadata = &s->trailing_md;
     ops[2].data.recv_status_on_client.status = &s->code;
     ops[2].data.recv_status_on_client.status_details = &s->details;
-    ops[2].data.recv_status_on_client.error_string = &s->error_string;
+    ops[2].data.recv_status_on_client.error_string = &s->error.view;
     if (grpc_call_start_batch(s->call, ops, 3, TAG(TAG_STATUS), NULL) != GRPC_CALL_OK) {
         rc = WEFT_EPROTO; /* cannot happen on a fresh call */
         goto out;
@@ -519,7 +518,7 @@ finish(weft_grpc_stream *s)
     if (s->status_pending) {
         (void)pluck(s->cq, TAG_STATUS, gpr_inf_future(GPR_CLOCK_MONOTONIC));
         s->status_pending = 0;
-        status_fill(&s->st, s->code, s->details, s->error_string);
+        status_fill(&s->st, s->code, s->details, s->error.view);
     }
     s->ended = 1;
 }
@@ -610,7 +609,7 @@ weft_grpc_stream_free(weft_grpc_stream *s)
     grpc_metadata_array_destroy(&s->initial_md);
     grpc_metadata_array_destroy(&s->trailing_md);
     grpc_slice_unref(s->details);
-    gpr_free((void *)s->error_string);
+    gpr_free(s->error.owned);
     md_free(s->md, s->n_md);
     free(s);
 }

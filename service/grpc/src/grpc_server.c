@@ -82,7 +82,6 @@ struct weft_grpc_server {
     grpc_server *srv;
     grpc_completion_queue *cq;
     pthread_t th;
-    int port;
     atomic_int stopping;
     pthread_mutex_t mu; /* live, destroyed */
     size_t live;        /* call records not yet freed */
@@ -174,15 +173,6 @@ weft_grpc_call_metadata(const weft_grpc_call *c, const char *key, char *out, siz
         return (int)n;
     }
     return -1;
-}
-
-size_t
-weft_grpc_call_queued(weft_grpc_call *c)
-{
-    pthread_mutex_lock(&c->mu);
-    size_t n = c->qlen + (c->send_inflight ? 1 : 0);
-    pthread_mutex_unlock(&c->mu);
-    return n;
 }
 
 /* Start one batch holding a reference. Caller holds c->mu where state is
@@ -524,9 +514,9 @@ weft_grpc_start(const weft_grpc_config *cfg, int *err)
     s->srv = grpc_server_create(&ca, NULL);
     grpc_server_register_completion_queue(s->srv, s->cq, NULL);
     grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
-    s->port = grpc_server_add_http2_port(s->srv, cfg->addr, creds);
+    int port = grpc_server_add_http2_port(s->srv, cfg->addr, creds);
     grpc_server_credentials_release(creds);
-    if (s->port <= 0) {
+    if (port <= 0) {
         rc = WEFT_EINVAL;
         grpc_server_destroy(s->srv);
         grpc_completion_queue_shutdown(s->cq);
@@ -562,12 +552,6 @@ fail0:
     if (err)
         *err = rc;
     return NULL;
-}
-
-int
-weft_grpc_port(const weft_grpc_server *s)
-{
-    return s->port;
 }
 
 void

@@ -93,7 +93,7 @@ weft_ws_set_user(weft_ws_conn *c, void *p)
 void *
 weft_ws_user(const weft_ws_conn *c)
 {
-    return c != NULL ? atomic_load(&((weft_ws_conn *)c)->user) : NULL;
+    return c != NULL ? atomic_load(&c->user) : NULL;
 }
 
 uint64_t
@@ -105,7 +105,7 @@ weft_ws_id(const weft_ws_conn *c)
 size_t
 weft_ws_queued(const weft_ws_conn *c)
 {
-    return c != NULL ? atomic_load(&((weft_ws_conn *)c)->queued) : 0;
+    return c != NULL ? atomic_load(&c->queued) : 0;
 }
 
 int

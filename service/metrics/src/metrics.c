@@ -33,6 +33,12 @@ static const char *const kind_names[] = {"counter", "gauge", "histogram"};
 
 struct family;
 
+/* One histogram bucket. The atomic sits inside a plain struct so the array
+ * is an ordinary pointer that free() takes as it is. */
+struct bucket {
+    _Atomic uint64_t n;
+};
+
 struct weft_metric {
     struct family *fam;
     struct weft_metric *next; /* next of the family, creation order */
@@ -40,7 +46,7 @@ struct weft_metric {
     _Atomic uint64_t value;   /* counter count, or gauge / histogram sum as double bits */
     size_t nb;                /* histogram: bounds */
     double *bounds;
-    _Atomic uint64_t *buckets; /* nb + 1, the last one +Inf; not cumulative */
+    struct bucket *buckets; /* nb + 1, the last one +Inf; not cumulative */
 };
 
 struct family {
@@ -113,7 +119,7 @@ metric_free(weft_metric *x)
 {
     free(x->labels);
     free(x->bounds);
-    free((void *)x->buckets);
+    free(x->buckets);
     free(x);
 }
 
@@ -336,7 +342,7 @@ weft_metric_observe(weft_metric *h, double v)
     /* le is inclusive; NaN lands in +Inf */
     while (i < h->nb && !(v <= h->bounds[i]))
         i++;
-    atomic_fetch_add_explicit(&h->buckets[i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->buckets[i].n, 1, memory_order_relaxed);
     atomic_add_double(&h->value, v);
 }
 
@@ -345,7 +351,7 @@ histogram_count(const weft_metric *h)
 {
     uint64_t n = 0;
     for (size_t i = 0; i <= h->nb; i++)
-        n += atomic_load_explicit(&h->buckets[i], memory_order_relaxed);
+        n += atomic_load_explicit(&h->buckets[i].n, memory_order_relaxed);
     return n;
 }
 
@@ -493,7 +499,7 @@ render_histogram(weft_metrics_out *o, const struct family *f, const weft_metric 
     uint64_t cum = 0;
 
     for (size_t i = 0; i <= x->nb; i++) {
-        cum += atomic_load_explicit(&x->buckets[i], memory_order_relaxed);
+        cum += atomic_load_explicit(&x->buckets[i].n, memory_order_relaxed);
         if (i < x->nb) {
             format_double(x->bounds[i], num, sizeof(num));
             snprintf(le, sizeof(le), "le=\"%s\"", num);

@@ -37,8 +37,6 @@ int weft_bridge_post(weft_bridge *b, weft_bridge_fn fn, void *arg);
 /* As weft_bridge_post, and wait until fn has run. Must not be called on the
  * loop thread. */
 int weft_bridge_call(weft_bridge *b, weft_bridge_fn fn, void *arg);
-/* Refuse further posts (shutdown); pending closures still run. */
-void weft_bridge_close(weft_bridge *b);
 /* Closures queued now (for metrics). */
 size_t weft_bridge_depth(weft_bridge *b);
 

@@ -53,7 +53,6 @@ typedef struct weft_grpc_config {
 /* Bind and start the completion-queue thread. NULL with *err when the
  * address cannot be bound (WEFT_EINVAL) or on ENOMEM. */
 weft_grpc_server *weft_grpc_start(const weft_grpc_config *cfg, int *err);
-int weft_grpc_port(const weft_grpc_server *s);
 /* Cancel every call (on_close runs), stop the thread, free. */
 void weft_grpc_stop(weft_grpc_server *s);
 
@@ -74,8 +73,6 @@ int weft_grpc_call_method(const weft_grpc_call *c);
 int weft_grpc_call_metadata(const weft_grpc_call *c, const char *key, char *out, size_t cap);
 /* The client's address ("ipv4:127.0.0.1:5555" as gRPC reports it). */
 const char *weft_grpc_call_peer(const weft_grpc_call *c);
-/* Messages and bytes waiting in the call's send queue. */
-size_t weft_grpc_call_queued(weft_grpc_call *c);
 
 /* gRPC status codes used by the services. */
 enum {

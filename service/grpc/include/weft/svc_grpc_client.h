@@ -78,8 +78,6 @@ WEFT_API const char *weft_grpc_status_name(int code);
 WEFT_API weft_grpc_channel *weft_grpc_channel_new(const char *target, int *err);
 /* Close the channel. NULL does nothing. */
 WEFT_API void weft_grpc_channel_free(weft_grpc_channel *ch);
-/* The target given to _new (owned by the channel). */
-WEFT_API const char *weft_grpc_channel_target(const weft_grpc_channel *ch);
 
 /* Start connecting if idle and wait until the channel is ready. Returns 0
  * once connected, -ETIMEDOUT, or WEFT_ECLOSED if the channel was shut
