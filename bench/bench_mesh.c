@@ -257,7 +257,8 @@ run_mode(const mesh_opts *o, int mode, mesh_result *r)
     run_state st;
     weft_rng rng;
     uint8_t *data;
-    uint64_t wall0 = bench_now_ns(), b0, b1;
+    int64_t wall0 = weft_mono_ns();
+    uint64_t b0, b1;
     unsigned p, peers;
     size_t i;
     int err = 0, progress = 0;
@@ -343,7 +344,7 @@ run_mode(const mesh_opts *o, int mode, mesh_result *r)
         r->deliveries += st.ngot;
         missed = o->nodes - 1 - st.ngot;
         r->tta_ms[p] = (double)((missed ? deadline : last) - st.t0) / 1e6;
-        if (!progress && bench_now_ns() - wall0 > PROGRESS_AFTER_NS)
+        if (!progress && weft_mono_ns() - wall0 > PROGRESS_AFTER_NS)
             progress = 1;
         if (progress)
             fprintf(stderr,
@@ -351,7 +352,7 @@ run_mode(const mesh_opts *o, int mode, mesh_result *r)
                     " (virtual %.1f s, wall %.1f s, rss %ld MiB; MiB held by routers %zu,"
                     " max so far: routers %zu, queues %zu, partial frames %zu, on links %zu)\n",
                     mode_name(mode), p + 1, o->publishes, pub, st.ngot, o->nodes - 1, r->tta_ms[p],
-                    (double)weft_ps_sim_now(sim) / 1e9, (double)(bench_now_ns() - wall0) / 1e9,
+                    (double)weft_ps_sim_now(sim) / 1e9, (double)(weft_mono_ns() - wall0) / 1e9,
                     rss_now_kb() / 1024, mem >> 20, r->router_mem_max >> 20,
                     r->queued_sum_max >> 20, r->rx_sum_max >> 20, r->inflight_max >> 20);
         weft_ps_sim_run_until(sim, weft_ps_sim_now(sim) + (int64_t)(o->gap_ms * MS));
@@ -387,7 +388,7 @@ run_mode(const mesh_opts *o, int mode, mesh_result *r)
     }
     r->virtual_s = (double)weft_ps_sim_now(sim) / 1e9;
     weft_ps_sim_free(sim);
-    r->wall_s = (double)(bench_now_ns() - wall0) / 1e9;
+    r->wall_s = (double)(weft_mono_ns() - wall0) / 1e9;
     r->peak_rss_kb = bench_peak_rss_kb();
     free(st.got);
     free(data);

@@ -389,15 +389,15 @@ xfer_received(const rig *r)
 static double
 tcp_transfer(rig *r, uint64_t total, int check)
 {
-    uint64_t t0, t1;
+    int64_t t0, t1;
 
     memset(&r->x, 0, sizeof(r->x));
     r->x.total = total;
     r->x.check = check;
-    t0 = bench_now_ns();
+    t0 = weft_mono_ns();
     tcp_pump(r);
     run_until(r, xfer_received, "tcp_stream");
-    t1 = bench_now_ns();
+    t1 = weft_mono_ns();
     if (r->x.rcvd != total)
         fail("%s: tcp_stream received %" PRIu64 " bytes, sent %" PRIu64, r->name, r->x.rcvd, total);
     return (double)(t1 - t0);
@@ -492,18 +492,18 @@ xfer_closed(const rig *r)
 static double
 noise_transfer(rig *r, uint64_t total, int check)
 {
-    uint64_t t0, t1;
+    int64_t t0, t1;
     int rc;
 
     memset(&r->x, 0, sizeof(r->x));
     r->x.total = total;
     r->x.check = check;
-    t0 = bench_now_ns();
+    t0 = weft_mono_ns();
     rc = weft_peer_open_stream(r->data_peer, SINK_PROTO, &src_handler, r, &r->x.st);
     if (rc < 0)
         fail("%s: weft_peer_open_stream: %s", r->name, weft_strerror(rc));
     run_until(r, xfer_received, "noise_yamux_stream");
-    t1 = bench_now_ns();
+    t1 = weft_mono_ns();
     if (r->x.rcvd != total)
         fail("%s: noise_yamux_stream received %" PRIu64 " bytes, sent %" PRIu64, r->name, r->x.rcvd,
              total);
@@ -1318,7 +1318,7 @@ typedef struct split_pair {
     atomic_int timed_done; /* streams, listener: last byte in; handshakes, dialer: last callback */
     atomic_int finished;   /* dialer: all closed, the listener may stop */
     /* results, read by the main thread after the join */
-    uint64_t t0, t1;  /* wall clock (bench_now_ns) of the timed part */
+    int64_t t0, t1;   /* wall clock (weft_mono_ns) of the timed part */
     uint64_t hs_done; /* handshakes completed in the timed part */
     double *lat_ns;   /* dialer: dial-to-callback times of the timed part */
     uint32_t nlat;
@@ -1456,7 +1456,7 @@ split_rx(split_side *s, const uint8_t *d, size_t n)
         s->cpu0 = thread_cpu_ns();
         step_set(&p->warm_done);
     } else if (s->rcvd == end) {
-        p->t1 = bench_now_ns();
+        p->t1 = weft_mono_ns();
         s->cpu1 = thread_cpu_ns();
         step_set(&p->timed_done);
     }
@@ -1761,7 +1761,7 @@ split_stream_dialer(split_side *s)
     side_run_until(s, tx_warm_over, "warm-up transfer");
     split_check_close(s);
     s->cpu0 = thread_cpu_ns();
-    p->t0 = bench_now_ns();
+    p->t0 = weft_mono_ns();
     split_send(s, p->bytes);
     side_run_until(s, tx_timed_over, "timed transfer");
     s->cpu1 = thread_cpu_ns();
@@ -1853,11 +1853,11 @@ split_hs_dialer(split_side *s)
     step_set(&p->warm_done);
     side_run_until(s, hs_armed, "waiting for the listener's clock");
     s->cpu0 = thread_cpu_ns();
-    p->t0 = bench_now_ns();
+    p->t0 = weft_mono_ns();
     ok0 = s->dial_ok;
     s->hs_timed = 1;
     split_hs_run(s, p->hs);
-    p->t1 = bench_now_ns();
+    p->t1 = weft_mono_ns();
     s->cpu1 = thread_cpu_ns();
     s->hs_timed = 0;
     p->hs_done = s->dial_ok - ok0;

@@ -21,16 +21,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
-#include <time.h>
-
-uint64_t
-bench_now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 void *
 bench_xalloc(size_t size)
@@ -211,22 +201,23 @@ bench_parse_size(const char *s, uint64_t *out)
 static uint64_t
 time_ops(const bench_case *bc, uint64_t iters, int cold)
 {
-    uint64_t i, t0, total = 0;
+    uint64_t i, total = 0;
+    int64_t t0;
 
     if (bc->prep == NULL && !cold) {
-        t0 = bench_now_ns();
+        t0 = weft_mono_ns();
         for (i = 0; i < iters; i++)
             bc->op(bc->ctx);
-        return bench_now_ns() - t0;
+        return (uint64_t)(weft_mono_ns() - t0);
     }
     for (i = 0; i < iters; i++) {
         if (bc->prep != NULL)
             bc->prep(bc->ctx);
         if (cold)
             bench_flush_caches();
-        t0 = bench_now_ns();
+        t0 = weft_mono_ns();
         bc->op(bc->ctx);
-        total += bench_now_ns() - t0;
+        total += (uint64_t)(weft_mono_ns() - t0);
     }
     return total;
 }
@@ -236,10 +227,10 @@ time_ops(const bench_case *bc, uint64_t iters, int cold)
 static void
 spin_up(double ms)
 {
-    uint64_t end = bench_now_ns() + (uint64_t)(ms * 1e6);
+    int64_t end = weft_mono_ns() + (int64_t)(ms * 1e6);
     volatile uint64_t sink = 0;
 
-    while (bench_now_ns() < end)
+    while (weft_mono_ns() < end)
         sink++;
 }
 

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * bench_util.h: what every weft-bench subcommand shares. A monotonic clock,
- * a measuring loop that turns an operation into per-op nanoseconds (median
- * of several runs, each long enough to be timed well), a cache flush for
- * cold-data runs, aligned allocation that aborts on failure, size parsing,
- * one-line JSON output, and a description of the machine (CPU model, peak
- * RSS). Nothing here knows about coding; the subcommands sit in
- * bench_<thing>.c and are listed in weft_bench.c.
+ * bench_util.h: what every weft-bench subcommand shares. Times come from
+ * weft_mono_ns (weft/clock.h, included here). A measuring loop that turns
+ * an operation into per-op nanoseconds (median of several runs, each long
+ * enough to be timed well), a cache flush for cold-data runs, aligned
+ * allocation that aborts on failure, size parsing, one-line JSON output,
+ * and a description of the machine (CPU model, peak RSS). Nothing here
+ * knows about coding; the subcommands sit in bench_<thing>.c and are listed
+ * in weft_bench.c.
  *
  * Everything is single-threaded and meant for one measurement at a time.
  */
@@ -17,6 +18,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "weft/clock.h"
+
 /* ---- subcommand entry points (one per bench_<thing>.c) ----------------- */
 
 /* argv[0] is the subcommand name; returns the process exit status
@@ -24,10 +27,7 @@
 int bench_codec_main(int argc, char **argv);
 void bench_codec_usage(FILE *out);
 
-/* ---- time, memory, machine --------------------------------------------- */
-
-/* CLOCK_MONOTONIC in nanoseconds. */
-uint64_t bench_now_ns(void);
+/* ---- memory, machine ---------------------------------------------------- */
 
 /* 64-byte aligned allocation of size bytes (at least 1), zero-filled, so
  * the pages are resident before timing starts. Never returns NULL: prints

@@ -22,9 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "weft/clock.h"
 #include "weft/codec.h"
 
 /* ---- seeds and test data -------------------------------------------------- */
@@ -114,9 +114,7 @@ test_seed(void)
     if (s && *s) {
         crash_seed = strtoull(s, NULL, 0);
     } else {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        trng t = {(uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ ((uint64_t)getpid() << 17)};
+        trng t = {(uint64_t)weft_unix_ns() ^ ((uint64_t)getpid() << 17)};
         crash_seed = trng_next(&t);
     }
     struct sigaction sa;

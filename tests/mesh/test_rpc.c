@@ -26,8 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "weft/clock.h"
 #include "weft/identity.h"
 #include "weft/pb.h"
 #include "weft/ps_rpc.h"
@@ -126,9 +126,7 @@ test_seed(void)
     if (s != NULL && *s) {
         seed = strtoull(s, NULL, 0);
     } else {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32);
+        uint64_t x = (uint64_t)weft_unix_ns();
         seed = splitmix(&x);
     }
     fprintf(stderr, "WEFT_TEST_SEED=%" PRIu64 "\n", seed);

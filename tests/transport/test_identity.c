@@ -17,9 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "vectors.h"
+#include "weft/clock.h"
 #include "weft/identity.h"
 #include "weft/encoding.h"
 
@@ -40,9 +40,7 @@ test_seed(void)
     const char *s = getenv("WEFT_TEST_SEED");
     if (s != NULL && *s)
         return strtoull(s, NULL, 0);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32);
+    uint64_t x = (uint64_t)weft_unix_ns();
     return splitmix(&x);
 }
 

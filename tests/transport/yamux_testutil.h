@@ -17,9 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "weft/buf.h"
+#include "weft/clock.h"
 #include "weft/yamux.h"
 
 #define KIB 1024u
@@ -33,9 +33,7 @@ test_seed(void)
     const char *e = getenv("WEFT_TEST_SEED");
     if (e != NULL)
         return strtoull(e, NULL, 0);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20);
+    return (uint64_t)weft_unix_ns();
 }
 
 typedef struct rng {
