@@ -17,10 +17,12 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 void *
 bench_xalloc(size_t size)
@@ -193,6 +195,61 @@ bench_parse_size(const char *s, uint64_t *out)
     }
     *out = v;
     return 0;
+}
+
+/* ---- failing ------------------------------------------------------------- */
+
+static atomic_flag failing = ATOMIC_FLAG_INIT;
+
+void
+bench_fail(const char *sub, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (atomic_flag_test_and_set(&failing))
+        for (;;)
+            pause();
+    fflush(stdout);
+    fprintf(stderr, "weft-bench %s: FAILED: ", sub);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+    exit(1);
+}
+
+int
+bench_usage_error(const char *sub, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "weft-bench %s: ", sub);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " (see weft-bench %s --help)\n", sub);
+    return 2;
+}
+
+int
+bench_parse_names(const char *arg, const char *const *names, int count, unsigned *mask)
+{
+    char buf[256], *tok, *save = NULL;
+    int i;
+
+    if (strlen(arg) >= sizeof(buf))
+        return -1;
+    snprintf(buf, sizeof(buf), "%s", arg);
+    *mask = 0;
+    for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+        for (i = 0; i < count; i++)
+            if (strcmp(tok, names[i]) == 0)
+                break;
+        if (i == count)
+            return -1;
+        *mask |= 1u << i;
+    }
+    return *mask ? 0 : -1;
 }
 
 /* ---- measuring ----------------------------------------------------------- */

@@ -9,7 +9,8 @@
  * knows about coding; the subcommands sit in bench_<thing>.c and are listed
  * in weft_bench.c.
  *
- * Everything is single-threaded and meant for one measurement at a time.
+ * Everything but bench_fail is single-threaded and meant for one
+ * measurement at a time.
  */
 #ifndef WEFT_BENCH_UTIL_H
 #define WEFT_BENCH_UTIL_H
@@ -49,7 +50,25 @@ const char *bench_cpu_model(void);
 /* Peak resident set size of this process so far, in KiB (getrusage). */
 long bench_peak_rss_kb(void);
 
+/* ---- failing ------------------------------------------------------------- */
+
+/* Print "weft-bench SUB: FAILED: <message>" on stderr (after flushing
+ * stdout) and exit(1): for the library bugs a benchmark trips over, which
+ * are not results. Callable from several threads: the first caller reports
+ * and exits, any other waits for that exit. */
+_Noreturn void bench_fail(const char *sub, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Print "weft-bench SUB: <message> (see weft-bench SUB --help)" on stderr;
+ * returns 2, the exit status of a usage error. */
+int bench_usage_error(const char *sub, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* ---- argument parsing ---------------------------------------------------- */
+
+/* Parse a comma list of names, each one of names[0..count) (count <= 32),
+ * into a bit mask (bit i for names[i]). Returns 0, or -1 for an unknown
+ * name, an empty list or one longer than 255 bytes. */
+int bench_parse_names(const char *arg, const char *const *names, int count, unsigned *mask);
 
 /* Parse an unsigned decimal integer with an optional binary suffix:
  * K, Ki, KiB, KB, k (x1024), M... (x1024^2), G... (x1024^3). Returns 0, or
