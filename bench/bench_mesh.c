@@ -36,14 +36,6 @@
 #include "weft/ps_sim.h"
 #include "weft/pubsub.h"
 
-#ifndef WEFT_VERSION
-#define WEFT_VERSION "unknown"
-#endif
-
-/* The subcommand's entry points, listed in weft_bench.c. */
-int bench_mesh_main(int argc, char **argv);
-void bench_mesh_usage(FILE *out);
-
 #define MS 1000000LL
 #define SEC 1000000000LL
 #define TOPIC "weft-bench"
@@ -107,21 +99,7 @@ typedef struct run_state {
     uint64_t late; /* deliveries of a message after its cutoff */
 } run_state;
 
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-static void
-fail(const char *fmt, ...)
-{
-    va_list ap;
-
-    fflush(stdout);
-    fprintf(stderr, "weft-bench mesh: FAILED: ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\n");
-    exit(1);
-}
+#define fail(...) bench_fail("mesh", __VA_ARGS__)
 
 static const char *
 mode_name(int mode)
@@ -656,20 +634,7 @@ bench_mesh_usage(FILE *out)
             "  weft-bench mesh --nodes 1000 --msg 1M --publishes 5 --compare --plot cdf.png\n");
 }
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int
-usage_error(const char *fmt, ...)
-{
-    va_list ap;
-
-    fprintf(stderr, "weft-bench mesh: ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, " (see weft-bench mesh --help)\n");
-    return 2;
-}
+#define usage_error(...) bench_usage_error("mesh", __VA_ARGS__)
 
 /* A non-negative finite number. */
 static int

@@ -28,14 +28,6 @@
 #include "weft/host.h"
 #include "weft/loop.h"
 
-#ifndef WEFT_VERSION
-#define WEFT_VERSION "unknown"
-#endif
-
-/* The subcommand's entry points, listed in weft_bench.c. */
-int bench_transport_main(int argc, char **argv);
-void bench_transport_usage(FILE *out);
-
 #define MS 1000000LL
 #define SEC 1000000000LL
 #define CHUNK ((size_t)64 << 10) /* bytes per send / stream write */

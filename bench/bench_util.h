@@ -21,12 +21,21 @@
 
 #include "weft/clock.h"
 
+#ifndef WEFT_VERSION
+#define WEFT_VERSION "unknown"
+#endif
+
 /* ---- subcommand entry points (one per bench_<thing>.c) ----------------- */
 
 /* argv[0] is the subcommand name; returns the process exit status
- * (0 ok, 1 run-time failure, 2 usage error). */
+ * (0 ok, 1 run-time failure, 2 usage error). transport and mesh are built
+ * with the network libraries only. */
 int bench_codec_main(int argc, char **argv);
 void bench_codec_usage(FILE *out);
+int bench_transport_main(int argc, char **argv);
+void bench_transport_usage(FILE *out);
+int bench_mesh_main(int argc, char **argv);
+void bench_mesh_usage(FILE *out);
 
 /* ---- memory, machine ---------------------------------------------------- */
 
