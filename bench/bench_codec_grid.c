@@ -19,10 +19,6 @@
 
 #include "bench_codec.h"
 
-#ifndef WEFT_VERSION
-#define WEFT_VERSION "unknown"
-#endif
-
 static const char *const op_names[OP_COUNT] = {"encode", "decode", "recode"};
 
 /* The weft variants each op has, and those it runs unless --variant says
@@ -313,54 +309,19 @@ bench_codec_usage(FILE *out)
 #endif
 }
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int
-usage_error(const char *fmt, ...)
-{
-    va_list ap;
-
-    fprintf(stderr, "weft-bench codec: ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, " (see weft-bench codec --help)\n");
-    return 2;
-}
-
-/* Parse a comma list of names out of names[0..count) into a bit mask. */
-static int
-parse_name_list(const char *arg, const char *const *names, int count, unsigned *mask)
-{
-    char buf[64], *tok, *save = NULL;
-    int i;
-
-    if (strlen(arg) >= sizeof(buf))
-        return -1;
-    snprintf(buf, sizeof(buf), "%s", arg);
-    *mask = 0;
-    for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
-        for (i = 0; i < count; i++)
-            if (strcmp(tok, names[i]) == 0)
-                break;
-        if (i == count)
-            return -1;
-        *mask |= 1u << i;
-    }
-    return *mask ? 0 : -1;
-}
+#define usage_error(...) bench_usage_error("codec", __VA_ARGS__)
 
 static int
 parse_ops(const char *arg, unsigned *mask)
 {
-    return parse_name_list(arg, op_names, OP_COUNT, mask);
+    return bench_parse_names(arg, op_names, OP_COUNT, mask);
 }
 
 /* Parse a comma list of weft variant names (not in_place, ISA-L's). */
 static int
 parse_variants(const char *arg, unsigned *mask)
 {
-    return parse_name_list(arg, variant_names, VAR_IN_PLACE, mask);
+    return bench_parse_names(arg, variant_names, VAR_IN_PLACE, mask);
 }
 
 static int

@@ -36,14 +36,6 @@
 #include "weft/ps_sim.h"
 #include "weft/pubsub.h"
 
-#ifndef WEFT_VERSION
-#define WEFT_VERSION "unknown"
-#endif
-
-/* The subcommand's entry points, listed in weft_bench.c. */
-int bench_mesh_main(int argc, char **argv);
-void bench_mesh_usage(FILE *out);
-
 #define MS 1000000LL
 #define SEC 1000000000LL
 #define TOPIC "weft-bench"
@@ -107,21 +99,7 @@ typedef struct run_state {
     uint64_t late; /* deliveries of a message after its cutoff */
 } run_state;
 
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-static void
-fail(const char *fmt, ...)
-{
-    va_list ap;
-
-    fflush(stdout);
-    fprintf(stderr, "weft-bench mesh: FAILED: ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\n");
-    exit(1);
-}
+#define fail(...) bench_fail("mesh", __VA_ARGS__)
 
 static const char *
 mode_name(int mode)
@@ -257,7 +235,8 @@ run_mode(const mesh_opts *o, int mode, mesh_result *r)
     run_state st;
     weft_rng rng;
     uint8_t *data;
-    uint64_t wall0 = bench_now_ns(), b0, b1;
+    int64_t wall0 = weft_mono_ns();
+    uint64_t b0, b1;
     unsigned p, peers;
     size_t i;
     int err = 0, progress = 0;
@@ -343,7 +322,7 @@ run_mode(const mesh_opts *o, int mode, mesh_result *r)
         r->deliveries += st.ngot;
         missed = o->nodes - 1 - st.ngot;
         r->tta_ms[p] = (double)((missed ? deadline : last) - st.t0) / 1e6;
-        if (!progress && bench_now_ns() - wall0 > PROGRESS_AFTER_NS)
+        if (!progress && weft_mono_ns() - wall0 > PROGRESS_AFTER_NS)
             progress = 1;
         if (progress)
             fprintf(stderr,
@@ -351,7 +330,7 @@ run_mode(const mesh_opts *o, int mode, mesh_result *r)
                     " (virtual %.1f s, wall %.1f s, rss %ld MiB; MiB held by routers %zu,"
                     " max so far: routers %zu, queues %zu, partial frames %zu, on links %zu)\n",
                     mode_name(mode), p + 1, o->publishes, pub, st.ngot, o->nodes - 1, r->tta_ms[p],
-                    (double)weft_ps_sim_now(sim) / 1e9, (double)(bench_now_ns() - wall0) / 1e9,
+                    (double)weft_ps_sim_now(sim) / 1e9, (double)(weft_mono_ns() - wall0) / 1e9,
                     rss_now_kb() / 1024, mem >> 20, r->router_mem_max >> 20,
                     r->queued_sum_max >> 20, r->rx_sum_max >> 20, r->inflight_max >> 20);
         weft_ps_sim_run_until(sim, weft_ps_sim_now(sim) + (int64_t)(o->gap_ms * MS));
@@ -387,7 +366,7 @@ run_mode(const mesh_opts *o, int mode, mesh_result *r)
     }
     r->virtual_s = (double)weft_ps_sim_now(sim) / 1e9;
     weft_ps_sim_free(sim);
-    r->wall_s = (double)(bench_now_ns() - wall0) / 1e9;
+    r->wall_s = (double)(weft_mono_ns() - wall0) / 1e9;
     r->peak_rss_kb = bench_peak_rss_kb();
     free(st.got);
     free(data);
@@ -657,20 +636,7 @@ bench_mesh_usage(FILE *out)
             "  weft-bench mesh --nodes 1000 --msg 1M --publishes 5 --compare --plot cdf.png\n");
 }
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int
-usage_error(const char *fmt, ...)
-{
-    va_list ap;
-
-    fprintf(stderr, "weft-bench mesh: ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, " (see weft-bench mesh --help)\n");
-    return 2;
-}
+#define usage_error(...) bench_usage_error("mesh", __VA_ARGS__)
 
 /* A non-negative finite number. */
 static int

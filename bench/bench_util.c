@@ -17,20 +17,12 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
-#include <time.h>
-
-uint64_t
-bench_now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+#include <unistd.h>
 
 void *
 bench_xalloc(size_t size)
@@ -205,28 +197,84 @@ bench_parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
+/* ---- failing ------------------------------------------------------------- */
+
+static atomic_flag failing = ATOMIC_FLAG_INIT;
+
+void
+bench_fail(const char *sub, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (atomic_flag_test_and_set(&failing))
+        for (;;)
+            pause();
+    fflush(stdout);
+    fprintf(stderr, "weft-bench %s: FAILED: ", sub);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+    exit(1);
+}
+
+int
+bench_usage_error(const char *sub, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "weft-bench %s: ", sub);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " (see weft-bench %s --help)\n", sub);
+    return 2;
+}
+
+int
+bench_parse_names(const char *arg, const char *const *names, int count, unsigned *mask)
+{
+    char buf[256], *tok, *save = NULL;
+    int i;
+
+    if (strlen(arg) >= sizeof(buf))
+        return -1;
+    snprintf(buf, sizeof(buf), "%s", arg);
+    *mask = 0;
+    for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+        for (i = 0; i < count; i++)
+            if (strcmp(tok, names[i]) == 0)
+                break;
+        if (i == count)
+            return -1;
+        *mask |= 1u << i;
+    }
+    return *mask ? 0 : -1;
+}
+
 /* ---- measuring ----------------------------------------------------------- */
 
 /* Total ns spent inside op over iters ops. */
 static uint64_t
 time_ops(const bench_case *bc, uint64_t iters, int cold)
 {
-    uint64_t i, t0, total = 0;
+    uint64_t i, total = 0;
+    int64_t t0;
 
     if (bc->prep == NULL && !cold) {
-        t0 = bench_now_ns();
+        t0 = weft_mono_ns();
         for (i = 0; i < iters; i++)
             bc->op(bc->ctx);
-        return bench_now_ns() - t0;
+        return (uint64_t)(weft_mono_ns() - t0);
     }
     for (i = 0; i < iters; i++) {
         if (bc->prep != NULL)
             bc->prep(bc->ctx);
         if (cold)
             bench_flush_caches();
-        t0 = bench_now_ns();
+        t0 = weft_mono_ns();
         bc->op(bc->ctx);
-        total += bench_now_ns() - t0;
+        total += (uint64_t)(weft_mono_ns() - t0);
     }
     return total;
 }
@@ -236,10 +284,10 @@ time_ops(const bench_case *bc, uint64_t iters, int cold)
 static void
 spin_up(double ms)
 {
-    uint64_t end = bench_now_ns() + (uint64_t)(ms * 1e6);
+    int64_t end = weft_mono_ns() + (int64_t)(ms * 1e6);
     volatile uint64_t sink = 0;
 
-    while (bench_now_ns() < end)
+    while (weft_mono_ns() < end)
         sink++;
 }
 

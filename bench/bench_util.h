@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * bench_util.h: what every weft-bench subcommand shares. A monotonic clock,
- * a measuring loop that turns an operation into per-op nanoseconds (median
- * of several runs, each long enough to be timed well), a cache flush for
- * cold-data runs, aligned allocation that aborts on failure, size parsing,
- * one-line JSON output, and a description of the machine (CPU model, peak
- * RSS). Nothing here knows about coding; the subcommands sit in
- * bench_<thing>.c and are listed in weft_bench.c.
+ * bench_util.h: what every weft-bench subcommand shares. Times come from
+ * weft_mono_ns (weft/clock.h, included here). A measuring loop that turns
+ * an operation into per-op nanoseconds (median of several runs, each long
+ * enough to be timed well), a cache flush for cold-data runs, aligned
+ * allocation that aborts on failure, size parsing, one-line JSON output,
+ * and a description of the machine (CPU model, peak RSS). Nothing here
+ * knows about coding; the subcommands sit in bench_<thing>.c and are listed
+ * in weft_bench.c.
  *
- * Everything is single-threaded and meant for one measurement at a time.
+ * Everything but bench_fail is single-threaded and meant for one
+ * measurement at a time.
  */
 #ifndef WEFT_BENCH_UTIL_H
 #define WEFT_BENCH_UTIL_H
@@ -17,17 +19,25 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "weft/clock.h"
+
+#ifndef WEFT_VERSION
+#define WEFT_VERSION "unknown"
+#endif
+
 /* ---- subcommand entry points (one per bench_<thing>.c) ----------------- */
 
 /* argv[0] is the subcommand name; returns the process exit status
- * (0 ok, 1 run-time failure, 2 usage error). */
+ * (0 ok, 1 run-time failure, 2 usage error). transport and mesh are built
+ * with the network libraries only. */
 int bench_codec_main(int argc, char **argv);
 void bench_codec_usage(FILE *out);
+int bench_transport_main(int argc, char **argv);
+void bench_transport_usage(FILE *out);
+int bench_mesh_main(int argc, char **argv);
+void bench_mesh_usage(FILE *out);
 
-/* ---- time, memory, machine --------------------------------------------- */
-
-/* CLOCK_MONOTONIC in nanoseconds. */
-uint64_t bench_now_ns(void);
+/* ---- memory, machine ---------------------------------------------------- */
 
 /* 64-byte aligned allocation of size bytes (at least 1), zero-filled, so
  * the pages are resident before timing starts. Never returns NULL: prints
@@ -49,7 +59,25 @@ const char *bench_cpu_model(void);
 /* Peak resident set size of this process so far, in KiB (getrusage). */
 long bench_peak_rss_kb(void);
 
+/* ---- failing ------------------------------------------------------------- */
+
+/* Print "weft-bench SUB: FAILED: <message>" on stderr (after flushing
+ * stdout) and exit(1): for the library bugs a benchmark trips over, which
+ * are not results. Callable from several threads: the first caller reports
+ * and exits, any other waits for that exit. */
+_Noreturn void bench_fail(const char *sub, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Print "weft-bench SUB: <message> (see weft-bench SUB --help)" on stderr;
+ * returns 2, the exit status of a usage error. */
+int bench_usage_error(const char *sub, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* ---- argument parsing ---------------------------------------------------- */
+
+/* Parse a comma list of names, each one of names[0..count) (count <= 32),
+ * into a bit mask (bit i for names[i]). Returns 0, or -1 for an unknown
+ * name, an empty list or one longer than 255 bytes. */
+int bench_parse_names(const char *arg, const char *const *names, int count, unsigned *mask);
 
 /* Parse an unsigned decimal integer with an optional binary suffix:
  * K, Ki, KiB, KB, k (x1024), M... (x1024^2), G... (x1024^3). Returns 0, or

@@ -11,22 +11,6 @@
 
 #include "bench_util.h"
 
-#ifndef WEFT_VERSION
-#define WEFT_VERSION "unknown"
-#endif
-
-#ifdef WEFT_BENCH_HAVE_TRANSPORT
-/* bench_transport.c */
-int bench_transport_main(int argc, char **argv);
-void bench_transport_usage(FILE *out);
-#endif
-
-#ifdef WEFT_BENCH_HAVE_MESH
-/* bench_mesh.c */
-int bench_mesh_main(int argc, char **argv);
-void bench_mesh_usage(FILE *out);
-#endif
-
 typedef struct subcommand {
     const char *name;
     const char *summary;

@@ -115,7 +115,8 @@ function(weft_add_test)
         set(T_TIMEOUT 300)
     endif()
     add_executable(${T_NAME} ${T_SOURCES})
-    target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} weft::options weft::criterion)
+    target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} weft::options weft::criterion
+        weft_test_support)
     target_compile_definitions(${T_NAME} PRIVATE
         WEFT_TEST_VECTORS="${PROJECT_SOURCE_DIR}/tests/vectors")
     add_test(NAME ${T_NAME} COMMAND ${T_NAME} --jobs=1)

@@ -252,7 +252,7 @@ weft_node_main(int argc, char **argv)
     }
     if (node_p2p_start(n) < 0)
         return 1;
-    n->mono_to_unix = node_unix_ns() - weft_loop_now(n->loop);
+    n->mono_to_unix = weft_unix_ns() - weft_loop_now(n->loop);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <sodium.h>
 
@@ -26,14 +25,6 @@
 #define DIAL_BACKOFF_MIN (500 * MS)
 #define DIAL_BACKOFF_MAX (30 * SEC)
 #define LAG_PERIOD (100 * MS)
-
-int64_t
-node_unix_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * SEC + ts.tv_nsec;
-}
 
 void
 node_hex(const uint8_t *p, size_t n, char *out)

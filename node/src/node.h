@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "weft/clock.h"
 #include "weft/host.h"
 #include "weft/ps_host.h"
 #include "weft/svc_bridge.h"
@@ -111,9 +112,6 @@ void node_client_unsubscribe(node *n, sc_client *c, const char *topic);
 void node_client_gone(node *n, sc_client *c);
 /* [loop] the message id of a publish as hex into idhex (>= 129 bytes). */
 int node_publish(node *n, const char *topic, const uint8_t *data, size_t len, char *idhex);
-/* Unix ns now. */
-int64_t node_unix_ns(void);
-
 /* discovery.c: peer sharing (/weft/peers/1.0.0) */
 int node_discovery_start(node *n);
 void node_discovery_on_identify(node *n, weft_peer *p, const weft_identify *id); /* [loop] */

@@ -172,7 +172,7 @@ node_stats_peer(node *n, weft_peer *p, int up)
         return;
     s->connected = up;
     s->outbound = weft_peer_is_outbound(p);
-    s->since_ns = node_unix_ns();
+    s->since_ns = weft_unix_ns();
     const weft_multiaddr *ma = weft_peer_addr(p);
     if (ma && weft_ma_to_text(ma, s->addr, sizeof s->addr) < 0)
         s->addr[0] = 0;

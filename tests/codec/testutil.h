@@ -22,9 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "test_seed.h"
 #include "weft/codec.h"
 
 /* ---- seeds and test data -------------------------------------------------- */
@@ -36,11 +36,7 @@ typedef struct trng {
 static inline uint64_t
 trng_next(trng *r)
 {
-    /* splitmix64: independent of the library's generator on purpose. */
-    uint64_t z = (r->x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+    return test_splitmix(&r->x);
 }
 
 /* Uniform in [0, n); n > 0. The modulo bias is irrelevant for tests. */
@@ -110,15 +106,7 @@ crash_report(int sig)
 static inline uint64_t
 test_seed(void)
 {
-    const char *s = getenv("WEFT_TEST_SEED");
-    if (s && *s) {
-        crash_seed = strtoull(s, NULL, 0);
-    } else {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        trng t = {(uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ ((uint64_t)getpid() << 17)};
-        crash_seed = trng_next(&t);
-    }
+    crash_seed = test_seed_of_run();
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = crash_report;

@@ -26,8 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "test_seed.h"
 #include "weft/identity.h"
 #include "weft/pb.h"
 #include "weft/ps_rpc.h"
@@ -124,27 +124,9 @@ assert_bytes(weft_bytes got, weft_bytes want, const char *what)
 }
 
 static uint64_t
-splitmix(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static uint64_t
 test_seed(void)
 {
-    const char *s = getenv("WEFT_TEST_SEED");
-    uint64_t seed;
-    if (s != NULL && *s) {
-        seed = strtoull(s, NULL, 0);
-    } else {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32);
-        seed = splitmix(&x);
-    }
+    uint64_t seed = test_seed_of_run();
     fprintf(stderr, "WEFT_TEST_SEED=%" PRIu64 "\n", seed);
     return seed;
 }
@@ -1349,7 +1331,7 @@ Test(lp, random_chunks)
         weft_lp_reader_init(&r, 1000);
         size_t pos = 0;
         while (pos < len) {
-            size_t n = 1 + splitmix(&seed) % (round % 2 ? 8 : 600);
+            size_t n = 1 + test_splitmix(&seed) % (round % 2 ? 8 : 600);
             if (n > len - pos)
                 n = len - pos;
             cr_assert_eq(feed(&r, fr, stream + pos, n), 0);

@@ -19,9 +19,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "weft/clock.h"
 #include "weft/common.h"
 #include "weft/svc_http.h"
 
@@ -216,14 +216,6 @@ static int
 client_eof(struct client *c)
 {
     return c->have == 0 && !client_fill(c);
-}
-
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- tests ------------------------------------------------------------------------- */
@@ -449,9 +441,9 @@ Test(http, stop_closes_idle_connections_and_restart_reuses_port)
     cr_assert_eq(client_read(&c, &r), 0);
     client_open(&c2, port); /* connected, never sends */
 
-    int64_t t0 = now_ms();
+    int64_t t0 = weft_mono_ms();
     weft_http_stop(s);
-    cr_assert_lt(now_ms() - t0, 1500, "stop took %lld ms", (long long)(now_ms() - t0));
+    cr_assert_lt(weft_mono_ms() - t0, 1500, "stop took %lld ms", (long long)(weft_mono_ms() - t0));
     cr_assert(client_eof(&c), "idle keep-alive connection left open");
     cr_assert(client_eof(&c2));
     close(c.fd);

@@ -21,9 +21,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "weft/clock.h"
 #include "weft/common.h"
 #include "weft/svc_http.h"
 #include "weft/svc_ws.h"
@@ -39,14 +39,6 @@ static int close_code[MAX_CONNS + 1]; /* by id */
 static char last_msg[256];
 static int last_is_text, nmsgs;
 static char last_auth[128], last_ip[64];
-
-static long
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 static int
 on_open(void *user, weft_ws_conn *c, const weft_http_req *req, weft_http_resp *reject)
@@ -126,14 +118,14 @@ start(size_t max_queued)
 static void
 wait_for(int *counter, int want)
 {
-    long deadline = now_ms() + 5000;
+    int64_t deadline = weft_mono_ms() + 5000;
     for (;;) {
         pthread_mutex_lock(&mu);
         int have = *counter;
         pthread_mutex_unlock(&mu);
         if (have >= want)
             return;
-        cr_assert_lt(now_ms(), deadline, "timed out waiting: %d of %d", have, want);
+        cr_assert_lt(weft_mono_ms(), deadline, "timed out waiting: %d of %d", have, want);
         usleep(1000);
     }
 }
@@ -625,8 +617,8 @@ Test(ws, slow_consumer_is_cut_off)
     wait_for(&nclosed, 1);
     cr_assert_eq(closed_with(conns[0]), WEFT_WS_POLICY);
     /* the socket is dropped within the close grace; the backlog is released */
-    long deadline = now_ms() + 5000;
-    while (weft_ws_queued(conns[0]) != 0 && now_ms() < deadline)
+    int64_t deadline = weft_mono_ms() + 5000;
+    while (weft_ws_queued(conns[0]) != 0 && weft_mono_ms() < deadline)
         usleep(1000);
     cr_assert_eq(weft_ws_queued(conns[0]), 0);
     /* the server is fine */

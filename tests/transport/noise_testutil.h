@@ -18,6 +18,7 @@
 #include <sodium.h>
 
 #include "noise_internal.h"
+#include "test_seed.h"
 #include "weft/noise.h"
 
 #define SEEDF " [seed=%" PRIu64 "]"
@@ -31,10 +32,7 @@ typedef struct trng {
 static inline uint64_t
 trng_next(trng *r)
 {
-    uint64_t z = (r->x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+    return test_splitmix(&r->x);
 }
 
 static inline void
@@ -47,10 +45,7 @@ trng_fill(trng *r, uint8_t *p, size_t n)
 static inline uint64_t
 test_seed(void)
 {
-    const char *s = getenv("WEFT_TEST_SEED");
-    if (s != NULL && *s)
-        return strtoull(s, NULL, 0);
-    return (uint64_t)time(NULL) ^ ((uint64_t)clock() << 32);
+    return test_seed_of_run();
 }
 
 /* ---- handshakes and identities ------------------------------------------------------------ */

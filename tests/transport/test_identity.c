@@ -17,34 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "vectors.h"
+#include "test_seed.h"
 #include "weft/identity.h"
 #include "weft/encoding.h"
-
-/* ---- seeded data ------------------------------------------------------------------ */
-
-static uint64_t
-splitmix(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static uint64_t
-test_seed(void)
-{
-    const char *s = getenv("WEFT_TEST_SEED");
-    if (s != NULL && *s)
-        return strtoull(s, NULL, 0);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32);
-    return splitmix(&x);
-}
 
 /* ---- the interop identity --------------------------------------------------------- */
 
@@ -561,16 +538,16 @@ Test(encoding, decoders_reject)
  * decode -> encode. */
 Test(encoding, random_round_trips)
 {
-    uint64_t seed = test_seed(), x = seed;
+    uint64_t seed = test_seed_of_run(), x = seed;
     static const char b58[] = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
     for (int iter = 0; iter < 3000; iter++) {
         uint8_t bin[120], back[120];
         char text[200], again[200];
-        size_t n = (size_t)(splitmix(&x) % sizeof bin);
+        size_t n = (size_t)(test_splitmix(&x) % sizeof bin);
         for (size_t i = 0; i < n; i++)
-            bin[i] = (uint8_t)splitmix(&x);
+            bin[i] = (uint8_t)test_splitmix(&x);
         /* Leading zeros matter to base58. */
-        size_t z = (size_t)(splitmix(&x) % 4);
+        size_t z = (size_t)(test_splitmix(&x) % 4);
         for (size_t i = 0; i < z && i < n; i++)
             bin[i] = 0;
         int (*enc[3])(const uint8_t *, size_t, char *,
@@ -586,9 +563,9 @@ Test(encoding, random_round_trips)
             cr_assert_arr_eq(back, bin, n, "codec %d [seed=%" PRIu64 "]", k, seed);
         }
         /* A random base58 string decodes to bytes that encode back to it. */
-        size_t tl = (size_t)(splitmix(&x) % 60);
+        size_t tl = (size_t)(test_splitmix(&x) % 60);
         for (size_t i = 0; i < tl; i++)
-            text[i] = b58[splitmix(&x) % 58];
+            text[i] = b58[test_splitmix(&x) % 58];
         text[tl] = '\0';
         int bl = weft_base58_decode(text, tl, back, sizeof back);
         cr_assert_geq(bl, 0, "\"%s\" [seed=%" PRIu64 "]", text, seed);

@@ -14,8 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "weft/rng.h"
+#include "loopback.h"
 #include "weft/loop.h"
+#include "weft/rng.h"
 
 /* Not const: cr_make_param_array stores a plain void * to its array. */
 static int kinds[] = {WEFT_LOOP_URING, WEFT_LOOP_EPOLL};
@@ -23,21 +24,12 @@ static int kinds[] = {WEFT_LOOP_URING, WEFT_LOOP_EPOLL};
 static weft_loop *
 new_loop(int kind)
 {
-    weft_loop_config cfg = {.kind = kind, .send_queue_max = 1 << 20};
-    int err = 0;
-    weft_loop *l = weft_loop_new(&cfg, &err);
+    int err;
+    weft_loop *l = lb_loop_new(kind, 1 << 20, &err);
     if (!l && kind == WEFT_LOOP_URING)
         cr_skip_test("io_uring unavailable here: %s", weft_strerror(err));
     cr_assert(l, "loop: %s", weft_strerror(err));
     return l;
-}
-
-static struct sockaddr_in
-loopback(uint16_t port)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return sa;
 }
 
 /* ---- echo ------------------------------------------------------------------- */
@@ -167,12 +159,10 @@ echo_start(struct echo *e, int kind, size_t total, uint64_t seed)
     cr_assert_not_null(e->want);
     weft_rng_seed(&e->rng, seed);
     weft_rng_bytes(&e->rng, e->want, e->total);
-    struct sockaddr_in sa = loopback(0);
     weft_listener *ls;
-    cr_assert_eq(weft_listen(e->loop, (struct sockaddr *)&sa, sizeof sa, on_accept, e, &ls), 0);
     struct sockaddr_storage bound;
     socklen_t blen;
-    weft_listener_addr(ls, &bound, &blen);
+    cr_assert_eq(lb_listen(e->loop, on_accept, e, &ls, &bound, &blen), 0);
     cr_assert_neq(((struct sockaddr_in *)&bound)->sin_port, 0);
     cr_assert_eq(weft_dial(e->loop, (struct sockaddr *)&bound, blen, 5000000000LL, on_connected,
                            e, NULL),
@@ -275,12 +265,10 @@ ParameterizedTest(int *kind, loop, backpressure)
 {
     struct bp b = {0};
     weft_loop *l = b.loop = new_loop(*kind);
-    struct sockaddr_in sa = loopback(0);
     weft_listener *ls;
-    cr_assert_eq(weft_listen(l, (struct sockaddr *)&sa, sizeof sa, bp_accept, &b, &ls), 0);
     struct sockaddr_storage bound;
     socklen_t blen;
-    weft_listener_addr(ls, &bound, &blen);
+    cr_assert_eq(lb_listen(l, bp_accept, &b, &ls, &bound, &blen), 0);
     cr_assert_eq(weft_dial(l, (struct sockaddr *)&bound, blen, 0, bp_connected, &b, NULL), 0);
     run_until(l, &b.connected, 5);
     /* Until nothing moved for 300 ms (kernel buffers and queue full). */
@@ -324,12 +312,10 @@ ParameterizedTest(int *kind, loop, refused)
 {
     weft_loop *l = new_loop(*kind);
     /* Bind a port and close it so nobody listens there. */
-    struct sockaddr_in sa = loopback(0);
     weft_listener *ls;
-    cr_assert_eq(weft_listen(l, (struct sockaddr *)&sa, sizeof sa, on_accept, NULL, &ls), 0);
     struct sockaddr_storage bound;
     socklen_t blen;
-    weft_listener_addr(ls, &bound, &blen);
+    cr_assert_eq(lb_listen(l, on_accept, NULL, &ls, &bound, &blen), 0);
     weft_listener_close(ls);
     for (int i = 0; i < 3; i++)
         weft_loop_run_once(l, 1000000);
@@ -544,12 +530,10 @@ ParameterizedTest(int *kind, loop, reserve_commit)
 {
     struct rc_pair p = {0};
     weft_loop *l = new_loop(*kind); /* queue bound 1 MiB */
-    struct sockaddr_in sa = loopback(0);
     weft_listener *ls;
-    cr_assert_eq(weft_listen(l, (struct sockaddr *)&sa, sizeof sa, rc_accept, &p, &ls), 0);
     struct sockaddr_storage bound;
     socklen_t blen;
-    weft_listener_addr(ls, &bound, &blen);
+    cr_assert_eq(lb_listen(l, rc_accept, &p, &ls, &bound, &blen), 0);
     cr_assert_eq(weft_dial(l, (struct sockaddr *)&bound, blen, 0, rc_connected, &p, NULL), 0);
     run_until(l, &p.connected, 5);
 
@@ -596,7 +580,7 @@ ParameterizedTest(int *kind, loop, nodelay)
     weft_loop *l = new_loop(*kind);
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     cr_assert_geq(lfd, 0);
-    struct sockaddr_in sa = loopback(0);
+    struct sockaddr_in sa = lb_addr(0);
     socklen_t salen = sizeof sa;
     cr_assert_eq(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
     cr_assert_eq(listen(lfd, 4), 0);

@@ -17,9 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "weft/buf.h"
+#include "test_seed.h"
 #include "weft/yamux.h"
 
 #define KIB 1024u
@@ -30,12 +30,7 @@
 static inline uint64_t
 test_seed(void)
 {
-    const char *e = getenv("WEFT_TEST_SEED");
-    if (e != NULL)
-        return strtoull(e, NULL, 0);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20);
+    return test_seed_of_run();
 }
 
 typedef struct rng {
@@ -45,10 +40,7 @@ typedef struct rng {
 static inline uint64_t
 rnext(rng *r)
 {
-    uint64_t z = (r->x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+    return test_splitmix(&r->x);
 }
 
 static inline size_t

@@ -13,12 +13,14 @@
  * the file atomically: temp file in the same directory, fsync, rename,
  * fsync of the directory, mode 0600 throughout.
  *
- * Invariant: every buffer that held key material (file bytes, base64 text,
- * protobuf, identity) is wiped on every exit path.
+ * cJSON parses the JSON (see "the JSON text" below for what is checked
+ * around it).
+ *
+ * Invariant: every buffer that held key material (file bytes, cJSON's
+ * copies of the strings, protobuf, identity) is wiped on every exit path.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,12 +29,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "weft/crc64.h"
 #include "weft/encoding.h"
 #include "weft/identity.h"
 
 #define KEYFILE_MAX (64 * 1024)
-#define JSON_MAX_DEPTH 32
 
 /* ---- load ------------------------------------------------------------------------ */
 
@@ -81,15 +84,42 @@ read_file(const char *path, uint8_t *buf, size_t *len)
     return rc;
 }
 
-typedef struct json {
-    const char *p, *end;
-} json;
+/* ---- the JSON text ----------------------------------------------------------------- */
 
-static void
-json_ws(json *j)
+/*
+ * cJSON builds the values. It is more lenient than this file's contract,
+ * though, and says only where it stopped, not why; so one pass over the
+ * raw text (jscan) comes first. It refuses what cJSON would let through:
+ * control bytes between tokens other than JSON's whitespace, raw control
+ * bytes inside strings, escapes that are not JSON's, \u without four hex
+ * digits or with half a surrogate pair, and arrays or objects nested more
+ * than JSON_MAX_DEPTH below the top-level object. It follows what the
+ * top-level object expects next, which names the error at the offset
+ * cJSON reports. It also writes the "shape" of the text: the same bytes
+ * with every string's content blanked. cJSON parses the shape first, so a
+ * grammar error is found with no key material in cJSON's hands (cJSON
+ * frees what it built on a failure without wiping it); the real text is
+ * parsed only once its shape is known to be good.
+ */
+#define JSON_MAX_DEPTH 32 /* in step with the message in json_structure() */
+
+enum json_want { WANT_KEY, WANT_COLON, WANT_VALUE, WANT_COMMA };
+
+typedef struct jscan {
+    const char *text;
+    size_t len, pos;
+    char *shape;         /* NULL, or len bytes to write the shape into */
+    unsigned depth;      /* arrays and objects open, the top-level object included */
+    uint64_t objects;    /* bit d: the container at depth d + 1 is an object */
+    int in_string, key;  /* inside a string; that string names a top-level member */
+    enum json_want want; /* what the top-level object expects next */
+    int closed;          /* the top-level object has ended (at pos) */
+} jscan;
+
+static int
+json_is_ws(char c)
 {
-    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
-        j->p++;
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
 static int
@@ -104,140 +134,282 @@ hexval(char c)
     return -1;
 }
 
-/*
- * A JSON string at j->p. When out is not NULL the unescaped text goes there
- * (outcap bytes, NUL-terminated) and must be ASCII: both values we keep are
- * base64 or base58, so \u escapes are decoded only below 0x80. Skipped
- * strings may hold any valid escape. Returns the text length or -1.
- */
+/* The four hex digits at p (n bytes available) as a code unit, or -1. */
 static long
-json_string(json *j, char *out, size_t outcap)
+hex4(const char *p, size_t n)
 {
-    size_t n = 0;
-    if (j->p >= j->end || *j->p != '"')
+    long v = 0;
+    if (n < 4)
         return -1;
-    j->p++;
-    while (j->p < j->end) {
-        unsigned char c = (unsigned char)*j->p++;
-        if (c == '"') {
-            if (out != NULL)
-                out[n] = '\0';
-            return (long)n;
-        }
-        if (c < 0x20)
-            return -1; /* control characters must be escaped */
-        if (c == '\\') {
-            if (j->p >= j->end)
-                return -1;
-            switch (*j->p++) {
-            case '"': c = '"'; break;
-            case '\\': c = '\\'; break;
-            case '/': c = '/'; break;
-            case 'b': c = '\b'; break;
-            case 'f': c = '\f'; break;
-            case 'n': c = '\n'; break;
-            case 'r': c = '\r'; break;
-            case 't': c = '\t'; break;
-            case 'u': {
-                if (j->end - j->p < 4)
-                    return -1;
-                unsigned v = 0;
-                for (int i = 0; i < 4; i++) {
-                    int h = hexval(j->p[i]);
-                    if (h < 0)
-                        return -1;
-                    v = v << 4 | (unsigned)h;
-                }
-                j->p += 4;
-                if (out != NULL && v >= 0x80)
-                    return -1;
-                c = (unsigned char)(v & 0x7f);
-                break;
-            }
-            default: return -1;
-            }
-        } else if (out != NULL && c >= 0x80) {
+    for (int i = 0; i < 4; i++) {
+        int h = hexval(p[i]);
+        if (h < 0)
             return -1;
-        }
-        if (out != NULL) {
-            if (n + 1 >= outcap)
-                return -1;
-            out[n] = (char)c;
-        }
-        n++;
+        v = v << 4 | h;
     }
-    return -1; /* unterminated */
+    return v;
 }
 
-/* Skip any JSON value; objects and arrays nest at most JSON_MAX_DEPTH. */
-static int
-json_skip(json *j, int depth)
+/* The escape after the backslash at s->pos; moves past it. NULL or the
+ * reason it is not one. */
+static const char *
+json_escape(jscan *s)
 {
-    json_ws(j);
-    if (j->p >= j->end || depth > JSON_MAX_DEPTH)
-        return -1;
-    char c = *j->p;
-    if (c == '"')
-        return json_string(j, NULL, 0) < 0 ? -1 : 0;
+    const char *p = s->text + s->pos + 1;
+    size_t n = s->len - s->pos - 1;
+    if (n == 0)
+        return "the text ends inside a string";
+    if (strchr("\"\\/bfnrt", *p) != NULL && *p != '\0') {
+        s->pos += 2;
+        return NULL;
+    }
+    if (*p != 'u')
+        return "not a JSON escape";
+    long v = hex4(p + 1, n - 1);
+    if (v < 0)
+        return "\\u wants four hex digits";
+    size_t used = 6;
+    if (v >= 0xDC00 && v <= 0xDFFF)
+        return "\\u escape is half a surrogate pair";
+    if (v >= 0xD800 && v <= 0xDBFF) {
+        long lo = n >= 11 && p[5] == '\\' && p[6] == 'u' ? hex4(p + 7, n - 7) : -1;
+        if (lo < 0xDC00 || lo > 0xDFFF)
+            return "\\u escape is half a surrogate pair";
+        used = 12;
+    }
+    s->pos += used;
+    return NULL;
+}
+
+/* A byte outside strings: track the nesting and the top-level object. */
+static const char *
+json_structure(jscan *s, char c)
+{
     if (c == '{' || c == '[') {
-        char close = c == '{' ? '}' : ']';
-        j->p++;
-        json_ws(j);
-        if (j->p < j->end && *j->p == close) {
-            j->p++;
-            return 0;
-        }
-        for (;;) {
-            if (c == '{') {
-                json_ws(j);
-                if (json_string(j, NULL, 0) < 0)
-                    return -1;
-                json_ws(j);
-                if (j->p >= j->end || *j->p != ':')
-                    return -1;
-                j->p++;
-            }
-            if (json_skip(j, depth + 1) < 0)
-                return -1;
-            json_ws(j);
-            if (j->p >= j->end)
-                return -1;
-            if (*j->p == close) {
-                j->p++;
-                return 0;
-            }
-            if (*j->p != ',')
-                return -1;
-            j->p++;
-        }
+        if (s->depth > JSON_MAX_DEPTH)
+            return "arrays and objects nested deeper than 32 below the top";
+        if (c == '{')
+            s->objects |= (uint64_t)1 << s->depth;
+        else
+            s->objects &= ~((uint64_t)1 << s->depth);
+        if (++s->depth == 1)
+            s->want = WANT_KEY;
+        return NULL;
     }
-    /* number, true, false, null: a run of their characters, checked only
-     * loosely because the value is ignored. */
-    const char *start = j->p;
-    while (j->p < j->end && *j->p != '\0' && strchr("0123456789+-.eEtruefalsn", *j->p) != NULL)
-        j->p++;
-    return j->p > start ? 0 : -1;
+    if (c == '}' || c == ']') {
+        if (s->depth == 0)
+            return "unbalanced bracket"; /* not reached: the object opens first */
+        if ((c == '}') != (int)(s->objects >> (s->depth - 1) & 1))
+            return "mismatched bracket";
+        if (--s->depth == 0)
+            s->closed = 1;
+        else if (s->depth == 1)
+            s->want = WANT_COMMA;
+        return NULL;
+    }
+    if (s->depth != 1)
+        return NULL;
+    if (c == ':' && s->want == WANT_COLON)
+        s->want = WANT_VALUE;
+    else if (c == ',' && s->want == WANT_COMMA)
+        s->want = WANT_KEY;
+    else if (c != ':' && c != ',' && s->want == WANT_VALUE)
+        s->want = WANT_COMMA; /* a number or a literal; cJSON checks its spelling */
+    return NULL;
 }
 
-/* Whether the unescaped key text key[0..klen) is exactly name. */
-static int
-json_key_is(const char *key, size_t klen, const char *name)
+/* Scan until stop, the end of the top-level object or an error: NULL, or
+ * the reason the byte at s->pos is refused. */
+static const char *
+jscan_run(jscan *s, size_t stop)
 {
-    return klen == strlen(name) && memcmp(key, name, klen) == 0;
+    const char *why = NULL;
+    while (why == NULL && !s->closed && s->pos < stop) {
+        char c = s->text[s->pos];
+        size_t at = s->pos;
+        if (s->in_string) {
+            if (c == '"') {
+                s->in_string = 0;
+                if (s->depth == 1 && (s->want == WANT_KEY || s->want == WANT_VALUE))
+                    s->want = s->key ? WANT_COLON : WANT_COMMA;
+                s->pos++;
+            } else if (c == '\\') {
+                why = json_escape(s);
+            } else if ((unsigned char)c < 0x20) {
+                why = "raw control character in a string";
+            } else {
+                s->pos++;
+            }
+            if (s->shape != NULL) /* the closing quote stays, the content goes */
+                memset(s->shape + at, s->in_string ? 'x' : '"', s->pos - at);
+            continue;
+        }
+        if (c == '"') {
+            s->in_string = 1;
+            s->key = s->depth == 1 && s->want == WANT_KEY;
+        } else if ((unsigned char)c < 0x20 && !json_is_ws(c)) {
+            why = "control character between tokens";
+        } else if (!json_is_ws(c)) {
+            why = json_structure(s, c);
+        }
+        if (why == NULL) {
+            if (s->shape != NULL)
+                s->shape[at] = c;
+            s->pos++;
+        }
+    }
+    return why;
+}
+
+/* What the scan's state says was wrong at the byte it stopped on. */
+static const char *
+jscan_expected(const jscan *s)
+{
+    if (s->depth > 1 || (s->in_string && !s->key))
+        return "bad JSON value";
+    if (s->in_string)
+        return "bad JSON: bad string key";
+    switch (s->want) {
+    case WANT_KEY: return "bad JSON: expected a string key";
+    case WANT_COLON: return "bad JSON: expected ':'";
+    case WANT_COMMA: return "bad JSON: expected ',' or '}'";
+    default: return "bad JSON value";
+    }
+}
+
+/* Wipe every string cJSON copied out of the text (names and values). */
+static void
+json_wipe(cJSON *item)
+{
+    for (; item != NULL; item = item->next) {
+        if (item->string != NULL)
+            sodium_memzero(item->string, strlen(item->string));
+        if (item->valuestring != NULL)
+            sodium_memzero(item->valuestring, strlen(item->valuestring));
+        json_wipe(item->child);
+    }
+}
+
+static int
+json_ascii(const char *str)
+{
+    for (; *str; str++)
+        if ((unsigned char)*str >= 0x80)
+            return 0;
+    return 1;
+}
+
+/*
+ * Parse the JSON part of the file (text, len) with cJSON into *root and
+ * find "Key" and "ID" among its members. Returns 0, or WEFT_EPROTO /
+ * -ENOMEM with the detail written.
+ */
+static int
+json_load(const char *text, size_t len, cJSON **root, const char **key, const char **idtext,
+          char *err_detail, size_t cap)
+{
+    jscan s = {.text = text, .len = len};
+    const char *why, *end = NULL;
+    size_t open = 0;
+    int rc = WEFT_EPROTO;
+
+    *root = NULL;
+    while (open < len && json_is_ws(text[open]))
+        open++;
+    if (open == len || text[open] != '{')
+        return fail(rc, err_detail, cap, "not a JSON object");
+    s.shape = malloc(len);
+    if (s.shape == NULL)
+        return fail(-ENOMEM, err_detail, cap, "out of memory");
+    why = jscan_run(&s, len);
+    if (why != NULL) {
+        fail(rc, err_detail, cap, "%s: %s at byte %zu", jscan_expected(&s), why, s.pos);
+        goto out;
+    }
+    if (!s.closed) {
+        fail(rc, err_detail, cap, "%s: the text ends inside the object", jscan_expected(&s));
+        goto out;
+    }
+
+    /* The shape first: its errors are the text's, at the same offsets. */
+    cJSON *shape = cJSON_ParseWithLengthOpts(s.shape, s.pos, &end, 0);
+    if (shape == NULL) {
+        size_t at = end != NULL && end >= s.shape ? (size_t)(end - s.shape) : 0;
+        jscan to = {.text = text, .len = len};
+        jscan_run(&to, at);
+        fail(rc, err_detail, cap, "%s near byte %zu", jscan_expected(&to), at);
+        goto out;
+    }
+    cJSON_Delete(shape);
+    for (size_t i = s.pos; i < len; i++) {
+        if (!json_is_ws(text[i])) {
+            fail(rc, err_detail, cap, "bad JSON: bytes after the object (byte %zu)", i);
+            goto out;
+        }
+    }
+    *root = cJSON_ParseWithLengthOpts(text, s.pos, NULL, 0);
+    if (*root == NULL) {
+        /* The shape parsed and the strings were checked: only memory is short. */
+        rc = fail(-ENOMEM, err_detail, cap, "out of memory");
+        goto out;
+    }
+
+    /* cJSON keeps repeated names; every member is looked at. */
+    *key = *idtext = NULL;
+    for (const cJSON *m = (*root)->child; m != NULL; m = m->next) {
+        if (strcmp(m->string, "Key") == 0) {
+            if (*key != NULL) {
+                fail(rc, err_detail, cap, "\"Key\" appears twice");
+                goto out;
+            }
+            if (!cJSON_IsString(m) || !json_ascii(m->valuestring)) {
+                fail(rc, err_detail, cap, "\"Key\" is not an ASCII JSON string");
+                goto out;
+            }
+            *key = m->valuestring;
+        } else if (strcmp(m->string, "ID") == 0) {
+            if (*idtext != NULL) {
+                fail(rc, err_detail, cap, "\"ID\" appears twice");
+                goto out;
+            }
+            if (!cJSON_IsString(m) || !json_ascii(m->valuestring) ||
+                strlen(m->valuestring) >= WEFT_PEER_ID_TEXT) {
+                fail(rc, err_detail, cap, "\"ID\" is not a short ASCII JSON string");
+                goto out;
+            }
+            *idtext = m->valuestring;
+        }
+    }
+    if (*key == NULL || *idtext == NULL) {
+        fail(rc, err_detail, cap, "missing \"%s\"", *key != NULL ? "ID" : "Key");
+        goto out;
+    }
+    rc = 0;
+out:
+    free(s.shape); /* string contents blanked: no key material */
+    return rc;
+}
+
+/* Wipe and free what json_load built. */
+static void
+json_free(cJSON *root)
+{
+    if (root != NULL) {
+        json_wipe(root);
+        cJSON_Delete(root);
+    }
 }
 
 int
 weft_keyfile_load(const char *path, weft_identity *id, char *err_detail, size_t cap)
 {
     uint8_t *file = NULL;
-    char *keytext = NULL;
     uint8_t *pb = NULL;
-    size_t flen = 0, pbcap = 0, keycap = 0;
-    char idtext[WEFT_PEER_ID_TEXT];
-    char name[16];
+    cJSON *root = NULL;
+    const char *keytext = NULL, *idtext = NULL;
+    size_t flen = 0, pbcap = 0;
     weft_identity tmp;
     weft_peer_id derived, claimed;
-    int have_key = 0, have_id = 0;
     int rc;
 
     memset(&tmp, 0, sizeof tmp);
@@ -273,89 +445,10 @@ weft_keyfile_load(const char *path, weft_identity *id, char *err_detail, size_t 
         goto out;
     }
 
-    /* Decoded strings are never longer than their JSON form. */
-    keycap = flen - 8 + 1;
-    keytext = malloc(keycap);
-    if (keytext == NULL) {
-        rc = fail(-ENOMEM, err_detail, cap, "out of memory");
+    rc = json_load((const char *)file + 8, flen - 8, &root, &keytext, &idtext, err_detail, cap);
+    if (rc < 0)
         goto out;
-    }
-    json j = {(const char *)file + 8, (const char *)file + flen};
     rc = WEFT_EPROTO;
-    json_ws(&j);
-    if (j.p >= j.end || *j.p != '{') {
-        fail(rc, err_detail, cap, "not a JSON object");
-        goto out;
-    }
-    j.p++;
-    json_ws(&j);
-    if (j.p < j.end && *j.p == '}') {
-        j.p++;
-    } else {
-        for (;;) {
-            json_ws(&j);
-            json kj = j;
-            long klen = json_string(&j, NULL, 0);
-            if (klen < 0) {
-                fail(rc, err_detail, cap, "bad JSON: expected a string key");
-                goto out;
-            }
-            /* Re-read the key into name only if it could be one we want. */
-            long nlen = klen < (long)sizeof name ? json_string(&kj, name, sizeof name) : -1;
-            json_ws(&j);
-            if (j.p >= j.end || *j.p != ':') {
-                fail(rc, err_detail, cap, "bad JSON: expected ':'");
-                goto out;
-            }
-            j.p++;
-            json_ws(&j);
-            if (nlen >= 0 && json_key_is(name, (size_t)nlen, "Key")) {
-                if (have_key) {
-                    fail(rc, err_detail, cap, "\"Key\" appears twice");
-                    goto out;
-                }
-                if (json_string(&j, keytext, keycap) < 0) {
-                    fail(rc, err_detail, cap, "\"Key\" is not an ASCII JSON string");
-                    goto out;
-                }
-                have_key = 1;
-            } else if (nlen >= 0 && json_key_is(name, (size_t)nlen, "ID")) {
-                if (have_id) {
-                    fail(rc, err_detail, cap, "\"ID\" appears twice");
-                    goto out;
-                }
-                if (json_string(&j, idtext, sizeof idtext) < 0) {
-                    fail(rc, err_detail, cap, "\"ID\" is not a short ASCII JSON string");
-                    goto out;
-                }
-                have_id = 1;
-            } else if (json_skip(&j, 1) < 0) {
-                fail(rc, err_detail, cap, "bad JSON value");
-                goto out;
-            }
-            json_ws(&j);
-            if (j.p < j.end && *j.p == ',') {
-                j.p++;
-                continue;
-            }
-            if (j.p < j.end && *j.p == '}') {
-                j.p++;
-                break;
-            }
-            fail(rc, err_detail, cap, "bad JSON: expected ',' or '}'");
-            goto out;
-        }
-    }
-    json_ws(&j);
-    if (j.p != j.end) {
-        fail(rc, err_detail, cap, "bad JSON: bytes after the object");
-        goto out;
-    }
-    if (!have_key || !have_id) {
-        fail(rc, err_detail, cap, "missing \"%s\"", have_key ? "ID" : "Key");
-        goto out;
-    }
-
     size_t klen = strlen(keytext);
     pbcap = klen / 4 * 3 + 1;
     pb = malloc(pbcap);
@@ -393,13 +486,10 @@ weft_keyfile_load(const char *path, weft_identity *id, char *err_detail, size_t 
     rc = 0;
 out:
     sodium_memzero(&tmp, sizeof tmp);
+    json_free(root);
     if (file != NULL) {
         sodium_memzero(file, KEYFILE_MAX + 1);
         free(file);
-    }
-    if (keytext != NULL) {
-        sodium_memzero(keytext, keycap);
-        free(keytext);
     }
     if (pb != NULL) {
         sodium_memzero(pb, pbcap);

@@ -12,22 +12,21 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "loop_internal.h"
+#include "weft/clock.h"
 
 #define DEFAULT_SENDQ_MAX ((size_t)8 << 20)
 #define DEFAULT_LOW_WATER ((size_t)256 << 10)
 #define TIMER_NONE SIZE_MAX
 
 int64_t
-loop_monotonic_ns(void)
+loop_now_mono(const weft_loop *loop)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    (void)loop;
+    return weft_mono_ns();
 }
 
 /* ---- timers ---------------------------------------------------------------- */

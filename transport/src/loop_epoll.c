@@ -306,13 +306,6 @@ ep_wait(weft_loop *l, int64_t timeout_ns)
     return n;
 }
 
-static int64_t
-ep_now(const weft_loop *l)
-{
-    (void)l;
-    return loop_monotonic_ns();
-}
-
 static void
 ep_free(weft_loop *l)
 {
@@ -346,7 +339,7 @@ static const struct loop_ops epoll_ops = {
     .set_reading = ep_set_reading,
     .close = ep_close,
     .wait = ep_wait,
-    .now = ep_now,
+    .now = loop_now_mono,
     .free = ep_free,
     .watch_wake = ep_watch_wake,
 };

@@ -128,6 +128,7 @@ void loop_wake_fired(weft_loop *loop, int drained);
 /* Set up loop (uninitialised storage) as that backend. 0 or negative. */
 int loop_uring_init_with(weft_loop *loop, const weft_loop_config *cfg);
 int loop_epoll_init_with(weft_loop *loop, const weft_loop_config *cfg);
-int64_t loop_monotonic_ns(void);
+/* The now op of the kernel-backed loops: the monotonic clock. */
+int64_t loop_now_mono(const weft_loop *loop);
 
 #endif

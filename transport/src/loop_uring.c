@@ -695,13 +695,6 @@ ur_wait(weft_loop *l, int64_t timeout_ns)
     return handled;
 }
 
-static int64_t
-ur_now(const weft_loop *l)
-{
-    (void)l;
-    return loop_monotonic_ns();
-}
-
 static void
 ur_free(weft_loop *l)
 {
@@ -744,7 +737,7 @@ static const struct loop_ops uring_ops = {
     .set_reading = ur_set_reading,
     .close = ur_close,
     .wait = ur_wait,
-    .now = ur_now,
+    .now = loop_now_mono,
     .free = ur_free,
     .watch_wake = arm_wake,
 };
