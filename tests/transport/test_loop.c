@@ -669,7 +669,7 @@ ParameterizedTest(int *kind, loop, addresses)
 {
     weft_loop *l = new_loop(*kind);
     struct addrs a = {0};
-    struct sockaddr_in sa = loopback(0);
+    struct sockaddr_in sa = lb_addr(0);
     weft_listener *ls;
     cr_assert_eq(weft_listen(l, (struct sockaddr *)&sa, sizeof sa, addrs_accept, &a, &ls), 0);
     struct sockaddr_storage bound;
