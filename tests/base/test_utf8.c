@@ -98,7 +98,7 @@ reference_valid(const uint8_t *s, size_t n)
 {
     static const struct {
         uint8_t lo[4], hi[4];
-        int len;
+        size_t len;
     } rows[] = {
         {{0x00}, {0x7f}, 1},
         {{0xc2, 0x80}, {0xdf, 0xbf}, 2},
@@ -114,16 +114,16 @@ reference_valid(const uint8_t *s, size_t n)
     while (i < n) {
         int matched = 0;
         for (size_t r = 0; r < sizeof rows / sizeof rows[0] && !matched; r++) {
-            int len = rows[r].len;
-            if (n - i < (size_t)len)
+            size_t len = rows[r].len;
+            if (n - i < len)
                 continue;
             int in = 1;
-            for (int k = 0; k < len; k++)
+            for (size_t k = 0; k < len; k++)
                 if (s[i + k] < rows[r].lo[k] || s[i + k] > rows[r].hi[k])
                     in = 0;
             if (in) {
                 matched = 1;
-                i += (size_t)len;
+                i += len;
             }
         }
         if (!matched)
