@@ -11,7 +11,7 @@ CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 # WERROR=ON turns every compiler warning into an error (CI sets it).
 WERROR     ?= OFF
 
-.PHONY: all deps build test test-sanitize test-arm64 fuzz lint bench bench-node bench-proxy demo devnet devnet-up devnet-down devnet-status install clean format help
+.PHONY: all deps build test test-minimal test-sanitize test-arm64 fuzz lint bench bench-node bench-proxy demo devnet devnet-up devnet-down devnet-status install clean format help
 
 all: build
 
@@ -22,6 +22,7 @@ help:
 	@echo "make devnet-down    stop the devnet"
 	@echo "make demo           install deps, build, run the codec demo (encode, drop, recode, decode)"
 	@echo "make test           install deps, build, run the whole test suite (ctest)"
+	@echo "make test-minimal   fresh builds without service (and without network): what they build, their tests"
 	@echo "make test-sanitize  the same suite under ASan+UBSan"
 	@echo "make test-arm64     the suite cross-built for AArch64 (NEON) and run under qemu"
 	@echo "make bench          codec benchmarks against ISA-L, JSON lines"
@@ -43,6 +44,12 @@ build: deps $(BUILD)/$(if $(CMAKE_GEN),build.ninja,Makefile)
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# Two fresh trees, build-minimal/core (base, codec) and build-minimal/network
+# (+ transport, mesh, weft-p2p): they must build and pass their tests without
+# looking up the service dependencies (tests/install/minimal_build.sh).
+test-minimal: deps
+	JOBS=$(JOBS) bash tests/install/minimal_build.sh build-minimal
 
 test-sanitize: deps
 	cmake -S . -B $(ASAN_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DWEFT_SANITIZE=ON \
@@ -110,4 +117,4 @@ format:
 	git ls-files '*.c' '*.h' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(ARM_BUILD) build-fuzz
+	rm -rf $(BUILD) $(ASAN_BUILD) $(ARM_BUILD) build-fuzz build-minimal

@@ -26,8 +26,8 @@ PKGS=(
     # cjose (JWT), MaxMind country lookup
     libgrpc-dev libprotobuf-c-dev protobuf-c-compiler libh2o-evloop-dev libwslay-dev
     libcjson-dev libcjose-dev libjansson-dev libmaxminddb-dev libssl-dev
-    # tests
-    libcriterion-dev wrk
+    # tests (python3: the source checks, tests/layers and tests/node)
+    libcriterion-dev wrk python3
     # benchmarks: plots
     gnuplot-nox
     # AArch64: NEON kernels cross-built and tested under qemu

@@ -48,6 +48,12 @@ function(weft_add_library name)
     foreach(d ${L_DEPS})
         list(APPEND deps_static weft_${d})
         list(APPEND deps_shared weft_${d}_shared)
+        # An installed library can only stand on installed ones: its shared
+        # build links their shared builds, its .pc requires their .pc.
+        if(L_INSTALL AND NOT TARGET weft_${d}_shared)
+            message(FATAL_ERROR "weft_add_library(${name} INSTALL): DEPS ${d} is not an "
+                                "INSTALL library (declare it first, with INSTALL)")
+        endif()
     endforeach()
     target_link_libraries(${t}_obj PUBLIC ${deps_static} ${L_PUBLIC}
         PRIVATE weft::options ${L_PRIVATE})
@@ -67,7 +73,13 @@ function(weft_add_library name)
     set_target_properties(${t}_shared PROPERTIES
         OUTPUT_NAME ${t} EXPORT_NAME ${name}
         VERSION ${PROJECT_VERSION} SOVERSION ${PROJECT_VERSION_MAJOR}
-        LINK_DEPENDS ${vscript})
+        LINK_DEPENDS ${vscript}
+        # The weft libraries it needs lie beside it: found from its own place
+        # wherever the prefix is, also when the program's linker dropped them
+        # as not directly used (--as-needed) and its RUNPATH does not apply
+        # to them. Packagers installing into the system libdir pass
+        # -DCMAKE_SKIP_INSTALL_RPATH=ON.
+        INSTALL_RPATH "$ORIGIN")
     target_link_options(${t}_shared PRIVATE "-Wl,--version-script=${vscript}" "-Wl,--no-undefined")
     target_include_directories(${t}_shared PUBLIC $<BUILD_INTERFACE:${inc}>
         $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
@@ -89,10 +101,41 @@ function(weft_add_library name)
     set(PC_NAME weft-${name})
     set(PC_LIB ${t})
     set(PC_DESCRIPTION "${L_DESCRIPTION}")
+    weft_pc_dirs(PC_PREFIX PC_LIBDIR PC_INCLUDEDIR)
     configure_file(${PROJECT_SOURCE_DIR}/cmake/weft.pc.in
         ${CMAKE_BINARY_DIR}/pkgconfig/weft-${name}.pc @ONLY)
     install(FILES ${CMAKE_BINARY_DIR}/pkgconfig/weft-${name}.pc
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+endfunction()
+
+# weft_pc_dirs(prefix libdir includedir): the directory lines of an installed
+# .pc file. The prefix is found from the .pc file's own place
+# (${pcfiledir}, which pkg-config and pkgconf both define), so the files stay
+# right wherever the tree is installed: `cmake --install --prefix` another
+# place than the configured CMAKE_INSTALL_PREFIX, DESTDIR staging, or a
+# relocated tree. Absolute install dirs are written as they are.
+function(weft_pc_dirs out_prefix out_libdir out_includedir)
+    set(pcdir ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+    if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")
+        set(${out_prefix} "${CMAKE_INSTALL_PREFIX}" PARENT_SCOPE)
+    else()
+        # ../.. for lib/pkgconfig, ../../.. for lib/x86_64-linux-gnu/pkgconfig
+        file(RELATIVE_PATH up /weft-prefix/${pcdir} /weft-prefix)
+        string(REGEX REPLACE "/$" "" up "${up}")
+        set(${out_prefix} "\${pcfiledir}/${up}" PARENT_SCOPE)
+    endif()
+    foreach(kind libdir includedir)
+        if(kind STREQUAL "libdir")
+            set(d "${CMAKE_INSTALL_LIBDIR}")
+        else()
+            set(d "${CMAKE_INSTALL_INCLUDEDIR}")
+        endif()
+        if(IS_ABSOLUTE "${d}")
+            set(${out_${kind}} "${d}" PARENT_SCOPE)
+        else()
+            set(${out_${kind}} "\${prefix}/${d}" PARENT_SCOPE)
+        endif()
+    endforeach()
 endfunction()
 
 # weft_add_program(NAME SOURCES src... LIBS lib...): a program of apps/,

@@ -17,7 +17,7 @@
  *  - the length-prefixed frame reader under every chunking;
  *  - trace events decoded back field by field.
  *
- * The vectors (../shared/interop/js-libp2p/vectors.json, "gossipsub" and
+ * The vectors (tests/vectors/vectors.json, "gossipsub" and
  * "identity") are embedded below as hex. Random tests print their seed;
  * WEFT_TEST_SEED=<seed> replays one.
  */

@@ -8,8 +8,8 @@
  * the three encodings against published test vectors, random round trips
  * and their canonical-text rule.
  *
- * Vectors are read at run time from $WEFT_INTEROP_DIR/vectors.json, so
- * they cannot drift from the interop peer. Random tests print their seed;
+ * Vectors are read at run time from tests/vectors/vectors.json, the
+ * interop peer's vectors copied into the tree. Random tests print their seed;
  * WEFT_TEST_SEED=<seed> replays one.
  */
 #include <criterion/criterion.h>

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * multistream-select 1.0 engine (weft/mss.h): message framing byte-exact
- * against the js-libp2p vectors ($WEFT_INTEROP_DIR/vectors.json), both roles
+ * against the js-libp2p vectors (tests/vectors/vectors.json), both roles
  * wired back to back with every chunking from single bytes up, `na`
  * fallback, `ls`, application data left unconsumed after the final message,
  * and every malformed input the engine must refuse (long ids, missing
@@ -59,10 +59,8 @@ assert_buf(const weft_buf *b, const uint8_t *want, size_t n, const char *what)
  * weft_mss_put_msg writes for the id. */
 Test(mss, js_vectors_byte_exact)
 {
-    const char *dir = getenv("WEFT_INTEROP_DIR");
-    cr_assert_not_null(dir, "WEFT_INTEROP_DIR is not set");
     char path[1024];
-    snprintf(path, sizeof path, "%s/vectors.json", dir);
+    snprintf(path, sizeof path, "%s/vectors.json", WEFT_TEST_VECTORS);
     char *json = slurp(path);
     cr_assert_not_null(json, "cannot read %s", path);
 

@@ -8,7 +8,7 @@
  * over-long results), and the sockaddr conversions for ip4 and ip6 with
  * and without /p2p.
  *
- * Vectors are read at run time from $WEFT_INTEROP_DIR/vectors.json.
+ * Vectors are read at run time from tests/vectors/vectors.json.
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>

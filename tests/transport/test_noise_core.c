@@ -4,7 +4,7 @@
  * published vectors.
  *
  * The core is checked against every Noise_XX_25519_ChaChaPoly_SHA256 vector
- * in $WEFT_INTEROP_DIR/noise-vectors (cacophony, snow): each handshake
+ * in tests/vectors/noise-vectors (cacophony, snow): each handshake
  * message byte for byte, the handshake hash where given, then the transport
  * messages after Split in both directions; HKDF against RFC 5869 case 3;
  * the nonce layout and its limit; low-order keys and misuse of the core.
@@ -66,10 +66,8 @@ unhex_fixed(const char *s, uint8_t *out, size_t want)
 static char *
 slurp(const char *rel)
 {
-    const char *dir = getenv("WEFT_INTEROP_DIR");
-    cr_assert(dir != NULL && *dir, "WEFT_INTEROP_DIR is not set (ctest sets it)");
     char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    snprintf(path, sizeof path, "%s/%s", WEFT_TEST_VECTORS, rel);
     FILE *f = fopen(path, "rb");
     cr_assert(f != NULL, "cannot open %s: %s", path, strerror(errno));
     size_t cap = 1 << 16, len = 0;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Test helpers shared by the transport tests that read the byte-exact
- * vectors of ../shared/interop/js-libp2p/vectors.json ($WEFT_INTEROP_DIR):
- * the file, string values found by key path, and hex decoding. Each helper
+ * js-libp2p vectors of tests/vectors/vectors.json (WEFT_TEST_VECTORS, set by
+ * weft_add_test; tests/vectors/README.md says where they came from): the
+ * file, string values found by key path, and hex decoding. Each helper
  * fails the calling Criterion test on anything unexpected.
  */
 #ifndef WEFT_TEST_VECTORS_H
@@ -20,10 +21,8 @@ vectors_json(void)
     static char *text;
     if (text != NULL)
         return text;
-    const char *dir = getenv("WEFT_INTEROP_DIR");
-    cr_assert(dir != NULL, "WEFT_INTEROP_DIR is not set");
     char path[4096];
-    snprintf(path, sizeof path, "%s/vectors.json", dir);
+    snprintf(path, sizeof path, "%s/vectors.json", WEFT_TEST_VECTORS);
     FILE *f = fopen(path, "rb");
     cr_assert(f != NULL, "cannot open %s", path);
     fseek(f, 0, SEEK_END);
