@@ -54,7 +54,7 @@ nap(int64_t ns)
 
 /* Report a REST answer that is not 2xx: the server's JSON error as is. */
 static void
-print_http_error(const char *what, const char *addr, const pc_http_resp *r)
+print_http_error(const char *what, const char *addr, const weft_httpc_resp *r)
 {
     char body[1100];
     pc_printable((const uint8_t *)r->body, r->body_len, 1000, body, sizeof body);
@@ -64,7 +64,7 @@ print_http_error(const char *what, const char *addr, const pc_http_resp *r)
 
 /* Parse a 2xx JSON object answer; NULL (after a message) when it is not. */
 static cJSON *
-answer_json(const char *what, const char *addr, const pc_http_resp *r)
+answer_json(const char *what, const char *addr, const weft_httpc_resp *r)
 {
     cJSON *o = cJSON_ParseWithLength(r->body, r->body_len);
     if (!cJSON_IsObject(o)) {
@@ -118,10 +118,10 @@ publish_rest(const pc_opts *o)
         if (i > 0 && nap(o->sleep_ns) < 0)
             break;
         char err[PC_ERRLEN];
-        pc_http_resp r;
+        weft_httpc_resp r;
         int64_t t0 = weft_mono_ns();
-        int rc = pc_http_request(o->proxy, "POST", "/api/v1/publish", o->token, body, &r, err,
-                                 sizeof err);
+        int rc = weft_httpc_request(o->proxy, "POST", "/api/v1/publish", o->token, body,
+                                    PC_USER_AGENT, &pc_stop, &r, err, sizeof err);
         int64_t took = weft_mono_ns() - t0;
         if (rc == -EINTR)
             break;
@@ -132,12 +132,12 @@ publish_rest(const pc_opts *o)
         }
         if (r.status < 200 || r.status > 299) {
             print_http_error("publish", o->proxy, &r);
-            pc_http_resp_free(&r);
+            weft_httpc_resp_free(&r);
             status = 1;
             break;
         }
         cJSON *a = answer_json("publish", o->proxy, &r);
-        pc_http_resp_free(&r);
+        weft_httpc_resp_free(&r);
         if (!a) {
             status = 1;
             break;
@@ -264,9 +264,9 @@ subscribe_rest(const pc_opts *o, char *thr, size_t cap)
     char *body = cJSON_PrintUnformatted(req);
     cJSON_Delete(req);
     char err[PC_ERRLEN];
-    pc_http_resp r;
-    int rc = body ? pc_http_request(o->proxy, "POST", "/api/v1/subscribe", o->token, body, &r,
-                                    err, sizeof err)
+    weft_httpc_resp r;
+    int rc = body ? weft_httpc_request(o->proxy, "POST", "/api/v1/subscribe", o->token, body,
+                                       PC_USER_AGENT, &pc_stop, &r, err, sizeof err)
                   : (snprintf(err, sizeof err, "out of memory"), -1);
     free(body);
     if (rc == -EINTR)
@@ -277,11 +277,11 @@ subscribe_rest(const pc_opts *o, char *thr, size_t cap)
     }
     if (r.status < 200 || r.status > 299) {
         print_http_error("subscribe", o->proxy, &r);
-        pc_http_resp_free(&r);
+        weft_httpc_resp_free(&r);
         return 1;
     }
     cJSON *a = answer_json("subscribe", o->proxy, &r);
-    pc_http_resp_free(&r);
+    weft_httpc_resp_free(&r);
     if (!a)
         return 1;
     const char *st = json_str(a, "status");

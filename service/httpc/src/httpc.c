@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * http_client.c: the plaintext TCP and HTTP/1.1 pieces of weft-proxy-client.
+ * The blocking HTTP/1.1 client (weft/svc_httpc.h), born as the plaintext TCP
+ * and HTTP/1.1 pieces of weft-proxy-client.
  *
  * The proxy's REST API needs one JSON request and one JSON answer at a
  * time, so this is the smallest client that does that safely: a fresh
  * connection per request ("Connection: close"), an overall deadline
- * (PC_TIMEOUT_MS), Content-Length or read-to-close bodies (chunked answers
+ * (WEFT_HTTPC_TIMEOUT_MS), Content-Length or read-to-close bodies (chunked answers
  * are refused with a clear message), and strict limits on what the server
- * may send (head PC_MAX_HEADER, body PC_MAX_BODY, well-formed status line
+ * may send (head WEFT_HTTPC_MAX_HEAD, body WEFT_HTTPC_MAX_BODY, well-formed status line
  * and headers, one consistent Content-Length). The WebSocket client reuses
  * the connection, send and head-reading parts.
  */
@@ -16,6 +17,7 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -25,12 +27,32 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "pclient.h"
 #include "weft/clock.h"
+#include "weft/svc_httpc.h"
+
+/* Up to max bytes of p as one printable line (controls escaped) in out. */
+static void
+printable(const uint8_t *p, size_t len, size_t max, char *out, size_t cap)
+{
+    size_t o = 0;
+    if (cap == 0)
+        return;
+    for (size_t i = 0; i < len && i < max && o + 5 < cap; i++) {
+        if (p[i] >= 0x20 && p[i] != 0x7f)
+            out[o++] = (char)p[i];
+        else
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", p[i]);
+    }
+    if (len > max && o + 4 < cap) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o] = 0;
+}
 
 int
-pc_split_hostport(const char *in, char *host, size_t hcap, char *port, size_t pcap, char *err,
-                  size_t cap)
+weft_httpc_split_hostport(const char *in, char *host, size_t hcap, char *port, size_t pcap,
+                          char *err, size_t cap)
 {
     const char *s = in;
     if (strncasecmp(s, "http://", 7) == 0)
@@ -86,21 +108,22 @@ bad:
     return -1;
 }
 
-/* Poll fd for ev until deadline_ms (< 0: forever), in PC_POLL_MS slices
- * so that pc_stop is noticed. 1 ready, -EINTR, -ETIMEDOUT, -1. */
+/* Poll fd for ev until deadline_ms (< 0: forever), in WEFT_HTTPC_POLL_MS slices
+ * so that *stop is noticed. 1 ready, -EINTR, -ETIMEDOUT, -1. */
 static int
-wait_fd(int fd, short ev, int64_t deadline_ms, char *err, size_t cap)
+wait_fd(int fd, short ev, int64_t deadline_ms, const volatile sig_atomic_t *stop, char *err,
+        size_t cap)
 {
     for (;;) {
-        if (pc_stop)
+        if (stop && *stop)
             return -EINTR;
-        int64_t left = PC_POLL_MS;
+        int64_t left = WEFT_HTTPC_POLL_MS;
         if (deadline_ms >= 0) {
             left = deadline_ms - weft_mono_ms();
             if (left <= 0)
                 return -ETIMEDOUT;
-            if (left > PC_POLL_MS)
-                left = PC_POLL_MS;
+            if (left > WEFT_HTTPC_POLL_MS)
+                left = WEFT_HTTPC_POLL_MS;
         }
         struct pollfd p = {.fd = fd, .events = ev};
         int r = poll(&p, 1, (int)left);
@@ -114,13 +137,15 @@ wait_fd(int fd, short ev, int64_t deadline_ms, char *err, size_t cap)
 }
 
 int
-pc_wait_readable(int fd, int64_t deadline_ms, char *err, size_t cap)
+weft_httpc_wait_readable(int fd, int64_t deadline_ms, const volatile sig_atomic_t *stop, char *err,
+                         size_t cap)
 {
-    return wait_fd(fd, POLLIN, deadline_ms, err, cap);
+    return wait_fd(fd, POLLIN, deadline_ms, stop, err, cap);
 }
 
 int
-pc_tcp_connect(const char *host, const char *port, int64_t deadline_ms, char *err, size_t cap)
+weft_httpc_connect(const char *host, const char *port, int64_t deadline_ms,
+                   const volatile sig_atomic_t *stop, char *err, size_t cap)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     struct addrinfo *res = NULL;
@@ -142,7 +167,7 @@ pc_tcp_connect(const char *host, const char *port, int64_t deadline_ms, char *er
             fd = -1;
             continue;
         }
-        rc = wait_fd(fd, POLLOUT, deadline_ms, err, cap);
+        rc = wait_fd(fd, POLLOUT, deadline_ms, stop, err, cap);
         int soerr = 0;
         socklen_t sl = sizeof soerr;
         if (rc == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
@@ -167,7 +192,8 @@ pc_tcp_connect(const char *host, const char *port, int64_t deadline_ms, char *er
 }
 
 int
-pc_send_all(int fd, const void *p, size_t len, int64_t deadline_ms, char *err, size_t cap)
+weft_httpc_send_all(int fd, const void *p, size_t len, int64_t deadline_ms,
+                    const volatile sig_atomic_t *stop, char *err, size_t cap)
 {
     const uint8_t *b = p;
     while (len > 0) {
@@ -180,7 +206,7 @@ pc_send_all(int fd, const void *p, size_t len, int64_t deadline_ms, char *err, s
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            int rc = wait_fd(fd, POLLOUT, deadline_ms, err, cap);
+            int rc = wait_fd(fd, POLLOUT, deadline_ms, stop, err, cap);
             if (rc < 0) {
                 if (rc == -ETIMEDOUT)
                     snprintf(err, cap, "sending: timed out");
@@ -197,7 +223,8 @@ pc_send_all(int fd, const void *p, size_t len, int64_t deadline_ms, char *err, s
 /* Read what is there (waiting until deadline). >0 bytes, 0 at EOF, or a
  * negative code as wait_fd / -1 with err. */
 static ssize_t
-read_some(int fd, void *p, size_t cap_bytes, int64_t deadline_ms, char *err, size_t cap)
+read_some(int fd, void *p, size_t cap_bytes, int64_t deadline_ms, const volatile sig_atomic_t *stop,
+          char *err, size_t cap)
 {
     for (;;) {
         ssize_t n = recv(fd, p, cap_bytes, 0);
@@ -209,10 +236,10 @@ read_some(int fd, void *p, size_t cap_bytes, int64_t deadline_ms, char *err, siz
             snprintf(err, cap, "receiving: %s", strerror(errno));
             return -1;
         }
-        int rc = wait_fd(fd, POLLIN, deadline_ms, err, cap);
+        int rc = wait_fd(fd, POLLIN, deadline_ms, stop, err, cap);
         if (rc < 0) {
             if (rc == -ETIMEDOUT)
-                snprintf(err, cap, "no answer within %d s", PC_TIMEOUT_MS / 1000);
+                snprintf(err, cap, "no answer within %d s", WEFT_HTTPC_TIMEOUT_MS / 1000);
             return rc;
         }
     }
@@ -228,14 +255,14 @@ is_tchar(unsigned char c)
 /* Check a head (status line and header lines, CRLF separated, without the
  * final empty line) and fill h. 0 or -1 with err. */
 static int
-parse_head(char *t, size_t len, pc_http_head *h, char *err, size_t cap)
+parse_head(char *t, size_t len, weft_httpc_head *h, char *err, size_t cap)
 {
     h->content_length = -1;
     h->chunked = 0;
-    if (len < 12 || strncmp(t, "HTTP/1.", 7) != 0 || (t[7] != '0' && t[7] != '1') ||
-        t[8] != ' ' || t[9] < '1' || t[9] > '5' || t[10] < '0' || t[10] > '9' || t[11] < '0' ||
-        t[11] > '9' || (len > 12 && t[12] != ' ' && t[12] != '\r')) {
-        pc_printable((const uint8_t *)t, len, 60, err, cap);
+    if (len < 12 || strncmp(t, "HTTP/1.", 7) != 0 || (t[7] != '0' && t[7] != '1') || t[8] != ' ' ||
+        t[9] < '1' || t[9] > '5' || t[10] < '0' || t[10] > '9' || t[11] < '0' || t[11] > '9' ||
+        (len > 12 && t[12] != ' ' && t[12] != '\r')) {
+        printable((const uint8_t *)t, len, 60, err, cap);
         char seen[128];
         snprintf(seen, sizeof seen, "%s", err);
         snprintf(err, cap, "not an HTTP/1.x answer: \"%s\"", seen);
@@ -296,13 +323,13 @@ bad_cl:
 }
 
 int
-pc_http_read_head(int fd, int64_t deadline_ms, pc_http_head *h, uint8_t **extra,
-                  size_t *extra_len, char *err, size_t cap)
+weft_httpc_read_head(int fd, int64_t deadline_ms, const volatile sig_atomic_t *stop,
+                     weft_httpc_head *h, uint8_t **extra, size_t *extra_len, char *err, size_t cap)
 {
     memset(h, 0, sizeof *h);
     *extra = NULL;
     *extra_len = 0;
-    char *buf = malloc(PC_MAX_HEADER + 1);
+    char *buf = malloc(WEFT_HTTPC_MAX_HEAD + 1);
     if (!buf) {
         snprintf(err, cap, "out of memory");
         return -1;
@@ -338,18 +365,20 @@ pc_http_read_head(int fd, int64_t deadline_ms, pc_http_head *h, uint8_t **extra,
             h->raw_len = hl;
             return 0;
         }
-        if (have >= PC_MAX_HEADER) {
-            snprintf(err, cap, "HTTP answer head larger than %u bytes", PC_MAX_HEADER);
+        if (have >= WEFT_HTTPC_MAX_HEAD) {
+            snprintf(err, cap, "HTTP answer head larger than %u bytes", WEFT_HTTPC_MAX_HEAD);
             break;
         }
-        ssize_t n = read_some(fd, buf + have, PC_MAX_HEADER - have, deadline_ms, err, cap);
+        ssize_t n =
+            read_some(fd, buf + have, WEFT_HTTPC_MAX_HEAD - have, deadline_ms, stop, err, cap);
         if (n < 0) {
             free(buf);
             return (int)n;
         }
         if (n == 0) {
-            snprintf(err, cap, "%s", have ? "connection closed in the middle of the HTTP answer"
-                                          : "connection closed without an answer");
+            snprintf(err, cap, "%s",
+                     have ? "connection closed in the middle of the HTTP answer"
+                          : "connection closed without an answer");
             break;
         }
         have += (size_t)n;
@@ -359,14 +388,14 @@ pc_http_read_head(int fd, int64_t deadline_ms, pc_http_head *h, uint8_t **extra,
 }
 
 void
-pc_http_head_free(pc_http_head *h)
+weft_httpc_head_free(weft_httpc_head *h)
 {
     free(h->raw);
     h->raw = NULL;
 }
 
 int
-pc_http_header(const pc_http_head *h, const char *name, char *out, size_t cap)
+weft_httpc_header(const weft_httpc_head *h, const char *name, char *out, size_t cap)
 {
     size_t nl = strlen(name);
     int found = -1;
@@ -406,36 +435,38 @@ header_safe(const char *s)
 }
 
 int
-pc_http_request(const char *hostport, const char *method, const char *path, const char *token,
-                const char *json, pc_http_resp *r, char *err, size_t cap)
+weft_httpc_request(const char *hostport, const char *method, const char *path, const char *token,
+                   const char *json, const char *user_agent, const volatile sig_atomic_t *stop,
+                   weft_httpc_resp *r, char *err, size_t cap)
 {
     memset(r, 0, sizeof *r);
     char host[256], port[8];
-    if (pc_split_hostport(hostport, host, sizeof host, port, sizeof port, err, cap) < 0)
+    if (weft_httpc_split_hostport(hostport, host, sizeof host, port, sizeof port, err, cap) < 0)
         return -1;
     if (token && !header_safe(token)) {
         snprintf(err, cap, "the token contains control characters");
         return -1;
     }
-    int64_t deadline = weft_mono_ms() + PC_TIMEOUT_MS;
-    int fd = pc_tcp_connect(host, port, deadline, err, cap);
+    int64_t deadline = weft_mono_ms() + WEFT_HTTPC_TIMEOUT_MS;
+    int fd = weft_httpc_connect(host, port, deadline, stop, err, cap);
     if (fd < 0)
         return fd;
     size_t blen = json ? strlen(json) : 0;
     size_t qcap = strlen(method) + strlen(path) + strlen(hostport) + (token ? strlen(token) : 0) +
-                  blen + 256;
+                  strlen(user_agent) + blen + 256;
     char *q = malloc(qcap);
     uint8_t *extra = NULL;
     size_t extra_len = 0, have = 0;
-    pc_http_head h = {0};
+    weft_httpc_head h = {0};
     int rc = -1;
     if (!q) {
         snprintf(err, cap, "out of memory");
         goto out;
     }
-    int n = snprintf(q, qcap, "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: weft-proxy-client/%s\r\n"
-                              "Accept: application/json\r\nConnection: close\r\n",
-                     method, path, hostport, WEFT_VERSION);
+    int n = snprintf(q, qcap,
+                     "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\n"
+                     "Accept: application/json\r\nConnection: close\r\n",
+                     method, path, hostport, user_agent);
     if (token)
         n += snprintf(q + n, qcap - (size_t)n, "Authorization: Bearer %s\r\n", token);
     if (json)
@@ -444,10 +475,10 @@ pc_http_request(const char *hostport, const char *method, const char *path, cons
     n += snprintf(q + n, qcap - (size_t)n, "\r\n");
     if (json)
         memcpy(q + n, json, blen);
-    rc = pc_send_all(fd, q, (size_t)n + blen, deadline, err, cap);
+    rc = weft_httpc_send_all(fd, q, (size_t)n + blen, deadline, stop, err, cap);
     if (rc < 0)
         goto out;
-    rc = pc_http_read_head(fd, deadline, &h, &extra, &extra_len, err, cap);
+    rc = weft_httpc_read_head(fd, deadline, stop, &h, &extra, &extra_len, err, cap);
     if (rc < 0)
         goto out;
     rc = -1;
@@ -456,15 +487,17 @@ pc_http_request(const char *hostport, const char *method, const char *path, cons
         goto out;
     }
     if (h.chunked) {
-        snprintf(err, cap, "HTTP %d answer uses chunked transfer coding, which this client "
-                           "does not support", h.status);
+        snprintf(err, cap,
+                 "HTTP %d answer uses chunked transfer coding, which this client "
+                 "does not support",
+                 h.status);
         goto out;
     }
     int no_body = h.status == 204 || h.status == 304;
     long long want = no_body ? 0 : h.content_length;
-    if (want > (long long)PC_MAX_BODY) {
+    if (want > (long long)WEFT_HTTPC_MAX_BODY) {
         snprintf(err, cap, "HTTP answer body of %lld bytes is over the %u byte limit", want,
-                 PC_MAX_BODY);
+                 WEFT_HTTPC_MAX_BODY);
         goto out;
     }
     size_t bcap = want >= 0 ? (size_t)want : 4096;
@@ -493,11 +526,12 @@ pc_http_request(const char *hostport, const char *method, const char *path, cons
         if (want >= 0 && have == (size_t)want)
             break;
         if (have == bcap) {
-            if (bcap >= PC_MAX_BODY) {
-                snprintf(err, cap, "HTTP answer body is over the %u byte limit", PC_MAX_BODY);
+            if (bcap >= WEFT_HTTPC_MAX_BODY) {
+                snprintf(err, cap, "HTTP answer body is over the %u byte limit",
+                         WEFT_HTTPC_MAX_BODY);
                 goto out;
             }
-            bcap = bcap * 2 > PC_MAX_BODY ? PC_MAX_BODY : bcap * 2;
+            bcap = bcap * 2 > WEFT_HTTPC_MAX_BODY ? WEFT_HTTPC_MAX_BODY : bcap * 2;
             char *nb = realloc(r->body, bcap + 1);
             if (!nb) {
                 snprintf(err, cap, "out of memory");
@@ -505,7 +539,7 @@ pc_http_request(const char *hostport, const char *method, const char *path, cons
             }
             r->body = nb;
         }
-        ssize_t got = read_some(fd, r->body + have, bcap - have, deadline, err, cap);
+        ssize_t got = read_some(fd, r->body + have, bcap - have, deadline, stop, err, cap);
         if (got < 0) {
             rc = (int)got;
             goto out;
@@ -524,8 +558,8 @@ pc_http_request(const char *hostport, const char *method, const char *path, cons
     rc = 0;
 out:
     if (rc < 0)
-        pc_http_resp_free(r);
-    pc_http_head_free(&h);
+        weft_httpc_resp_free(r);
+    weft_httpc_head_free(&h);
     free(extra);
     free(q);
     close(fd);
@@ -533,7 +567,7 @@ out:
 }
 
 void
-pc_http_resp_free(pc_http_resp *r)
+weft_httpc_resp_free(weft_httpc_resp *r)
 {
     free(r->body);
     r->body = NULL;
