@@ -98,6 +98,33 @@ print_published(const pc_opts *o, const char *status, const char *id, int64_t to
     fflush(stdout);
 }
 
+/* POST a JSON object to the proxy's REST API (-proxy), with the token if
+ * there is one. As weft_httpc_request. */
+static int
+rest_post(const pc_opts *o, const char *path, const char *json, weft_httpc_resp *r, char *err,
+          size_t cap)
+{
+    char host[256], port[8];
+    memset(r, 0, sizeof *r);
+    int rc = weft_httpc_split_hostport(o->proxy, host, sizeof host, port, sizeof port, err, cap);
+    if (rc < 0)
+        return rc;
+    weft_httpc_req q = {
+        .method = "POST",
+        .host = host,
+        .port = port,
+        .path = path,
+        .bearer = o->token,
+        .body = json,
+        .body_len = strlen(json),
+        .accept = "application/json",
+        .user_agent = PC_USER_AGENT,
+        .timeout_ms = PC_TIMEOUT_MS,
+        .stop = &pc_stop,
+    };
+    return weft_httpc_request(&q, r, err, cap);
+}
+
 /* ---- publish ----------------------------------------------------------------- */
 
 static int
@@ -120,8 +147,7 @@ publish_rest(const pc_opts *o)
         char err[PC_ERRLEN];
         weft_httpc_resp r;
         int64_t t0 = weft_mono_ns();
-        int rc = weft_httpc_request(o->proxy, "POST", "/api/v1/publish", o->token, body,
-                                    PC_USER_AGENT, &pc_stop, &r, err, sizeof err);
+        int rc = rest_post(o, "/api/v1/publish", body, &r, err, sizeof err);
         int64_t took = weft_mono_ns() - t0;
         if (rc == -EINTR)
             break;
@@ -265,9 +291,8 @@ subscribe_rest(const pc_opts *o, char *thr, size_t cap)
     cJSON_Delete(req);
     char err[PC_ERRLEN];
     weft_httpc_resp r;
-    int rc = body ? weft_httpc_request(o->proxy, "POST", "/api/v1/subscribe", o->token, body,
-                                       PC_USER_AGENT, &pc_stop, &r, err, sizeof err)
-                  : (snprintf(err, sizeof err, "out of memory"), -1);
+    int rc = body ? rest_post(o, "/api/v1/subscribe", body, &r, err, sizeof err)
+                  : (snprintf(err, sizeof err, "out of memory"), -ENOMEM);
     free(body);
     if (rc == -EINTR)
         return -EINTR;

@@ -64,7 +64,8 @@ typedef struct pc_ws pc_ws;
 /* Open ws://hostport/path (path includes the query) with an optional
  * Bearer token. Checks 101, Upgrade, Connection and Sec-WebSocket-Accept.
  * A refusal fills err with the server's status and body. Returns the
- * socket object, or NULL with *rc (-EINTR, -ETIMEDOUT, -1) and err. */
+ * socket object, or NULL with *rc (-EINTR, -ETIMEDOUT or another negative
+ * code) and err. */
 pc_ws *pc_ws_connect(const char *hostport, const char *path, const char *token, int *rc,
                      char *err, size_t cap);
 

@@ -400,8 +400,8 @@ pc_ws_connect(const char *hostport, const char *path, const char *token, int *rc
     n += snprintf(q + n, qcap - (size_t)n, "\r\n");
     if ((*rc = weft_httpc_send_all(w->fd, q, (size_t)n, deadline, &pc_stop, err, cap)) < 0)
         goto fail;
-    if ((*rc = weft_httpc_read_head(w->fd, deadline, &pc_stop, &h, &extra, &extra_len, err, cap)) <
-        0)
+    if ((*rc = weft_httpc_read_head(w->fd, deadline, 0, &pc_stop, &h, &extra, &extra_len, err,
+                                    cap)) < 0)
         goto fail;
     *rc = -1;
     if (extra_len > WS_BUF) {
@@ -435,8 +435,8 @@ pc_ws_connect(const char *hostport, const char *path, const char *token, int *rc
         snprintf(err, cap, "WebSocket handshake: missing or wrong Sec-WebSocket-Accept");
         goto fail;
     }
-    if (weft_httpc_header(&h, "Sec-WebSocket-Extensions", got, sizeof got) != -1 ||
-        weft_httpc_header(&h, "Sec-WebSocket-Protocol", got, sizeof got) != -1) {
+    if (weft_httpc_header(&h, "Sec-WebSocket-Extensions", got, sizeof got) != -ENOENT ||
+        weft_httpc_header(&h, "Sec-WebSocket-Protocol", got, sizeof got) != -ENOENT) {
         snprintf(err, cap, "WebSocket handshake: server chose an extension or subprotocol "
                            "that was not offered");
         goto fail;

@@ -3,42 +3,59 @@
  * The blocking HTTP/1.1 client (weft/svc_httpc.h), born as the plaintext TCP
  * and HTTP/1.1 pieces of weft-proxy-client.
  *
- * The proxy's REST API needs one JSON request and one JSON answer at a
- * time, so this is the smallest client that does that safely: a fresh
- * connection per request ("Connection: close"), an overall deadline
- * (WEFT_HTTPC_TIMEOUT_MS), Content-Length or read-to-close bodies (chunked answers
- * are refused with a clear message), and strict limits on what the server
- * may send (head WEFT_HTTPC_MAX_HEAD, body WEFT_HTTPC_MAX_BODY, well-formed status line
- * and headers, one consistent Content-Length). The WebSocket client reuses
- * the connection, send and head-reading parts.
+ * It is the smallest client that fetches one answer safely: a fresh
+ * connection per request ("Connection: close"), an overall deadline,
+ * Content-Length or read-to-close bodies (chunked ones only on request),
+ * and strict limits on what the server may send (head and body size, a
+ * well-formed status line and headers, one consistent Content-Length).
+ *
+ * Sockets are non-blocking throughout; every wait is a poll() bounded by
+ * the caller's deadline and cut into WEFT_HTTPC_POLL_MS slices when there
+ * is a stop flag to watch. Errors are written with httpc_say(), which
+ * tolerates a NULL err.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
+#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "weft/clock.h"
 #include "weft/svc_httpc.h"
+#include "httpc_priv.h"
 
-/* Up to max bytes of p as one printable line (controls escaped) in out. */
-static void
-printable(const uint8_t *p, size_t len, size_t max, char *out, size_t cap)
+#define CHUNK_LINE_MAX 1024 /* a chunk-size line or a trailer line */
+
+int
+httpc_say(char *err, size_t cap, int rc, const char *fmt, ...)
+{
+    if (err && cap) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, cap, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+void
+httpc_printable(const uint8_t *p, size_t len, size_t max, char *out, size_t cap)
 {
     size_t o = 0;
     if (cap == 0)
         return;
     for (size_t i = 0; i < len && i < max && o + 5 < cap; i++) {
-        if (p[i] >= 0x20 && p[i] != 0x7f)
+        if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '"' && p[i] != '\\')
             out[o++] = (char)p[i];
         else
             o += (size_t)snprintf(out + o, cap - o, "\\x%02x", p[i]);
@@ -50,89 +67,51 @@ printable(const uint8_t *p, size_t len, size_t max, char *out, size_t cap)
     out[o] = 0;
 }
 
-int
-weft_httpc_split_hostport(const char *in, char *host, size_t hcap, char *port, size_t pcap,
-                          char *err, size_t cap)
+/* Whether s has no byte that could end a header line or start another
+ * (controls, DEL). */
+static int
+header_safe(const char *s)
 {
-    const char *s = in;
-    if (strncasecmp(s, "http://", 7) == 0)
-        s += 7;
-    else if (strncasecmp(s, "ws://", 5) == 0)
-        s += 5;
-    else if (strstr(s, "://")) {
-        snprintf(err, cap, "%s: only plain http:// (or ws://) addresses are supported", in);
-        return -1;
-    }
-    size_t n = strlen(s);
-    if (n > 0 && s[n - 1] == '/')
-        n--;
-    const char *h = s, *colon;
-    size_t hl;
-    if (n > 0 && s[0] == '[') {
-        const char *rb = memchr(s, ']', n);
-        if (!rb || rb + 1 >= s + n || rb[1] != ':')
-            goto bad;
-        h = s + 1;
-        hl = (size_t)(rb - h);
-        colon = rb + 1;
-    } else {
-        colon = NULL;
-        for (size_t i = 0; i < n; i++)
-            if (s[i] == ':')
-                colon = s + i;
-        if (!colon)
-            goto bad;
-        hl = (size_t)(colon - s);
-    }
-    size_t pl = (size_t)(s + n - colon - 1);
-    if (hl == 0 || hl >= hcap || pl == 0 || pl > 5 || pl >= pcap)
-        goto bad;
-    long v = 0;
-    for (size_t i = 0; i < pl; i++) {
-        if (colon[1 + i] < '0' || colon[1 + i] > '9')
-            goto bad;
-        v = v * 10 + (colon[1 + i] - '0');
-    }
-    if (v < 1 || v > 65535)
-        goto bad;
-    for (size_t i = 0; i < hl; i++)
-        if ((unsigned char)h[i] <= 0x20 || h[i] == '/' || h[i] == 0x7f)
-            goto bad;
-    memcpy(host, h, hl);
-    host[hl] = 0;
-    memcpy(port, colon + 1, pl);
-    port[pl] = 0;
-    return 0;
-bad:
-    snprintf(err, cap, "\"%s\": expected HOST:PORT (port 1..65535)", in);
-    return -1;
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 0;
+    return 1;
 }
 
-/* Poll fd for ev until deadline_ms (< 0: forever), in WEFT_HTTPC_POLL_MS slices
- * so that *stop is noticed. 1 ready, -EINTR, -ETIMEDOUT, -1. */
+static int
+is_tchar(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* ---- waiting, connecting, sending ---------------------------------------------- */
+
+/* Poll fd for ev until deadline_ms (< 0: none), in WEFT_HTTPC_POLL_MS slices
+ * when there is a stop flag to watch. 0 ready, -EINTR, -ETIMEDOUT, -errno. */
 static int
 wait_fd(int fd, short ev, int64_t deadline_ms, const volatile sig_atomic_t *stop, char *err,
         size_t cap)
 {
     for (;;) {
         if (stop && *stop)
-            return -EINTR;
-        int64_t left = WEFT_HTTPC_POLL_MS;
+            return httpc_say(err, cap, -EINTR, "interrupted");
+        int64_t left = -1;
         if (deadline_ms >= 0) {
             left = deadline_ms - weft_mono_ms();
             if (left <= 0)
-                return -ETIMEDOUT;
-            if (left > WEFT_HTTPC_POLL_MS)
-                left = WEFT_HTTPC_POLL_MS;
+                return -ETIMEDOUT; /* the caller says what timed out */
         }
+        if (stop && (left < 0 || left > WEFT_HTTPC_POLL_MS))
+            left = WEFT_HTTPC_POLL_MS;
+        if (left > INT_MAX)
+            left = INT_MAX;
         struct pollfd p = {.fd = fd, .events = ev};
         int r = poll(&p, 1, (int)left);
-        if (r < 0 && errno != EINTR) {
-            snprintf(err, cap, "poll: %s", strerror(errno));
-            return -1;
-        }
+        if (r < 0 && errno != EINTR)
+            return httpc_say(err, cap, -errno, "poll: %s", strerror(errno));
         if (r > 0)
-            return 1; /* errors and hang-ups show up in the next read or write */
+            return 0; /* errors and hang-ups show up in the next read or write */
     }
 }
 
@@ -140,55 +119,55 @@ int
 weft_httpc_wait_readable(int fd, int64_t deadline_ms, const volatile sig_atomic_t *stop, char *err,
                          size_t cap)
 {
-    return wait_fd(fd, POLLIN, deadline_ms, stop, err, cap);
+    int rc = wait_fd(fd, POLLIN, deadline_ms, stop, err, cap);
+    return rc == -ETIMEDOUT ? httpc_say(err, cap, rc, "timed out waiting for data") : rc;
 }
 
 int
 weft_httpc_connect(const char *host, const char *port, int64_t deadline_ms,
                    const volatile sig_atomic_t *stop, char *err, size_t cap)
 {
+    if (!host || !port)
+        return httpc_say(err, cap, WEFT_EINVAL, "no host or port to connect to");
+    int v6 = strchr(host, ':') != NULL;
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     struct addrinfo *res = NULL;
     int g = getaddrinfo(host, port, &hints, &res);
-    if (g != 0) {
-        snprintf(err, cap, "cannot resolve %s: %s", host, gai_strerror(g));
-        return -1;
-    }
-    int fd = -1, last = ECONNREFUSED, rc = -1;
+    if (g != 0)
+        return httpc_say(err, cap, -EHOSTUNREACH, "cannot resolve %s: %s", host, gai_strerror(g));
+    int fd = -1, rc = -ECONNREFUSED;
     for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
         fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
         if (fd < 0) {
-            last = errno;
+            rc = -errno;
             continue;
         }
-        if (connect(fd, a->ai_addr, a->ai_addrlen) < 0 && errno != EINPROGRESS) {
-            last = errno;
-            close(fd);
-            fd = -1;
-            continue;
-        }
-        rc = wait_fd(fd, POLLOUT, deadline_ms, stop, err, cap);
-        int soerr = 0;
-        socklen_t sl = sizeof soerr;
-        if (rc == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
+        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
             break;
-        last = rc == 1 ? (soerr ? soerr : errno) : last;
+        rc = -errno;
+        if (errno == EINPROGRESS) {
+            rc = wait_fd(fd, POLLOUT, deadline_ms, stop, err, cap);
+            int soerr = 0;
+            socklen_t sl = sizeof soerr;
+            if (rc == 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
+                soerr = errno;
+            if (rc == 0 && soerr == 0)
+                break;
+            if (rc == 0)
+                rc = -soerr;
+        }
         close(fd);
         fd = -1;
         if (rc == -EINTR || rc == -ETIMEDOUT)
-            break;
+            break; /* the deadline is shared: no time left for other addresses */
     }
     freeaddrinfo(res);
     if (fd >= 0)
         return fd;
     if (rc == -EINTR)
-        return -EINTR;
-    if (rc == -ETIMEDOUT) {
-        snprintf(err, cap, "cannot connect to %s:%s: timed out", host, port);
-        return -ETIMEDOUT;
-    }
-    snprintf(err, cap, "cannot connect to %s:%s: %s", host, port, strerror(last));
-    return -1;
+        return rc;
+    return httpc_say(err, cap, rc, "cannot connect to %s%s%s:%s: %s", v6 ? "[" : "", host,
+                     v6 ? "]" : "", port, rc == -ETIMEDOUT ? "timed out" : strerror(-rc));
 }
 
 int
@@ -207,75 +186,90 @@ weft_httpc_send_all(int fd, const void *p, size_t len, int64_t deadline_ms,
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             int rc = wait_fd(fd, POLLOUT, deadline_ms, stop, err, cap);
-            if (rc < 0) {
-                if (rc == -ETIMEDOUT)
-                    snprintf(err, cap, "sending: timed out");
+            if (rc == -ETIMEDOUT)
+                return httpc_say(err, cap, rc, "sending: timed out");
+            if (rc < 0)
                 return rc;
-            }
             continue;
         }
-        snprintf(err, cap, "sending: %s", n < 0 ? strerror(errno) : "connection closed");
-        return -1;
+        if (n == 0)
+            return httpc_say(err, cap, WEFT_ECLOSED, "sending: connection closed");
+        return httpc_say(err, cap, -errno, "sending: %s", strerror(errno));
     }
     return 0;
 }
 
-/* Read what is there (waiting until deadline). >0 bytes, 0 at EOF, or a
- * negative code as wait_fd / -1 with err. */
+/* Read what is there, waiting until the deadline. > 0 bytes, 0 at the end
+ * of the stream, or a negative code. */
 static ssize_t
-read_some(int fd, void *p, size_t cap_bytes, int64_t deadline_ms, const volatile sig_atomic_t *stop,
+read_some(int fd, void *p, size_t n, int64_t deadline_ms, const volatile sig_atomic_t *stop,
           char *err, size_t cap)
 {
     for (;;) {
-        ssize_t n = recv(fd, p, cap_bytes, 0);
-        if (n >= 0)
-            return n;
+        ssize_t got = recv(fd, p, n, 0);
+        if (got >= 0)
+            return got;
         if (errno == EINTR)
             continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            snprintf(err, cap, "receiving: %s", strerror(errno));
-            return -1;
-        }
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return httpc_say(err, cap, -errno, "receiving: %s", strerror(errno));
         int rc = wait_fd(fd, POLLIN, deadline_ms, stop, err, cap);
-        if (rc < 0) {
-            if (rc == -ETIMEDOUT)
-                snprintf(err, cap, "no answer within %d s", WEFT_HTTPC_TIMEOUT_MS / 1000);
+        if (rc == -ETIMEDOUT)
+            return httpc_say(err, cap, rc, "timed out waiting for the answer");
+        if (rc < 0)
             return rc;
-        }
     }
 }
 
-static int
-is_tchar(unsigned char c)
+/* ---- the response head ------------------------------------------------------- */
+
+/* Transfer-Encoding value [v, v + n): a list of codings. Notes whether the
+ * last one is chunked and whether any other coding is named (chunked
+ * anywhere but last counts as another: the framing would be unknown). */
+static void
+transfer_codings(const char *v, size_t n, weft_httpc_head *h)
 {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c));
+    size_t i = 0;
+    while (i < n) {
+        size_t s = i;
+        while (i < n && v[i] != ',')
+            i++;
+        size_t e = i++;
+        while (s < e && (v[s] == ' ' || v[s] == '\t'))
+            s++;
+        while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+            e--;
+        if (s == e)
+            continue; /* empty list elements are allowed */
+        if (h->chunked)
+            h->other_coding = 1; /* something after chunked */
+        h->chunked = e - s == 7 && strncasecmp(v + s, "chunked", 7) == 0;
+        if (!h->chunked)
+            h->other_coding = 1;
+    }
 }
 
 /* Check a head (status line and header lines, CRLF separated, without the
- * final empty line) and fill h. 0 or -1 with err. */
+ * final empty line) and fill h. 0 or WEFT_EPROTO. */
 static int
 parse_head(char *t, size_t len, weft_httpc_head *h, char *err, size_t cap)
 {
     h->content_length = -1;
-    h->chunked = 0;
+    h->chunked = h->other_coding = 0;
     if (len < 12 || strncmp(t, "HTTP/1.", 7) != 0 || (t[7] != '0' && t[7] != '1') || t[8] != ' ' ||
-        t[9] < '1' || t[9] > '5' || t[10] < '0' || t[10] > '9' || t[11] < '0' || t[11] > '9' ||
-        (len > 12 && t[12] != ' ' && t[12] != '\r')) {
-        printable((const uint8_t *)t, len, 60, err, cap);
+        t[9] < '1' || t[9] > '5' || !isdigit((unsigned char)t[10]) ||
+        !isdigit((unsigned char)t[11]) || (len > 12 && t[12] != ' ' && t[12] != '\r')) {
         char seen[128];
-        snprintf(seen, sizeof seen, "%s", err);
-        snprintf(err, cap, "not an HTTP/1.x answer: \"%s\"", seen);
-        return -1;
+        httpc_printable((const uint8_t *)t, len, 60, seen, sizeof seen);
+        return httpc_say(err, cap, WEFT_EPROTO, "not an HTTP/1.x answer: \"%s\"", seen);
     }
     h->status = (t[9] - '0') * 100 + (t[10] - '0') * 10 + (t[11] - '0');
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)t[i];
         if (c == 0 || (c == '\r' && (i + 1 >= len || t[i + 1] != '\n')) ||
-            (c == '\n' && (i == 0 || t[i - 1] != '\r'))) {
-            snprintf(err, cap, "malformed HTTP answer head (bare CR, LF or NUL)");
-            return -1;
-        }
+            (c == '\n' && (i == 0 || t[i - 1] != '\r')))
+            return httpc_say(err, cap, WEFT_EPROTO,
+                             "malformed HTTP answer head (bare CR, LF or NUL)");
     }
     char *line = strstr(t, "\r\n");
     while (line && line[2]) {
@@ -283,15 +277,11 @@ parse_head(char *t, size_t len, weft_httpc_head *h, char *err, size_t cap)
         char *end = strstr(line, "\r\n");
         size_t ll = end ? (size_t)(end - line) : strlen(line);
         char *colon = memchr(line, ':', ll);
-        if (!colon || colon == line) {
-            snprintf(err, cap, "malformed header line in the HTTP answer");
-            return -1;
-        }
+        if (!colon || colon == line)
+            return httpc_say(err, cap, WEFT_EPROTO, "malformed header line in the HTTP answer");
         for (char *c = line; c < colon; c++)
-            if (!is_tchar((unsigned char)*c)) {
-                snprintf(err, cap, "malformed header name in the HTTP answer");
-                return -1;
-            }
+            if (!is_tchar((unsigned char)*c))
+                return httpc_say(err, cap, WEFT_EPROTO, "malformed header name in the HTTP answer");
         char *v = colon + 1, *ve = line + ll;
         while (v < ve && (*v == ' ' || *v == '\t'))
             v++;
@@ -311,51 +301,49 @@ parse_head(char *t, size_t len, weft_httpc_head *h, char *err, size_t cap)
                 goto bad_cl;
             h->content_length = cl;
         } else if (nl == 17 && strncasecmp(line, "transfer-encoding", 17) == 0) {
-            if (vl >= 7 && strncasecmp(ve - 7, "chunked", 7) == 0)
-                h->chunked = 1;
+            transfer_codings(v, vl, h);
         }
         line = end;
     }
     return 0;
 bad_cl:
-    snprintf(err, cap, "invalid or conflicting Content-Length in the HTTP answer");
-    return -1;
+    return httpc_say(err, cap, WEFT_EPROTO,
+                     "invalid or conflicting Content-Length in the HTTP answer");
 }
 
 int
-weft_httpc_read_head(int fd, int64_t deadline_ms, const volatile sig_atomic_t *stop,
-                     weft_httpc_head *h, uint8_t **extra, size_t *extra_len, char *err, size_t cap)
+weft_httpc_read_head(int fd, int64_t deadline_ms, size_t max_head,
+                     const volatile sig_atomic_t *stop, weft_httpc_head *h, uint8_t **extra,
+                     size_t *extra_len, char *err, size_t cap)
 {
+    if (!h || !extra || !extra_len)
+        return httpc_say(err, cap, WEFT_EINVAL, "no place for the answer head");
     memset(h, 0, sizeof *h);
     *extra = NULL;
     *extra_len = 0;
-    char *buf = malloc(WEFT_HTTPC_MAX_HEAD + 1);
-    if (!buf) {
-        snprintf(err, cap, "out of memory");
-        return -1;
-    }
+    if (max_head == 0)
+        max_head = WEFT_HTTPC_MAX_HEAD;
+    char *buf = malloc(max_head + 1);
+    if (!buf)
+        return httpc_say(err, cap, -ENOMEM, "out of memory");
     size_t have = 0;
+    int rc;
     for (;;) {
-        char *end = NULL;
-        if (have >= 4) {
-            buf[have] = 0;
-            end = memmem(buf, have, "\r\n\r\n", 4);
-        }
+        char *end = have >= 4 ? memmem(buf, have, "\r\n\r\n", 4) : NULL;
         if (end) {
             size_t hl = (size_t)(end - buf);
             size_t rest = have - hl - 4;
             buf[hl] = 0;
-            if (parse_head(buf, hl, h, err, cap) < 0)
+            if ((rc = parse_head(buf, hl, h, err, cap)) < 0)
                 break;
             if (h->status >= 100 && h->status < 200 && h->status != 101) {
-                memmove(buf, end + 4, rest); /* interim answer (100 Continue): skip */
+                memmove(buf, end + 4, rest); /* an interim answer (100 Continue): skip it */
                 have = rest;
                 continue;
             }
             if (rest) {
-                *extra = malloc(rest);
-                if (!*extra) {
-                    snprintf(err, cap, "out of memory");
+                if (!(*extra = malloc(rest))) {
+                    rc = httpc_say(err, cap, -ENOMEM, "out of memory");
                     break;
                 }
                 memcpy(*extra, end + 4, rest);
@@ -365,48 +353,52 @@ weft_httpc_read_head(int fd, int64_t deadline_ms, const volatile sig_atomic_t *s
             h->raw_len = hl;
             return 0;
         }
-        if (have >= WEFT_HTTPC_MAX_HEAD) {
-            snprintf(err, cap, "HTTP answer head larger than %u bytes", WEFT_HTTPC_MAX_HEAD);
+        if (have >= max_head) {
+            rc = httpc_say(err, cap, WEFT_ETOOBIG, "HTTP answer head larger than %zu bytes",
+                           max_head);
             break;
         }
-        ssize_t n =
-            read_some(fd, buf + have, WEFT_HTTPC_MAX_HEAD - have, deadline_ms, stop, err, cap);
+        ssize_t n = read_some(fd, buf + have, max_head - have, deadline_ms, stop, err, cap);
         if (n < 0) {
-            free(buf);
-            return (int)n;
+            rc = (int)n;
+            break;
         }
         if (n == 0) {
-            snprintf(err, cap, "%s",
-                     have ? "connection closed in the middle of the HTTP answer"
-                          : "connection closed without an answer");
+            rc = httpc_say(err, cap, WEFT_ECLOSED, "%s",
+                           have ? "connection closed in the middle of the HTTP answer"
+                                : "connection closed without an answer");
             break;
         }
         have += (size_t)n;
     }
     free(buf);
-    return -1;
+    memset(h, 0, sizeof *h);
+    return rc;
 }
 
 void
 weft_httpc_head_free(weft_httpc_head *h)
 {
+    if (!h)
+        return;
     free(h->raw);
     h->raw = NULL;
+    h->raw_len = 0;
 }
 
 int
 weft_httpc_header(const weft_httpc_head *h, const char *name, char *out, size_t cap)
 {
     size_t nl = strlen(name);
-    int found = -1;
+    int found = -ENOENT;
     const char *line = h->raw ? strstr(h->raw, "\r\n") : NULL;
     while (line && line[2]) {
         line += 2;
         const char *end = strstr(line, "\r\n");
         size_t ll = end ? (size_t)(end - line) : strlen(line);
         if (ll > nl && line[nl] == ':' && strncasecmp(line, name, nl) == 0) {
-            if (found != -1)
-                return -2;
+            if (found != -ENOENT)
+                return WEFT_EPROTO;
             const char *v = line + nl + 1, *ve = line + ll;
             while (v < ve && (*v == ' ' || *v == '\t'))
                 v++;
@@ -414,7 +406,7 @@ weft_httpc_header(const weft_httpc_head *h, const char *name, char *out, size_t 
                 ve--;
             size_t vl = (size_t)(ve - v);
             if (vl + 1 > cap)
-                return -3;
+                return WEFT_ENOSPC;
             memcpy(out, v, vl);
             out[vl] = 0;
             found = (int)vl;
@@ -424,151 +416,327 @@ weft_httpc_header(const weft_httpc_head *h, const char *name, char *out, size_t 
     return found;
 }
 
-/* Refuse header values that could split the request. */
+/* ---- bodies ---------------------------------------------------------------------- */
+
+/* A growing body buffer: len bytes in p, room for cap and a NUL. */
+struct body {
+    char *p;
+    size_t len, cap;
+};
+
+/* Make room for at least one more byte, growing by doubling up to limit.
+ * 0, WEFT_ETOOBIG (already limit bytes) or -ENOMEM. */
 static int
-header_safe(const char *s)
+body_room(struct body *b, size_t limit)
 {
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+    if (b->len < b->cap)
+        return 0;
+    if (b->cap >= limit)
+        return WEFT_ETOOBIG;
+    size_t nc = b->cap < 2048 ? 4096 : b->cap * 2;
+    if (nc > limit)
+        nc = limit;
+    char *np = realloc(b->p, nc + 1);
+    if (!np)
+        return -ENOMEM;
+    b->p = np;
+    b->cap = nc;
+    return 0;
+}
+
+/* Where a chunked decoder is: the decoded bytes are b->p[0, out), the
+ * framing not yet looked at is b->p[in, b->len). */
+struct chunked {
+    enum { C_SIZE, C_DATA, C_DATA_END, C_TRAILER, C_DONE } state;
+    size_t left; /* data bytes of the current chunk still to come */
+    size_t in, out;
+};
+
+/* Decode as far as the buffer goes, moving chunk data down in place. 1 when
+ * the last chunk and the trailers are complete, 0 for more, or
+ * WEFT_EPROTO / WEFT_ETOOBIG. */
+static int
+chunked_step(struct chunked *c, struct body *b, size_t max_body, char *err, size_t cap)
+{
+    while (c->state != C_DONE) {
+        if (c->state == C_DATA) {
+            size_t n = b->len - c->in < c->left ? b->len - c->in : c->left;
+            memmove(b->p + c->out, b->p + c->in, n);
+            c->out += n;
+            c->in += n;
+            c->left -= n;
+            if (c->left)
+                return 0;
+            c->state = C_DATA_END;
+            continue;
+        }
+        char *eol = memmem(b->p + c->in, b->len - c->in, "\r\n", 2);
+        if (!eol) {
+            if (b->len - c->in > CHUNK_LINE_MAX)
+                return httpc_say(err, cap, WEFT_EPROTO, "chunked body: a line over %d bytes",
+                                 CHUNK_LINE_MAX);
             return 0;
+        }
+        const char *line = b->p + c->in;
+        size_t ll = (size_t)(eol - line);
+        c->in += ll + 2;
+        if (c->state == C_DATA_END) {
+            if (ll)
+                return httpc_say(err, cap, WEFT_EPROTO,
+                                 "chunked body: chunk data longer than its size");
+            c->state = C_SIZE;
+        } else if (c->state == C_TRAILER) {
+            if (!ll)
+                c->state = C_DONE; /* trailer fields before the empty line are dropped */
+        } else {
+            size_t sz = 0, i = 0;
+            for (; i < ll && isxdigit((unsigned char)line[i]); i++) {
+                if (i == 15)
+                    return httpc_say(err, cap, WEFT_EPROTO, "chunked body: chunk size too long");
+                int d = tolower((unsigned char)line[i]);
+                sz = sz * 16 + (size_t)(d <= '9' ? d - '0' : d - 'a' + 10);
+            }
+            if (i == 0 || (i < ll && line[i] != ';' && line[i] != ' ' && line[i] != '\t'))
+                return httpc_say(err, cap, WEFT_EPROTO, "chunked body: bad chunk size line");
+            if (sz > max_body - c->out)
+                return httpc_say(err, cap, WEFT_ETOOBIG,
+                                 "HTTP answer body is over the %zu byte limit", max_body);
+            c->left = sz;
+            c->state = sz ? C_DATA : C_TRAILER;
+        }
+    }
     return 1;
 }
 
-int
-weft_httpc_request(const char *hostport, const char *method, const char *path, const char *token,
-                   const char *json, const char *user_agent, const volatile sig_atomic_t *stop,
-                   weft_httpc_resp *r, char *err, size_t cap)
+/* Read a body framed by want (Content-Length, or -1: until the server
+ * closes) or, with chunked, by its chunks, starting with the extra bytes
+ * that came with the head. 0 with b filled, or a negative code. */
+static int
+read_body(int fd, int64_t deadline, const volatile sig_atomic_t *stop, long long want, int chunked,
+          size_t max_body, const uint8_t *extra, size_t extra_len, struct body *b, char *err,
+          size_t cap)
 {
-    memset(r, 0, sizeof *r);
-    char host[256], port[8];
-    if (weft_httpc_split_hostport(hostport, host, sizeof host, port, sizeof port, err, cap) < 0)
-        return -1;
-    if (token && !header_safe(token)) {
-        snprintf(err, cap, "the token contains control characters");
-        return -1;
-    }
-    int64_t deadline = weft_mono_ms() + WEFT_HTTPC_TIMEOUT_MS;
-    int fd = weft_httpc_connect(host, port, deadline, stop, err, cap);
-    if (fd < 0)
-        return fd;
-    size_t blen = json ? strlen(json) : 0;
-    size_t qcap = strlen(method) + strlen(path) + strlen(hostport) + (token ? strlen(token) : 0) +
-                  strlen(user_agent) + blen + 256;
-    char *q = malloc(qcap);
-    uint8_t *extra = NULL;
-    size_t extra_len = 0, have = 0;
-    weft_httpc_head h = {0};
-    int rc = -1;
-    if (!q) {
-        snprintf(err, cap, "out of memory");
-        goto out;
-    }
-    int n = snprintf(q, qcap,
-                     "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\n"
-                     "Accept: application/json\r\nConnection: close\r\n",
-                     method, path, hostport, user_agent);
-    if (token)
-        n += snprintf(q + n, qcap - (size_t)n, "Authorization: Bearer %s\r\n", token);
-    if (json)
-        n += snprintf(q + n, qcap - (size_t)n,
-                      "Content-Type: application/json\r\nContent-Length: %zu\r\n", blen);
-    n += snprintf(q + n, qcap - (size_t)n, "\r\n");
-    if (json)
-        memcpy(q + n, json, blen);
-    rc = weft_httpc_send_all(fd, q, (size_t)n + blen, deadline, stop, err, cap);
-    if (rc < 0)
-        goto out;
-    rc = weft_httpc_read_head(fd, deadline, stop, &h, &extra, &extra_len, err, cap);
-    if (rc < 0)
-        goto out;
-    rc = -1;
-    if (h.status == 101) {
-        snprintf(err, cap, "unexpected 101 Switching Protocols answer");
-        goto out;
-    }
-    if (h.chunked) {
-        snprintf(err, cap,
-                 "HTTP %d answer uses chunked transfer coding, which this client "
-                 "does not support",
-                 h.status);
-        goto out;
-    }
-    int no_body = h.status == 204 || h.status == 304;
-    long long want = no_body ? 0 : h.content_length;
-    if (want > (long long)WEFT_HTTPC_MAX_BODY) {
-        snprintf(err, cap, "HTTP answer body of %lld bytes is over the %u byte limit", want,
-                 WEFT_HTTPC_MAX_BODY);
-        goto out;
-    }
-    size_t bcap = want >= 0 ? (size_t)want : 4096;
-    r->body = malloc(bcap + 1);
-    if (!r->body) {
-        snprintf(err, cap, "out of memory");
-        goto out;
-    }
-    if (want >= 0 && extra_len > (size_t)want) {
-        snprintf(err, cap, "HTTP answer has more bytes than its Content-Length");
-        goto out;
-    }
-    if (extra_len > bcap) {
-        char *nb = realloc(r->body, extra_len + 1);
-        if (!nb) {
-            snprintf(err, cap, "out of memory");
-            goto out;
-        }
-        r->body = nb;
-        bcap = extra_len;
-    }
+    /* The buffer may hold one byte over max_body when reading to the close
+     * (to see the close come), and chunk framing beside the data: at most
+     * one line of it is kept, since data moves down as soon as it arrives. */
+    size_t limit = max_body + (chunked ? CHUNK_LINE_MAX + 2 : want < 0 ? 1 : 0);
+    struct chunked c = {0};
+    if (want > (long long)max_body)
+        return httpc_say(err, cap, WEFT_ETOOBIG,
+                         "HTTP answer body of %lld bytes is over the %zu byte limit", want,
+                         max_body);
+    if (want >= 0 && !chunked && extra_len > (size_t)want)
+        return httpc_say(err, cap, WEFT_EPROTO,
+                         "HTTP answer has more bytes than its Content-Length");
+    if (chunked && extra_len > limit)
+        limit = extra_len; /* many small chunks in the first read */
+    if (extra_len > limit)
+        return httpc_say(err, cap, WEFT_ETOOBIG, "HTTP answer body is over the %zu byte limit",
+                         max_body);
+    if (want >= 0 && !chunked)
+        b->cap = (size_t)want;
+    else
+        b->cap = extra_len > 4096 ? extra_len : limit < 4096 ? limit : 4096;
+    if (!(b->p = malloc(b->cap + 1)))
+        return httpc_say(err, cap, -ENOMEM, "out of memory");
     if (extra_len)
-        memcpy(r->body, extra, extra_len);
-    have = extra_len;
+        memcpy(b->p, extra, extra_len);
+    b->len = extra_len;
     for (;;) {
-        if (want >= 0 && have == (size_t)want)
+        if (chunked) {
+            int rc = chunked_step(&c, b, max_body, err, cap);
+            if (rc < 0)
+                return rc;
+            /* keep only the decoded data and the framing not yet parsed */
+            memmove(b->p + c.out, b->p + c.in, b->len - c.in);
+            b->len = c.out + (b->len - c.in);
+            c.in = c.out;
+            if (rc == 1) {
+                b->len = c.out; /* anything after the last chunk is ignored */
+                break;
+            }
+        } else if (want >= 0 && b->len == (size_t)want) {
             break;
-        if (have == bcap) {
-            if (bcap >= WEFT_HTTPC_MAX_BODY) {
-                snprintf(err, cap, "HTTP answer body is over the %u byte limit",
-                         WEFT_HTTPC_MAX_BODY);
-                goto out;
-            }
-            bcap = bcap * 2 > WEFT_HTTPC_MAX_BODY ? WEFT_HTTPC_MAX_BODY : bcap * 2;
-            char *nb = realloc(r->body, bcap + 1);
-            if (!nb) {
-                snprintf(err, cap, "out of memory");
-                goto out;
-            }
-            r->body = nb;
         }
-        ssize_t got = read_some(fd, r->body + have, bcap - have, deadline, stop, err, cap);
-        if (got < 0) {
-            rc = (int)got;
-            goto out;
-        }
+        int rc = body_room(b, limit);
+        if (rc == -ENOMEM)
+            return httpc_say(err, cap, rc, "out of memory");
+        if (rc < 0)
+            return httpc_say(err, cap, rc, "HTTP answer body is over the %zu byte limit", max_body);
+        ssize_t got = read_some(fd, b->p + b->len, b->cap - b->len, deadline, stop, err, cap);
+        if (got < 0)
+            return (int)got;
         if (got == 0) {
+            if (chunked)
+                return httpc_say(err, cap, WEFT_ECLOSED,
+                                 "connection closed in the middle of a chunked "
+                                 "body");
             if (want < 0)
                 break; /* the body ends with the connection */
-            snprintf(err, cap, "connection closed after %zu of %lld body bytes", have, want);
-            goto out;
+            return httpc_say(err, cap, WEFT_ECLOSED,
+                             "connection closed after %zu of %lld body bytes", b->len, want);
         }
-        have += (size_t)got;
+        b->len += (size_t)got;
+        if (!chunked && b->len > max_body)
+            return httpc_say(err, cap, WEFT_ETOOBIG, "HTTP answer body is over the %zu byte limit",
+                             max_body);
     }
-    r->body[have] = 0;
-    r->body_len = have;
-    r->status = h.status;
-    rc = 0;
-out:
+    b->p[b->len] = 0;
+    return 0;
+}
+
+/* ---- whole requests ---------------------------------------------------------------- */
+
+/* Check what goes into the request line and headers. 0 or WEFT_EINVAL. */
+static int
+check_request(const weft_httpc_req *q, const char *method, const char *path, char *err, size_t cap)
+{
+    if (!q->host || !q->port || !httpc_host_ok(q->host, strlen(q->host)) ||
+        httpc_port_number(q->port, strlen(q->port)) < 0)
+        return httpc_say(err, cap, WEFT_EINVAL, "request without a valid host and port");
+    if (!*method)
+        return httpc_say(err, cap, WEFT_EINVAL, "empty request method");
+    for (const char *c = method; *c; c++)
+        if (!is_tchar((unsigned char)*c))
+            return httpc_say(err, cap, WEFT_EINVAL, "the request method is not a token");
+    if (path[0] != '/')
+        return httpc_say(err, cap, WEFT_EINVAL, "the request path must start with '/'");
+    for (const char *c = path; *c; c++)
+        if ((unsigned char)*c <= 0x20 || *c == 0x7f)
+            return httpc_say(err, cap, WEFT_EINVAL,
+                             "the request path contains a blank or control byte");
+    if (q->bearer && !header_safe(q->bearer))
+        return httpc_say(err, cap, WEFT_EINVAL, "the token contains control characters");
+    if ((q->accept && !header_safe(q->accept)) || (q->user_agent && !header_safe(q->user_agent)) ||
+        (q->content_type && !header_safe(q->content_type)))
+        return httpc_say(err, cap, WEFT_EINVAL, "a request header contains control characters");
+    if (!q->body && q->body_len)
+        return httpc_say(err, cap, WEFT_EINVAL, "a body length without a body");
+    return 0;
+}
+
+/* The request head in a fresh string, or NULL (ENOMEM). */
+static char *
+request_head(const weft_httpc_req *q, const char *method, const char *path)
+{
+    int v6 = strchr(q->host, ':') != NULL, dflt = strcmp(q->port, "80") == 0;
+    char *out = NULL, cl[32] = "";
+    if (q->body)
+        snprintf(cl, sizeof cl, "%zu", q->body_len);
+    int n =
+        asprintf(&out,
+                 "%s %s HTTP/1.1\r\nHost: %s%s%s%s%s\r\nUser-Agent: %s\r\n%s%s%s"
+                 "Connection: close\r\n%s%s%s%s%s%s%s%s\r\n",
+                 method, path, v6 ? "[" : "", q->host, v6 ? "]" : "", dflt ? "" : ":",
+                 dflt ? "" : q->port, q->user_agent ? q->user_agent : "weft",
+                 q->accept ? "Accept: " : "", q->accept ? q->accept : "", q->accept ? "\r\n" : "",
+                 q->bearer ? "Authorization: Bearer " : "", q->bearer ? q->bearer : "",
+                 q->bearer ? "\r\n" : "", q->body ? "Content-Type: " : "",
+                 q->body ? (q->content_type ? q->content_type : "application/json") : "",
+                 q->body ? "\r\nContent-Length: " : "", cl, q->body ? "\r\n" : "");
+    return n < 0 ? NULL : out;
+}
+
+int
+weft_httpc_request(const weft_httpc_req *q, weft_httpc_resp *r, char *err, size_t cap)
+{
+    if (!q || !r)
+        return httpc_say(err, cap, WEFT_EINVAL, "no request or no place for the answer");
+    memset(r, 0, sizeof *r);
+    const char *method = q->method ? q->method : "GET", *path = q->path ? q->path : "/";
+    int rc = check_request(q, method, path, err, cap);
     if (rc < 0)
-        weft_httpc_resp_free(r);
+        return rc;
+    size_t max_body = q->max_body ? q->max_body : WEFT_HTTPC_MAX_BODY;
+    int64_t deadline = weft_mono_ms() + (q->timeout_ms > 0 ? q->timeout_ms : WEFT_HTTPC_TIMEOUT_MS);
+    char *head = request_head(q, method, path);
+    if (!head)
+        return httpc_say(err, cap, -ENOMEM, "out of memory");
+    int fd = weft_httpc_connect(q->host, q->port, deadline, q->stop, err, cap);
+    if (fd < 0) {
+        free(head);
+        return fd;
+    }
+    uint8_t *extra = NULL;
+    size_t extra_len = 0;
+    weft_httpc_head h = {0};
+    struct body b = {0};
+    rc = weft_httpc_send_all(fd, head, strlen(head), deadline, q->stop, err, cap);
+    if (rc == 0 && q->body_len)
+        rc = weft_httpc_send_all(fd, q->body, q->body_len, deadline, q->stop, err, cap);
+    if (rc < 0)
+        goto out;
+    rc = weft_httpc_read_head(fd, deadline, q->max_head, q->stop, &h, &extra, &extra_len, err, cap);
+    if (rc < 0)
+        goto out;
+    if (h.status == 101) {
+        rc = httpc_say(err, cap, WEFT_EPROTO, "unexpected 101 Switching Protocols answer");
+        goto out;
+    }
+    int no_body = h.status == 204 || h.status == 304 || strcasecmp(method, "HEAD") == 0;
+    if (!no_body && h.other_coding) {
+        rc = httpc_say(err, cap, WEFT_ENOTSUP,
+                       "HTTP %d answer uses a transfer coding other than chunked", h.status);
+        goto out;
+    }
+    if (!no_body && h.chunked && !(q->flags & WEFT_HTTPC_CHUNKED)) {
+        rc = httpc_say(
+            err, cap, WEFT_ENOTSUP,
+            "HTTP %d answer uses chunked transfer coding, which this client does not support",
+            h.status);
+        goto out;
+    }
+    int chunked = !no_body && h.chunked; /* chunked framing overrides Content-Length */
+    rc =
+        read_body(fd, deadline, q->stop,
+                  no_body   ? 0
+                  : chunked ? -1
+                            : h.content_length,
+                  chunked, max_body, no_body ? NULL : extra, no_body ? 0 : extra_len, &b, err, cap);
+    if (rc < 0)
+        goto out;
+    r->status = h.status;
+    r->body = b.p;
+    r->body_len = b.len;
+    b.p = NULL;
+out:
+    free(b.p);
     weft_httpc_head_free(&h);
     free(extra);
-    free(q);
+    free(head);
     close(fd);
+    return rc;
+}
+
+int
+weft_httpc_get(const char *url, const weft_httpc_req *opts, weft_httpc_resp *r, char *err,
+               size_t cap)
+{
+    if (r)
+        memset(r, 0, sizeof *r);
+    weft_httpc_url *u = malloc(sizeof *u);
+    if (!u)
+        return httpc_say(err, cap, -ENOMEM, "out of memory");
+    int rc = weft_httpc_parse_url(url, u, err, cap);
+    if (rc == 0) {
+        weft_httpc_req q = {0};
+        if (opts)
+            q = *opts;
+        q.method = "GET";
+        q.host = u->host;
+        q.port = u->port;
+        q.path = u->path;
+        rc = weft_httpc_request(&q, r, err, cap);
+    }
+    free(u);
     return rc;
 }
 
 void
 weft_httpc_resp_free(weft_httpc_resp *r)
 {
+    if (!r)
+        return;
     free(r->body);
     r->body = NULL;
     r->body_len = 0;
