@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "weft/common.h"
+#include "weft/encoding.h"
 #include "weft/svc_jwt.h"
 
 #define MAX_KEYS 64
@@ -99,66 +100,34 @@ quote(const char *s, size_t n, char *out, size_t cap)
     out[o] = 0;
 }
 
+/* Whether c may appear in a base64url part of a compact token. */
 static int
-b64url_val(unsigned char c)
+is_b64url(unsigned char c)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
 }
 
-/* Strict base64url without padding (RFC 7515 section 2): the alphabet
- * only, no length of the form 4k+1, unused trailing bits zero. Writes a
- * NUL after the n bytes decoded (out must hold len * 3 / 4 + 1). 0 or -1. */
-static int
-b64url_decode(const char *in, size_t len, unsigned char *out, size_t *n)
-{
-    if (len % 4 == 1)
-        return -1;
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        int v = b64url_val((unsigned char)in[i]);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(acc >> bits);
-        }
-    }
-    if (bits && (acc & ((1u << bits) - 1)))
-        return -1;
-    out[o] = 0;
-    *n = o;
-    return 0;
-}
-
-/* Decode into a fresh buffer (NUL-terminated); NULL on bad input or ENOMEM
- * (*nomem tells which). */
+/* Strict base64url without padding (RFC 7515 section 2, the base layer's
+ * decoder) into a fresh buffer; NULL on bad input or ENOMEM (*nomem tells
+ * which). */
 static unsigned char *
 b64url_dup(const char *in, size_t len, size_t *n, int *nomem)
 {
     *nomem = 0;
-    unsigned char *out = malloc(len / 4 * 3 + 3);
+    size_t room = len / 4 * 3 + 2;
+    unsigned char *out = malloc(room + 1);
     if (!out) {
         *nomem = 1;
         return NULL;
     }
-    if (b64url_decode(in, len, out, n) < 0) {
+    int got = weft_base64url_decode(in, len, out, room);
+    if (got < 0) {
         free(out);
         return NULL;
     }
+    out[got] = 0;
+    *n = (size_t)got;
     return out;
 }
 
@@ -1037,7 +1006,7 @@ weft_jwt_verify(const weft_jwks *k, const char *token, size_t len, const char *a
             if (ndots < 2)
                 dot[ndots] = i;
             ndots++;
-        } else if (b64url_val((unsigned char)token[i]) < 0) {
+        } else if (!is_b64url((unsigned char)token[i])) {
             return fail(err, cap, WEFT_EPROTO, "malformed token: byte %zu is not base64url", i);
         }
     }
