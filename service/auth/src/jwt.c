@@ -18,29 +18,25 @@
  * cjose_jws_verify only reads the key (OpenSSL's RSA public operation is
  * thread-safe), so verifies run concurrently without locks.
  *
- * The http:// loader is a minimal HTTP/1.1 client: one GET with
- * "Connection: close", one deadline for connect, send and receive, a capped
- * body, Content-Length or chunked or read-to-close framing.
+ * The http:// loader is one GET through the shared HTTP client
+ * (weft/svc_httpc.h) with a 5 s deadline and the body capped at
+ * WEFT_JWKS_MAX_BYTES.
  */
 #include <cjose/cjose.h>
 #include <cjson/cJSON.h>
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <netdb.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "weft/common.h"
 #include "weft/encoding.h"
+#include "weft/svc_httpc.h"
 #include "weft/svc_jwt.h"
 
 #define MAX_KEYS 64
@@ -457,355 +453,39 @@ out:
 
 /* ---- http:// loading -------------------------------------------------- */
 
-static int64_t
-mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Wait for fd to become ready for events before the deadline. 0, -ETIMEDOUT
- * or -errno. */
-static int
-wait_fd(int fd, short events, int64_t deadline)
-{
-    for (;;) {
-        int64_t left = deadline - mono_ms();
-        if (left <= 0)
-            return -ETIMEDOUT;
-        struct pollfd p = {.fd = fd, .events = events};
-        int n = poll(&p, 1, (int)left);
-        if (n > 0)
-            return 0;
-        if (n == 0)
-            return -ETIMEDOUT;
-        if (errno != EINTR)
-            return -errno;
-    }
-}
-
-static int
-connect_to(const char *host, const char *port, int64_t deadline, char *err, size_t cap)
-{
-    char eb[128];
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    struct addrinfo *res = NULL;
-    int g = getaddrinfo(host, port, &hints, &res);
-    if (g)
-        return fail(err, cap, -EHOSTUNREACH, "cannot resolve %s: %s", host, gai_strerror(g));
-    int rc = -ECONNREFUSED;
-    for (struct addrinfo *a = res; a; a = a->ai_next) {
-        int fd =
-            socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-        if (fd < 0) {
-            rc = -errno;
-            continue;
-        }
-        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
-            freeaddrinfo(res);
-            return fd;
-        }
-        rc = -errno;
-        if (errno == EINPROGRESS) {
-            rc = wait_fd(fd, POLLOUT, deadline);
-            if (rc == 0) {
-                int so = 0;
-                socklen_t sl = sizeof so;
-                getsockopt(fd, SOL_SOCKET, SO_ERROR, &so, &sl);
-                if (so == 0) {
-                    freeaddrinfo(res);
-                    return fd;
-                }
-                rc = -so;
-            }
-        }
-        close(fd);
-        if (rc == -ETIMEDOUT)
-            break;
-    }
-    freeaddrinfo(res);
-    return fail(err, cap, rc, "cannot connect to %s port %s: %s", host, port,
-                strerror_r(-rc, eb, sizeof eb));
-}
-
-/* Case-insensitive: does header line [p, e) start with name ":"? The value
- * (blanks trimmed) in *v, *vl. */
-static int
-header_is(const char *p, const char *e, const char *name, const char **v, size_t *vl)
-{
-    size_t n = strlen(name);
-    if ((size_t)(e - p) <= n || strncasecmp(p, name, n) != 0 || p[n] != ':')
-        return 0;
-    p += n + 1;
-    while (p < e && (*p == ' ' || *p == '\t'))
-        p++;
-    while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
-        e--;
-    *v = p;
-    *vl = (size_t)(e - p);
-    return 1;
-}
-
-#define CHUNK_MORE (-1L)
-#define CHUNK_BAD (-2L)
-
-/* Walk a chunked body of len bytes: its decoded length once the last chunk
- * and the trailers have arrived, CHUNK_MORE before, CHUNK_BAD on bad
- * framing. With compact, also move the chunk data together at b. */
-static long
-chunk_walk(char *b, size_t len, int compact)
-{
-    size_t in = 0, out = 0;
-    for (;;) {
-        char *eol = memmem(b + in, len - in, "\r\n", 2);
-        if (!eol)
-            return len - in > 1024 ? CHUNK_BAD : CHUNK_MORE;
-        size_t sz = 0, digits = 0;
-        const char *p = b + in;
-        for (; p < eol && isxdigit((unsigned char)*p); p++, digits++) {
-            if (sz > WEFT_JWKS_MAX_BYTES)
-                return CHUNK_BAD;
-            int c = tolower((unsigned char)*p);
-            sz = sz * 16 + (size_t)(c <= '9' ? c - '0' : c - 'a' + 10);
-        }
-        if (!digits || (p < eol && *p != ';' && *p != ' ' && *p != '\t'))
-            return CHUNK_BAD;
-        in = (size_t)(eol - b) + 2;
-        if (sz == 0)
-            break;
-        if (len - in < sz + 2)
-            return CHUNK_MORE;
-        if (b[in + sz] != '\r' || b[in + sz + 1] != '\n')
-            return CHUNK_BAD;
-        if (compact)
-            memmove(b + out, b + in, sz);
-        out += sz;
-        in += sz + 2;
-    }
-    /* trailer lines (ignored) up to an empty one */
-    for (;;) {
-        char *eol = memmem(b + in, len - in, "\r\n", 2);
-        if (!eol)
-            return CHUNK_MORE;
-        if (eol == b + in)
-            return (long)out;
-        in = (size_t)(eol - b) + 2;
-    }
-}
-
-/* Split http://host[:port]/path into its parts (NUL-terminated copies). */
-static int
-parse_url(const char *url, char *host, size_t hcap, char *port, size_t pcap, char *path,
-          size_t pathcap, char *err, size_t cap)
-{
-    if (strncasecmp(url, "https://", 8) == 0)
-        return fail(err, cap, WEFT_ENOTSUP,
-                    "https JWKS URLs are not supported (no TLS client): give a JWKS file or an "
-                    "http:// URL, e.g. a local sidecar");
-    if (strncasecmp(url, "http://", 7) != 0)
-        return fail(err, cap, WEFT_EINVAL, "JWKS URL must start with http://");
-    for (const char *c = url; *c; c++)
-        if ((unsigned char)*c <= 0x20 || *c == 0x7f)
-            return fail(err, cap, WEFT_EINVAL, "JWKS URL contains a blank or control character");
-    const char *a = url + 7;
-    size_t alen = strcspn(a, "/?#");
-    if (memchr(a, '@', alen))
-        return fail(err, cap, WEFT_EINVAL, "JWKS URL: user information is not supported");
-    const char *hs = a, *he, *ps = NULL;
-    if (*a == '[') {
-        he = memchr(a, ']', alen);
-        if (!he)
-            return fail(err, cap, WEFT_EINVAL, "JWKS URL: unterminated [IPv6 address]");
-        hs = a + 1;
-        if (he + 1 < a + alen) {
-            if (he[1] != ':')
-                return fail(err, cap, WEFT_EINVAL, "JWKS URL: bad authority");
-            ps = he + 2;
-        }
-    } else {
-        he = memchr(a, ':', alen);
-        if (he)
-            ps = he + 1;
-        else
-            he = a + alen;
-    }
-    if (he == hs || (size_t)(he - hs) >= hcap)
-        return fail(err, cap, WEFT_EINVAL, "JWKS URL: bad host");
-    memcpy(host, hs, (size_t)(he - hs));
-    host[he - hs] = 0;
-    if (ps) {
-        size_t pl = (size_t)(a + alen - ps);
-        long v = 0;
-        for (size_t i = 0; i < pl; i++) {
-            if (!isdigit((unsigned char)ps[i]) || (v = v * 10 + (ps[i] - '0')) > 65535)
-                return fail(err, cap, WEFT_EINVAL, "JWKS URL: bad port");
-        }
-        if (!pl || v < 1)
-            return fail(err, cap, WEFT_EINVAL, "JWKS URL: bad port");
-        snprintf(port, pcap, "%ld", v);
-    } else {
-        snprintf(port, pcap, "80");
-    }
-    const char *p = a + alen;
-    size_t pl = strcspn(p, "#");
-    if (pl + 2 > pathcap)
-        return fail(err, cap, WEFT_EINVAL, "JWKS URL: path too long");
-    if (*p != '/')
-        path[0] = '/', memcpy(path + 1, p, pl), path[pl + 1] = 0;
-    else
-        memcpy(path, p, pl), path[pl] = 0;
-    return 0;
-}
-
 weft_jwks *
 weft_jwks_load_url(const char *url, char *err, size_t cap)
 {
-    char host[256], port[8], path[2048], e[WEFT_JWT_ERR], eb[128];
+    char e[WEFT_HTTPC_ERR];
     if (!url)
         return (void)fail(err, cap, 0, "JWKS URL: none given"), NULL;
     if (strlen(url) > 2048)
         return (void)fail(err, cap, 0, "JWKS URL: longer than 2048 bytes"), NULL;
-    if (parse_url(url, host, sizeof host, port, sizeof port, path, sizeof path, err, cap) < 0)
-        return NULL;
-
-    int64_t deadline = mono_ms() + HTTP_TIMEOUT_MS;
+    if (strncasecmp(url, "https://", 8) == 0)
+        return (void)fail(err, cap, 0,
+                          "https JWKS URLs are not supported yet; use a file or http://"),
+               NULL;
+    /* Chunked answers have always been accepted here, so ask for them. */
+    weft_httpc_req opts = {
+        .accept = "application/json",
+        .user_agent = "weft-proxy",
+        .timeout_ms = HTTP_TIMEOUT_MS,
+        .max_head = HTTP_HEAD_MAX,
+        .max_body = WEFT_JWKS_MAX_BYTES,
+        .flags = WEFT_HTTPC_CHUNKED,
+    };
+    weft_httpc_resp r;
+    int rc = weft_httpc_get(url, &opts, &r, e, sizeof e);
+    if (rc == WEFT_EINVAL)
+        return (void)fail(err, cap, 0, "JWKS: %s", e), NULL;
+    if (rc < 0)
+        return (void)fail(err, cap, 0, "JWKS %s: %s", url, e), NULL;
     weft_jwks *k = NULL;
-    size_t bcap = WEFT_JWKS_MAX_BYTES + HTTP_HEAD_MAX, len = 0;
-    char *buf = NULL, *req = NULL;
-    int fd = connect_to(host, port, deadline, e, sizeof e);
-    if (fd < 0) {
-        fail(err, cap, 0, "JWKS %s: %s", url, e);
-        return NULL;
-    }
-    int v6 = strchr(host, ':') != NULL;
-    int reqlen = asprintf(&req,
-                          "GET %s HTTP/1.1\r\nHost: %s%s%s%s%s\r\nAccept: application/json\r\n"
-                          "User-Agent: weft-proxy\r\nConnection: close\r\n\r\n",
-                          path, v6 ? "[" : "", host, v6 ? "]" : "", strcmp(port, "80") ? ":" : "",
-                          strcmp(port, "80") ? port : "");
-    buf = malloc(bcap + 1);
-    if (reqlen < 0 || !buf) {
-        req = reqlen < 0 ? NULL : req;
-        fail(err, cap, 0, "JWKS %s: out of memory", url);
-        goto out;
-    }
-    for (size_t sent = 0; sent < (size_t)reqlen;) {
-        ssize_t w = send(fd, req + sent, (size_t)reqlen - sent, MSG_NOSIGNAL);
-        if (w > 0) {
-            sent += (size_t)w;
-            continue;
-        }
-        int rc =
-            w < 0 && (errno == EAGAIN || errno == EINTR) ? wait_fd(fd, POLLOUT, deadline) : -errno;
-        if (rc < 0) {
-            fail(err, cap, 0, "JWKS %s: send: %s", url, strerror_r(-rc, eb, sizeof eb));
-            goto out;
-        }
-    }
-
-    /* read until the server closes, or the framing says the body is whole */
-    char *body = NULL;
-    long clen = -1;
-    int chunked = 0, status = 0;
-    for (;;) {
-        if (!body) {
-            char *hend = memmem(buf, len, "\r\n\r\n", 4);
-            if (hend) {
-                body = hend + 4;
-                if (len < 12 || strncmp(buf, "HTTP/1.", 7) != 0 || buf[8] != ' ' ||
-                    sscanf(buf + 9, "%3d", &status) != 1) {
-                    fail(err, cap, 0, "JWKS %s: not an HTTP response", url);
-                    goto out;
-                }
-                if (status != 200) {
-                    fail(err, cap, 0, "JWKS %s: HTTP status %d, want 200", url, status);
-                    goto out;
-                }
-                for (char *p = memmem(buf, len, "\r\n", 2) + 2; p < hend;) {
-                    char *le = memmem(p, (size_t)(hend - p) + 2, "\r\n", 2);
-                    const char *v;
-                    size_t vl;
-                    if (header_is(p, le, "Content-Length", &v, &vl)) {
-                        char num[24];
-                        if (!vl || vl >= sizeof num || strspn(v, "0123456789") < vl) {
-                            fail(err, cap, 0, "JWKS %s: bad Content-Length", url);
-                            goto out;
-                        }
-                        memcpy(num, v, vl);
-                        num[vl] = 0;
-                        clen = strtol(num, NULL, 10);
-                        if (clen > WEFT_JWKS_MAX_BYTES) {
-                            fail(err, cap, 0, "JWKS %s: body of %ld bytes, max %d", url, clen,
-                                 WEFT_JWKS_MAX_BYTES);
-                            goto out;
-                        }
-                    } else if (header_is(p, le, "Transfer-Encoding", &v, &vl)) {
-                        if (vl != 7 || strncasecmp(v, "chunked", 7) != 0) {
-                            fail(err, cap, 0, "JWKS %s: unsupported Transfer-Encoding", url);
-                            goto out;
-                        }
-                        chunked = 1;
-                    }
-                    p = le + 2;
-                }
-            } else if (len > HTTP_HEAD_MAX) {
-                fail(err, cap, 0, "JWKS %s: response headers too long", url);
-                goto out;
-            }
-        }
-        if (body && !chunked && clen >= 0 && (size_t)(buf + len - body) >= (size_t)clen)
-            break;
-        if (body && chunked && chunk_walk(body, (size_t)(buf + len - body), 0) != CHUNK_MORE)
-            break;
-        if (len == bcap) {
-            fail(err, cap, 0, "JWKS %s: body larger than %d bytes", url, WEFT_JWKS_MAX_BYTES);
-            goto out;
-        }
-        ssize_t r = recv(fd, buf + len, bcap - len, 0);
-        if (r > 0) {
-            len += (size_t)r;
-            continue;
-        }
-        if (r == 0)
-            break;
-        int rc = errno == EAGAIN || errno == EINTR ? wait_fd(fd, POLLIN, deadline) : -errno;
-        if (rc < 0) {
-            fail(err, cap, 0, "JWKS %s: receive: %s", url,
-                 rc == -ETIMEDOUT ? "timed out after 5 s" : strerror_r(-rc, eb, sizeof eb));
-            goto out;
-        }
-    }
-    if (!body) {
-        fail(err, cap, 0, "JWKS %s: connection closed before the response headers ended", url);
-        goto out;
-    }
-    size_t blen = (size_t)(buf + len - body);
-    if (chunked) {
-        long d = chunk_walk(body, blen, 1);
-        if (d < 0) {
-            fail(err, cap, 0, "JWKS %s: bad or truncated chunked body", url);
-            goto out;
-        }
-        blen = (size_t)d;
-    } else if (clen >= 0) {
-        if (blen < (size_t)clen) {
-            fail(err, cap, 0, "JWKS %s: body truncated (%zu of %ld bytes)", url, blen, clen);
-            goto out;
-        }
-        blen = (size_t)clen;
-    }
-    if (blen > WEFT_JWKS_MAX_BYTES) {
-        fail(err, cap, 0, "JWKS %s: body larger than %d bytes", url, WEFT_JWKS_MAX_BYTES);
-        goto out;
-    }
-    k = weft_jwks_parse(body, blen, e, sizeof e);
-    if (!k)
+    if (r.status != 200)
+        fail(err, cap, 0, "JWKS %s: HTTP status %d, want 200", url, r.status);
+    else if (!(k = weft_jwks_parse(r.body, r.body_len, e, sizeof e)))
         fail(err, cap, 0, "%s: %s", url, e);
-out:
-    free(req);
-    free(buf);
-    close(fd);
+    weft_httpc_resp_free(&r);
     return k;
 }
 
