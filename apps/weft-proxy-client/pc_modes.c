@@ -54,7 +54,7 @@ nap(int64_t ns)
 
 /* Report a REST answer that is not 2xx: the server's JSON error as is. */
 static void
-print_http_error(const char *what, const char *addr, const pc_http_resp *r)
+print_http_error(const char *what, const char *addr, const weft_httpc_resp *r)
 {
     char body[1100];
     pc_printable((const uint8_t *)r->body, r->body_len, 1000, body, sizeof body);
@@ -64,7 +64,7 @@ print_http_error(const char *what, const char *addr, const pc_http_resp *r)
 
 /* Parse a 2xx JSON object answer; NULL (after a message) when it is not. */
 static cJSON *
-answer_json(const char *what, const char *addr, const pc_http_resp *r)
+answer_json(const char *what, const char *addr, const weft_httpc_resp *r)
 {
     cJSON *o = cJSON_ParseWithLength(r->body, r->body_len);
     if (!cJSON_IsObject(o)) {
@@ -98,6 +98,33 @@ print_published(const pc_opts *o, const char *status, const char *id, int64_t to
     fflush(stdout);
 }
 
+/* POST a JSON object to the proxy's REST API (-proxy), with the token if
+ * there is one. As weft_httpc_request. */
+static int
+rest_post(const pc_opts *o, const char *path, const char *json, weft_httpc_resp *r, char *err,
+          size_t cap)
+{
+    char host[256], port[8];
+    memset(r, 0, sizeof *r);
+    int rc = weft_httpc_split_hostport(o->proxy, host, sizeof host, port, sizeof port, err, cap);
+    if (rc < 0)
+        return rc;
+    weft_httpc_req q = {
+        .method = "POST",
+        .host = host,
+        .port = port,
+        .path = path,
+        .bearer = o->token,
+        .body = json,
+        .body_len = strlen(json),
+        .accept = "application/json",
+        .user_agent = PC_USER_AGENT,
+        .timeout_ms = PC_TIMEOUT_MS,
+        .stop = &pc_stop,
+    };
+    return weft_httpc_request(&q, r, err, cap);
+}
+
 /* ---- publish ----------------------------------------------------------------- */
 
 static int
@@ -118,10 +145,9 @@ publish_rest(const pc_opts *o)
         if (i > 0 && nap(o->sleep_ns) < 0)
             break;
         char err[PC_ERRLEN];
-        pc_http_resp r;
+        weft_httpc_resp r;
         int64_t t0 = weft_mono_ns();
-        int rc = pc_http_request(o->proxy, "POST", "/api/v1/publish", o->token, body, &r, err,
-                                 sizeof err);
+        int rc = rest_post(o, "/api/v1/publish", body, &r, err, sizeof err);
         int64_t took = weft_mono_ns() - t0;
         if (rc == -EINTR)
             break;
@@ -132,12 +158,12 @@ publish_rest(const pc_opts *o)
         }
         if (r.status < 200 || r.status > 299) {
             print_http_error("publish", o->proxy, &r);
-            pc_http_resp_free(&r);
+            weft_httpc_resp_free(&r);
             status = 1;
             break;
         }
         cJSON *a = answer_json("publish", o->proxy, &r);
-        pc_http_resp_free(&r);
+        weft_httpc_resp_free(&r);
         if (!a) {
             status = 1;
             break;
@@ -265,10 +291,9 @@ subscribe_rest(const pc_opts *o, char *thr, size_t cap)
     char *body = cJSON_PrintUnformatted(req);
     cJSON_Delete(req);
     char err[PC_ERRLEN];
-    pc_http_resp r;
-    int rc = body ? pc_http_request(o->proxy, "POST", "/api/v1/subscribe", o->token, body, &r,
-                                    err, sizeof err)
-                  : (snprintf(err, sizeof err, "out of memory"), -1);
+    weft_httpc_resp r;
+    int rc = body ? rest_post(o, "/api/v1/subscribe", body, &r, err, sizeof err)
+                  : (snprintf(err, sizeof err, "out of memory"), -ENOMEM);
     free(body);
     if (rc == -EINTR)
         return -EINTR;
@@ -278,11 +303,11 @@ subscribe_rest(const pc_opts *o, char *thr, size_t cap)
     }
     if (r.status < 200 || r.status > 299) {
         print_http_error("subscribe", o->proxy, &r);
-        pc_http_resp_free(&r);
+        weft_httpc_resp_free(&r);
         return 1;
     }
     cJSON *a = answer_json("subscribe", o->proxy, &r);
-    pc_http_resp_free(&r);
+    weft_httpc_resp_free(&r);
     if (!a)
         return 1;
     const char *st = json_str(a, "status");

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * pclient.h: the parts of weft-proxy-client (the guides' proxy client) shared
- * between its files: the stop flag, a tiny HTTP/1.1 client for the proxy's
- * REST API (http_client.c), a tiny RFC 6455 WebSocket client for its
- * delivery socket (ws_client.c) and the text helpers both need.
+ * between its files: the stop flag, a tiny RFC 6455 WebSocket client for the
+ * proxy's delivery socket (ws_client.c) and the text helpers. REST requests
+ * go through the shared HTTP client, weft/svc_httpc.h.
  *
  * The clients are deliberately small: one request per TCP connection,
  * plaintext only, everything blocking with deadlines. Nothing the server
@@ -19,10 +19,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "weft/svc_httpc.h"
+
 #define PC_TIMEOUT_MS 10000          /* connect, request and answer */
 #define PC_POLL_MS 200               /* how often blocked waits look at pc_stop */
-#define PC_MAX_HEADER (16u << 10)    /* response head (status line and headers) */
-#define PC_MAX_BODY (16u << 20)      /* HTTP response body */
 #define PC_MAX_WS_MESSAGE (64u << 20) /* one WebSocket message, all fragments */
 #define PC_ERRLEN 512
 
@@ -53,63 +53,9 @@ typedef struct pc_opts {
 int pc_publish_main(const pc_opts *o);
 int pc_subscribe_main(const pc_opts *o);
 
-
-/* ---- TCP and HTTP/1.1 (http_client.c) ---- */
-
-/* "host:port", "[v6]:port", optionally prefixed with "http://" (and for
- * WebSocket "ws://"); a trailing "/" is tolerated. Returns 0 or -1 with
- * err filled. host gets the name without brackets. */
-int pc_split_hostport(const char *in, char *host, size_t hcap, char *port, size_t pcap,
-                      char *err, size_t cap);
-
-/* Connect to host:port before deadline_ms (a weft_mono_ms() value). Returns
- * the socket (blocking mode off: O_NONBLOCK), -EINTR, -ETIMEDOUT or -1;
- * err filled. */
-int pc_tcp_connect(const char *host, const char *port, int64_t deadline_ms, char *err,
-                   size_t cap);
-
-/* Write all of p before deadline_ms (< 0: none). 0, -EINTR, -ETIMEDOUT or
- * -1 (err filled). */
-int pc_send_all(int fd, const void *p, size_t len, int64_t deadline_ms, char *err, size_t cap);
-
-/* Wait for fd to be readable before deadline_ms (< 0: forever), in slices
- * watching pc_stop. 1 readable, -EINTR, -ETIMEDOUT, -1. */
-int pc_wait_readable(int fd, int64_t deadline_ms, char *err, size_t cap);
-
-/* A parsed response head. */
-typedef struct pc_http_head {
-    int status;              /* 100..599 */
-    long long content_length; /* -1 when absent */
-    int chunked;
-    char *raw;               /* the head text, NUL-terminated (malloc'd) */
-    size_t raw_len;
-} pc_http_head;
-
-/* Read a response head from fd into *h; bytes read past it (the start of
- * the body or of the WebSocket stream) go to *extra / *extra_len
- * (malloc'd, may be NULL). Returns 0, -EINTR, -ETIMEDOUT or -1. */
-int pc_http_read_head(int fd, int64_t deadline_ms, pc_http_head *h, uint8_t **extra,
-                      size_t *extra_len, char *err, size_t cap);
-void pc_http_head_free(pc_http_head *h);
-/* Value of header name (case-insensitive) in the head, copied into out
- * without surrounding blanks. Returns its length, or -1 when absent,
- * -2 when repeated, -3 when longer than cap - 1. */
-int pc_http_header(const pc_http_head *h, const char *name, char *out, size_t cap);
-
-/* A complete answer. */
-typedef struct pc_http_resp {
-    int status;
-    char *body; /* NUL-terminated (malloc'd) */
-    size_t body_len;
-} pc_http_resp;
-
-/* One request on a fresh connection ("Connection: close"): method, path,
- * an optional Bearer token, an optional JSON body. Waits at most
- * PC_TIMEOUT_MS in all. Returns 0 with *r filled (any status; free with
- * pc_http_resp_free), -EINTR, -ETIMEDOUT or -1; err filled. */
-int pc_http_request(const char *hostport, const char *method, const char *path,
-                    const char *token, const char *json, pc_http_resp *r, char *err, size_t cap);
-void pc_http_resp_free(pc_http_resp *r);
+/* HTTP/1.1 and the TCP pieces the WebSocket client shares come from
+ * weft/svc_httpc.h; every wait passes &pc_stop. */
+#define PC_USER_AGENT "weft-proxy-client/" WEFT_VERSION
 
 /* ---- WebSocket (ws_client.c) ---- */
 
@@ -118,7 +64,8 @@ typedef struct pc_ws pc_ws;
 /* Open ws://hostport/path (path includes the query) with an optional
  * Bearer token. Checks 101, Upgrade, Connection and Sec-WebSocket-Accept.
  * A refusal fills err with the server's status and body. Returns the
- * socket object, or NULL with *rc (-EINTR, -ETIMEDOUT, -1) and err. */
+ * socket object, or NULL with *rc (-EINTR, -ETIMEDOUT or another negative
+ * code) and err. */
 pc_ws *pc_ws_connect(const char *hostport, const char *path, const char *token, int *rc,
                      char *err, size_t cap);
 
@@ -138,7 +85,7 @@ int pc_ws_recv(pc_ws *w, uint8_t **msg, size_t *len, int *kind, int64_t timeout_
  * nothing. */
 void pc_ws_close(pc_ws *w, unsigned code);
 
-/* ---- clocks (http_client.c) and text helpers (proxy_client.c) ---- */
+/* ---- text helpers (proxy_client.c) ---- */
 
 /* Percent-encode s for a query value into out; returns 0 or -1 (no room). */
 int pc_url_encode(const char *s, char *out, size_t cap);

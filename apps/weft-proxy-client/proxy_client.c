@@ -291,7 +291,7 @@ parse_args(int argc, char **argv, pc_opts *o)
         char h[256], p[8], e[160];
         if (!strcmp(flags[k].name, "proxy") || !strcmp(flags[k].name, "grpc")) {
             const char *a = flags[k].name[0] == 'p' ? o->proxy : o->grpc;
-            if (a && pc_split_hostport(a, h, sizeof h, p, sizeof p, e, sizeof e) < 0)
+            if (a && weft_httpc_split_hostport(a, h, sizeof h, p, sizeof p, e, sizeof e) < 0)
                 return usage_error("-%s %s", flags[k].name, e);
         }
     }

@@ -79,7 +79,7 @@ send_control(pc_ws *w, int op, const uint8_t *p, size_t len, char *err, size_t c
     }
     for (size_t i = 0; i < len; i++)
         f[6 + i] = p[i] ^ f[2 + (i & 3)];
-    int rc = pc_send_all(w->fd, f, 6 + len, weft_mono_ms() + 2000, err, cap);
+    int rc = weft_httpc_send_all(w->fd, f, 6 + len, weft_mono_ms() + 2000, &pc_stop, err, cap);
     if (rc < 0)
         w->broken = 1;
     else if (op == OP_CLOSE)
@@ -145,7 +145,7 @@ read_exact(pc_ws *w, uint8_t *dst, size_t n, int64_t deadline_ms, char *err, siz
             w->broken = 1;
             return -1;
         }
-        int rc = pc_wait_readable(w->fd, deadline_ms, err, cap);
+        int rc = weft_httpc_wait_readable(w->fd, deadline_ms, &pc_stop, err, cap);
         if (rc == -ETIMEDOUT)
             snprintf(err, cap, "timed out in the middle of a WebSocket frame");
         if (rc < 0)
@@ -204,7 +204,8 @@ pc_ws_recv(pc_ws *w, uint8_t **msg, size_t *len, int *kind, int64_t timeout_ms, 
     }
     int64_t deadline = timeout_ms < 0 ? -1 : weft_mono_ms() + timeout_ms;
     if (w->off == w->have) {
-        int wr = pc_wait_readable(w->fd, deadline, err, cap); /* clean timeout: nothing read */
+        int wr = weft_httpc_wait_readable(w->fd, deadline, &pc_stop, err,
+                                          cap); /* clean timeout: nothing read */
         if (wr < 0) {
             if (wr == -ETIMEDOUT)
                 snprintf(err, cap, "no WebSocket message in time");
@@ -322,7 +323,7 @@ broken:
 
 /* Read the rest of a refusal's body (at most a few KiB) for the error. */
 static void
-refusal_body(pc_ws *w, const pc_http_head *h, int64_t deadline, char *out, size_t cap)
+refusal_body(pc_ws *w, const weft_httpc_head *h, int64_t deadline, char *out, size_t cap)
 {
     char e[64];
     size_t want = h->content_length > 0 ? (size_t)h->content_length : 0;
@@ -341,7 +342,7 @@ pc_ws_connect(const char *hostport, const char *path, const char *token, int *rc
 {
     char host[256], port[8];
     *rc = -1;
-    if (pc_split_hostport(hostport, host, sizeof host, port, sizeof port, err, cap) < 0)
+    if (weft_httpc_split_hostport(hostport, host, sizeof host, port, sizeof port, err, cap) < 0)
         return NULL;
     if (token)
         for (const char *c = token; *c; c++)
@@ -356,7 +357,7 @@ pc_ws_connect(const char *hostport, const char *path, const char *token, int *rc
         return NULL;
     }
     int64_t deadline = weft_mono_ms() + PC_TIMEOUT_MS;
-    w->fd = pc_tcp_connect(host, port, deadline, err, cap);
+    w->fd = weft_httpc_connect(host, port, deadline, &pc_stop, err, cap);
     if (w->fd < 0) {
         *rc = w->fd;
         free(w->buf);
@@ -367,7 +368,7 @@ pc_ws_connect(const char *hostport, const char *path, const char *token, int *rc
     char key[32], expect[64], got[128];
     uint8_t digest[EVP_MAX_MD_SIZE];
     unsigned dlen = 0;
-    pc_http_head h = {0};
+    weft_httpc_head h = {0};
     uint8_t *extra = NULL;
     size_t extra_len = 0;
     char *q = NULL;
@@ -397,9 +398,10 @@ pc_ws_connect(const char *hostport, const char *path, const char *token, int *rc
     if (token)
         n += snprintf(q + n, qcap - (size_t)n, "Authorization: Bearer %s\r\n", token);
     n += snprintf(q + n, qcap - (size_t)n, "\r\n");
-    if ((*rc = pc_send_all(w->fd, q, (size_t)n, deadline, err, cap)) < 0)
+    if ((*rc = weft_httpc_send_all(w->fd, q, (size_t)n, deadline, &pc_stop, err, cap)) < 0)
         goto fail;
-    if ((*rc = pc_http_read_head(w->fd, deadline, &h, &extra, &extra_len, err, cap)) < 0)
+    if ((*rc = weft_httpc_read_head(w->fd, deadline, 0, &pc_stop, &h, &extra, &extra_len, err,
+                                    cap)) < 0)
         goto fail;
     *rc = -1;
     if (extra_len > WS_BUF) {
@@ -416,12 +418,12 @@ pc_ws_connect(const char *hostport, const char *path, const char *token, int *rc
                  body);
         goto fail;
     }
-    if (pc_http_header(&h, "Upgrade", got, sizeof got) < 0 || strcasecmp(got, "websocket")) {
+    if (weft_httpc_header(&h, "Upgrade", got, sizeof got) < 0 || strcasecmp(got, "websocket")) {
         snprintf(err, cap, "WebSocket handshake: missing or wrong Upgrade header");
         goto fail;
     }
     int conn_ok = 0;
-    if (pc_http_header(&h, "Connection", got, sizeof got) > 0)
+    if (weft_httpc_header(&h, "Connection", got, sizeof got) > 0)
         for (char *save = NULL, *t = strtok_r(got, ", \t", &save); t;
              t = strtok_r(NULL, ", \t", &save))
             conn_ok |= strcasecmp(t, "upgrade") == 0;
@@ -429,23 +431,23 @@ pc_ws_connect(const char *hostport, const char *path, const char *token, int *rc
         snprintf(err, cap, "WebSocket handshake: Connection header lacks \"Upgrade\"");
         goto fail;
     }
-    if (pc_http_header(&h, "Sec-WebSocket-Accept", got, sizeof got) < 0 || strcmp(got, expect)) {
+    if (weft_httpc_header(&h, "Sec-WebSocket-Accept", got, sizeof got) < 0 || strcmp(got, expect)) {
         snprintf(err, cap, "WebSocket handshake: missing or wrong Sec-WebSocket-Accept");
         goto fail;
     }
-    if (pc_http_header(&h, "Sec-WebSocket-Extensions", got, sizeof got) != -1 ||
-        pc_http_header(&h, "Sec-WebSocket-Protocol", got, sizeof got) != -1) {
+    if (weft_httpc_header(&h, "Sec-WebSocket-Extensions", got, sizeof got) != -ENOENT ||
+        weft_httpc_header(&h, "Sec-WebSocket-Protocol", got, sizeof got) != -ENOENT) {
         snprintf(err, cap, "WebSocket handshake: server chose an extension or subprotocol "
                            "that was not offered");
         goto fail;
     }
-    pc_http_head_free(&h);
+    weft_httpc_head_free(&h);
     free(extra);
     free(q);
     *rc = 0;
     return w;
 fail:
-    pc_http_head_free(&h);
+    weft_httpc_head_free(&h);
     free(extra);
     free(q);
     close(w->fd);

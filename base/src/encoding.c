@@ -2,7 +2,8 @@
 /*
  * Text encodings of binary identifiers (weft/encoding.h): base58btc (peer
  * ids), base32 lowercase without padding (RFC 4648 alphabet, multibase 'b',
- * CIDv1 peer ids) and base64 standard alphabet with padding (p2p.key).
+ * CIDv1 peer ids), base64 standard alphabet with padding (p2p.key) and
+ * base64url without padding (RFC 4648 section 5, as JWTs use it).
  *
  * Invariants: no routine reads outside s[0..slen) or p[0..len) or writes
  * outside out[0..cap). Encoders always NUL-terminate, so they need one byte
@@ -23,6 +24,8 @@ static const char b58_alphabet[] = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijk
 static const char b32_alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
 static const char b64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char b64url_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /* Value of c in the alphabet, or -1. Linear search keeps the tables short;
  * these texts are tens of characters. */
@@ -190,37 +193,43 @@ weft_base32_decode(const char *s, size_t slen, uint8_t *out, size_t cap)
 
 /* ---- base64, standard alphabet, padded ------------------------------------- */
 
-int
-weft_base64_encode(const uint8_t *p, size_t len, char *out, size_t cap)
+/* Both base64 alphabets encode alike: whole groups of 3 bytes become 4
+ * characters; a tail of 1 or 2 bytes becomes 2 or 3 characters, followed
+ * by '=' up to a multiple of 4 when pad is set. */
+static int
+encode64(const char *alphabet, int pad, const uint8_t *p, size_t len, char *out, size_t cap)
 {
     if ((p == NULL && len > 0) || out == NULL || len > INT_MAX / 2)
         return WEFT_EINVAL;
-    size_t need = (len + 2) / 3 * 4;
+    size_t tail = len % 3;
+    size_t need = len / 3 * 4 + (tail == 0 ? 0 : pad ? 4 : tail + 1);
     if (need >= cap)
         return WEFT_ENOSPC;
     size_t o = 0, i = 0;
     for (; i + 3 <= len; i += 3) {
         uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-        out[o++] = b64_alphabet[v >> 18];
-        out[o++] = b64_alphabet[(v >> 12) & 63];
-        out[o++] = b64_alphabet[(v >> 6) & 63];
-        out[o++] = b64_alphabet[v & 63];
+        out[o++] = alphabet[v >> 18];
+        out[o++] = alphabet[(v >> 12) & 63];
+        out[o++] = alphabet[(v >> 6) & 63];
+        out[o++] = alphabet[v & 63];
     }
-    if (len - i == 1) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        out[o++] = b64_alphabet[v >> 18];
-        out[o++] = b64_alphabet[(v >> 12) & 63];
-        out[o++] = '=';
-        out[o++] = '=';
-    } else if (len - i == 2) {
-        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
-        out[o++] = b64_alphabet[v >> 18];
-        out[o++] = b64_alphabet[(v >> 12) & 63];
-        out[o++] = b64_alphabet[(v >> 6) & 63];
-        out[o++] = '=';
+    if (tail) {
+        uint32_t v = (uint32_t)p[i] << 16 | (tail == 2 ? (uint32_t)p[i + 1] << 8 : 0);
+        out[o++] = alphabet[v >> 18];
+        out[o++] = alphabet[(v >> 12) & 63];
+        if (tail == 2)
+            out[o++] = alphabet[(v >> 6) & 63];
+        while (pad && o % 4)
+            out[o++] = '=';
     }
     out[o] = '\0';
     return (int)o;
+}
+
+int
+weft_base64_encode(const uint8_t *p, size_t len, char *out, size_t cap)
+{
+    return encode64(b64_alphabet, 1, p, len, out, cap);
 }
 
 int
@@ -259,6 +268,47 @@ weft_base64_decode(const char *s, size_t slen, uint8_t *out, size_t cap)
         if ((data == 2 && (v & 0xffff)) || (data == 3 && (v & 0xff)))
             return WEFT_EPROTO;
     }
+    return (int)o;
+}
+
+/* ---- base64url, RFC 4648 section 5 alphabet, no padding ------------------- */
+
+int
+weft_base64url_encode(const uint8_t *p, size_t len, char *out, size_t cap)
+{
+    return encode64(b64url_alphabet, 0, p, len, out, cap);
+}
+
+int
+weft_base64url_decode(const char *s, size_t slen, uint8_t *out, size_t cap)
+{
+    if ((s == NULL && slen > 0) || out == NULL || slen > INT_MAX)
+        return WEFT_EINVAL;
+    /* 4 characters carry 3 bytes; a lone character in the last group
+     * carries only 6 bits, less than a byte. */
+    size_t tail = slen % 4;
+    if (tail == 1)
+        return WEFT_EPROTO;
+    size_t need = slen / 4 * 3 + (tail ? tail - 1 : 0);
+    if (need > cap)
+        return WEFT_ENOSPC;
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < slen; i++) {
+        int d = digit_of(b64url_alphabet, 64, s[i]);
+        if (d < 0)
+            return WEFT_EPROTO; /* includes '+', '/' and any '=' */
+        acc = (acc << 6) | (uint32_t)d;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (uint8_t)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    if (acc != 0)
+        return WEFT_EPROTO; /* the 2 or 4 bits after the last byte must be zero */
     return (int)o;
 }
 

@@ -23,13 +23,17 @@ extern "C" {
  * Decoders accept only canonical text: they reject characters outside
  * their alphabet, impossible lengths, non-zero unused bits and, for
  * base64, missing or misplaced '=' padding; base32 is lowercase without
- * padding. So decode then encode reproduces the text exactly. */
+ * padding; base64url (RFC 4648 section 5: '-' and '_' for '+' and '/')
+ * has no padding, so '=' is refused like any other foreign character.
+ * So decode then encode reproduces the text exactly. */
 WEFT_API int weft_base58_encode(const uint8_t *p, size_t len, char *out, size_t cap);
 WEFT_API int weft_base58_decode(const char *s, size_t slen, uint8_t *out, size_t cap);
 WEFT_API int weft_base32_encode(const uint8_t *p, size_t len, char *out, size_t cap);
 WEFT_API int weft_base32_decode(const char *s, size_t slen, uint8_t *out, size_t cap);
 WEFT_API int weft_base64_encode(const uint8_t *p, size_t len, char *out, size_t cap);
 WEFT_API int weft_base64_decode(const char *s, size_t slen, uint8_t *out, size_t cap);
+WEFT_API int weft_base64url_encode(const uint8_t *p, size_t len, char *out, size_t cap);
+WEFT_API int weft_base64url_decode(const char *s, size_t slen, uint8_t *out, size_t cap);
 
 /* Lowercase hex of p[0..len) into out (at least 2 * len + 1 bytes),
  * NUL-terminated. */

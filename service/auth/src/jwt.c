@@ -14,830 +14,33 @@
  * The claims are read (cJSON) only from the payload cjose returns after the
  * signature checked out.
  *
- * A JWKS is immutable after loading; verification only reads it, and
- * cjose_jws_verify only reads the key (OpenSSL's RSA public operation is
- * thread-safe), so verifies run concurrently without locks.
+ * A JWKS (jwks.c) is immutable after loading; verification only reads
+ * it, and cjose_jws_verify only reads the key (OpenSSL's RSA public
+ * operation is thread-safe), so verifies run concurrently without locks.
  *
- * The http:// loader is a minimal HTTP/1.1 client: one GET with
- * "Connection: close", one deadline for connect, send and receive, a capped
- * body, Content-Length or chunked or read-to-close framing.
+ * Also here: the Auth0 issuer string and the Bearer header parser.
  */
 #include <cjose/cjose.h>
 #include <cjson/cJSON.h>
-#include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
-#include <netdb.h>
-#include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "weft/common.h"
 #include "weft/svc_jwt.h"
+#include "auth_priv.h"
 
-#define MAX_KEYS 64
-#define NOTES_MAX 4096
-#define MIN_RSA_BITS 2048
-#define MAX_RSA_BITS 16384
-#define HTTP_TIMEOUT_MS 5000
-#define HTTP_HEAD_MAX 65536
 #define MAX_SAFE_INT 9007199254740992.0 /* 2^53 */
 
-struct key {
-    cjose_jwk_t *jwk;
-    char *kid; /* NULL when the JWK has none */
-};
-
-struct weft_jwks {
-    struct key *keys;
-    size_t n;
-    char *notes;
-    size_t notes_len;
-};
-
-/* ---- small helpers ---------------------------------------------------- */
-
-static int fail(char *err, size_t cap, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
+/* Whether c may appear in a base64url part of a compact token. */
 static int
-fail(char *err, size_t cap, int rc, const char *fmt, ...)
+is_b64url(unsigned char c)
 {
-    if (err && cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, cap, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
-/* Untrusted text as it may appear in an error line: at most 48 bytes,
- * quotes, backslashes, control and non-ASCII bytes escaped. */
-static void
-quote(const char *s, size_t n, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n && o + 5 < cap; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (i >= 48) {
-            o += (size_t)snprintf(out + o, cap - o, "...");
-            break;
-        }
-        if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\')
-            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", ch);
-        else
-            out[o++] = (char)ch;
-    }
-    out[o] = 0;
-}
-
-static int
-b64url_val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
-/* Strict base64url without padding (RFC 7515 section 2): the alphabet
- * only, no length of the form 4k+1, unused trailing bits zero. Writes a
- * NUL after the n bytes decoded (out must hold len * 3 / 4 + 1). 0 or -1. */
-static int
-b64url_decode(const char *in, size_t len, unsigned char *out, size_t *n)
-{
-    if (len % 4 == 1)
-        return -1;
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        int v = b64url_val((unsigned char)in[i]);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(acc >> bits);
-        }
-    }
-    if (bits && (acc & ((1u << bits) - 1)))
-        return -1;
-    out[o] = 0;
-    *n = o;
-    return 0;
-}
-
-/* Decode into a fresh buffer (NUL-terminated); NULL on bad input or ENOMEM
- * (*nomem tells which). */
-static unsigned char *
-b64url_dup(const char *in, size_t len, size_t *n, int *nomem)
-{
-    *nomem = 0;
-    unsigned char *out = malloc(len / 4 * 3 + 3);
-    if (!out) {
-        *nomem = 1;
-        return NULL;
-    }
-    if (b64url_decode(in, len, out, n) < 0) {
-        free(out);
-        return NULL;
-    }
-    return out;
-}
-
-/* How many members of obj are called name (cJSON keeps repeats). */
-static int
-members(const cJSON *obj, const char *name)
-{
-    int n = 0;
-    for (const cJSON *c = obj->child; c; c = c->next)
-        if (c->string && strcmp(c->string, name) == 0)
-            n++;
-    return n;
-}
-
-/* ---- key sets --------------------------------------------------------- */
-
-static void note(weft_jwks *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-note(weft_jwks *k, const char *fmt, ...)
-{
-    if (!k->notes || k->notes_len + 2 >= NOTES_MAX)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int w = vsnprintf(k->notes + k->notes_len, NOTES_MAX - k->notes_len - 1, fmt, ap);
-    va_end(ap);
-    if (w < 0)
-        return;
-    k->notes_len += (size_t)w;
-    if (k->notes_len > NOTES_MAX - 2)
-        k->notes_len = NOTES_MAX - 2;
-    k->notes[k->notes_len++] = '\n';
-    k->notes[k->notes_len] = 0;
-}
-
-void
-weft_jwks_free(weft_jwks *k)
-{
-    if (!k)
-        return;
-    for (size_t i = 0; i < k->n; i++) {
-        cjose_jwk_release(k->keys[i].jwk);
-        free(k->keys[i].kid);
-    }
-    free(k->keys);
-    free(k->notes);
-    free(k);
-}
-
-size_t
-weft_jwks_count(const weft_jwks *k)
-{
-    return k ? k->n : 0;
-}
-
-const char *
-weft_jwks_notes(const weft_jwks *k)
-{
-    return k && k->notes ? k->notes : "";
-}
-
-/* Bits of a big-endian unsigned integer. */
-static size_t
-bit_length(const unsigned char *p, size_t n)
-{
-    while (n && !*p) {
-        p++;
-        n--;
-    }
-    if (!n)
-        return 0;
-    size_t bits = 8 * (n - 1);
-    for (unsigned v = p[0]; v; v >>= 1)
-        bits++;
-    return bits;
-}
-
-/* A string member, or NULL if absent; *bad set if present but not a
- * string or repeated. */
-static const char *
-str_member(const cJSON *obj, const char *name, int *bad)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-    if (!v)
-        return NULL;
-    if (!cJSON_IsString(v) || members(obj, name) > 1) {
-        *bad = 1;
-        return NULL;
-    }
-    return v->valuestring;
-}
-
-/* Check one JWK and, if it is a usable RS256 key, add it. Returns -ENOMEM
- * or 0 (kept or skipped with a note). */
-static int
-add_key(weft_jwks *k, const cJSON *j, size_t idx)
-{
-    char label[320], q[256];
-    if (!cJSON_IsObject(j)) {
-        note(k, "key %zu: not a JSON object", idx);
-        return 0;
-    }
-    int bad = 0;
-    const char *kid = str_member(j, "kid", &bad);
-    if (bad) {
-        note(k, "key %zu: kid is not a string", idx);
-        return 0;
-    }
-    if (kid) {
-        quote(kid, strlen(kid), q, sizeof q);
-        snprintf(label, sizeof label, "key %zu (kid \"%s\")", idx, q);
-    } else {
-        snprintf(label, sizeof label, "key %zu", idx);
-    }
-    const char *kty = str_member(j, "kty", &bad);
-    const char *use = str_member(j, "use", &bad);
-    const char *alg = str_member(j, "alg", &bad);
-    const char *n64 = str_member(j, "n", &bad);
-    const char *e64 = str_member(j, "e", &bad);
-    if (bad) {
-        note(k, "%s: kty, use, alg, n or e is not a string or is repeated", label);
-        return 0;
-    }
-    if (!kty) {
-        note(k, "%s: no kty", label);
-        return 0;
-    }
-    if (strcmp(kty, "RSA") != 0) {
-        quote(kty, strlen(kty), q, sizeof q);
-        note(k, "%s: kty %s, want RSA", label, q);
-        return 0;
-    }
-    if (use && strcmp(use, "sig") != 0) {
-        quote(use, strlen(use), q, sizeof q);
-        note(k, "%s: use %s, want sig", label, q);
-        return 0;
-    }
-    if (alg && strcmp(alg, "RS256") != 0) {
-        quote(alg, strlen(alg), q, sizeof q);
-        note(k, "%s: alg %s, want RS256", label, q);
-        return 0;
-    }
-    if (!n64 || !e64) {
-        note(k, "%s: RSA key without n or e", label);
-        return 0;
-    }
-    if (k->n >= MAX_KEYS) {
-        note(k, "%s: more than %d keys, ignored", label, MAX_KEYS);
-        return 0;
-    }
-
-    int nomem;
-    size_t nlen, elen;
-    unsigned char *nb = b64url_dup(n64, strlen(n64), &nlen, &nomem);
-    if (!nb) {
-        if (nomem)
-            return -ENOMEM;
-        note(k, "%s: n is not base64url", label);
-        return 0;
-    }
-    size_t bits = bit_length(nb, nlen);
-    free(nb);
-    unsigned char *eb = b64url_dup(e64, strlen(e64), &elen, &nomem);
-    if (!eb) {
-        if (nomem)
-            return -ENOMEM;
-        note(k, "%s: e is not base64url", label);
-        return 0;
-    }
-    size_t ebits = bit_length(eb, elen);
-    int e_odd = elen && (eb[elen - 1] & 1);
-    free(eb);
-    if (bits < MIN_RSA_BITS || bits > MAX_RSA_BITS) {
-        note(k, "%s: modulus of %zu bits, want %d..%d", label, bits, MIN_RSA_BITS, MAX_RSA_BITS);
-        return 0;
-    }
-    if (ebits < 2 || ebits > 64 || !e_odd) {
-        note(k, "%s: bad public exponent", label);
-        return 0;
-    }
-
-    /* hand cjose only the public members, so a private key in the set
-     * never becomes a signing key here */
-    int rc = -ENOMEM;
-    char *pub = NULL;
-    cJSON *o = cJSON_CreateObject();
-    if (!o || !cJSON_AddStringToObject(o, "kty", "RSA") || !cJSON_AddStringToObject(o, "n", n64) ||
-        !cJSON_AddStringToObject(o, "e", e64))
-        goto out;
-    pub = cJSON_PrintUnformatted(o);
-    if (!pub)
-        goto out;
-    cjose_err cerr;
-    cjose_jwk_t *jwk = cjose_jwk_import(pub, strlen(pub), &cerr);
-    if (!jwk) {
-        if (cerr.code == CJOSE_ERR_NO_MEMORY)
-            goto out;
-        note(k, "%s: not a valid RSA key (%s)", label, cerr.message ? cerr.message : "cjose");
-        rc = 0;
-        goto out;
-    }
-    char *kidcopy = NULL;
-    if (kid && !(kidcopy = strdup(kid))) {
-        cjose_jwk_release(jwk);
-        goto out;
-    }
-    k->keys[k->n].jwk = jwk;
-    k->keys[k->n].kid = kidcopy;
-    k->n++;
-    rc = 0;
-out:
-    free(pub);
-    cJSON_Delete(o);
-    return rc;
-}
-
-weft_jwks *
-weft_jwks_parse(const char *json, size_t len, char *err, size_t cap)
-{
-    if (!json)
-        return (void)fail(err, cap, 0, "JWKS: no document"), NULL;
-    if (len > WEFT_JWKS_MAX_BYTES)
-        return (void)fail(err, cap, 0, "JWKS: %zu bytes, max %d", len, WEFT_JWKS_MAX_BYTES), NULL;
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
-    if (!root) {
-        size_t at = end && end >= json && end <= json + len ? (size_t)(end - json) : 0;
-        fail(err, cap, 0, "JWKS: invalid JSON near byte %zu", at);
-        return NULL;
-    }
-    weft_jwks *k = calloc(1, sizeof *k);
-    if (!k || !(k->notes = calloc(1, NOTES_MAX)) || !(k->keys = calloc(MAX_KEYS, sizeof *k->keys)))
-        goto nomem;
-
-    const cJSON *keys =
-        cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "keys") : NULL;
-    if (keys) {
-        if (!cJSON_IsArray(keys) || members(root, "keys") > 1) {
-            fail(err, cap, 0, "JWKS: \"keys\" is not an array");
-            goto fail;
-        }
-        size_t i = 0;
-        for (const cJSON *j = keys->child; j; j = j->next, i++)
-            if (add_key(k, j, i) < 0)
-                goto nomem;
-    } else if (cJSON_IsObject(root) && cJSON_GetObjectItemCaseSensitive(root, "kty")) {
-        if (add_key(k, root, 0) < 0)
-            goto nomem;
-    } else {
-        fail(err, cap, 0, "JWKS: no \"keys\" array");
-        goto fail;
-    }
-    if (!k->n) {
-        /* the first reason is usually the whole story */
-        size_t l = strcspn(k->notes, "\n");
-        fail(err, cap, 0, "JWKS: no usable RS256 key%s%.*s", l ? " (" : "", (int)l, k->notes);
-        if (l && err && cap > 1 && strlen(err) + 1 < cap)
-            strcat(err, ")");
-        goto fail;
-    }
-    cJSON_Delete(root);
-    return k;
-nomem:
-    fail(err, cap, 0, "JWKS: out of memory");
-fail:
-    cJSON_Delete(root);
-    weft_jwks_free(k);
-    return NULL;
-}
-
-weft_jwks *
-weft_jwks_load_file(const char *path, char *err, size_t cap)
-{
-    char e[WEFT_JWT_ERR], eb[128];
-    if (!path || !*path)
-        return (void)fail(err, cap, 0, "JWKS file: no path given"), NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        fail(err, cap, 0, "JWKS file %s: %s", path, strerror_r(errno, eb, sizeof eb));
-        return NULL;
-    }
-    size_t cap_buf = 16384, len = 0;
-    char *buf = malloc(cap_buf);
-    weft_jwks *k = NULL;
-    if (!buf) {
-        fail(err, cap, 0, "JWKS file %s: out of memory", path);
-        goto out;
-    }
-    for (;;) {
-        if (len == cap_buf) {
-            if (cap_buf > WEFT_JWKS_MAX_BYTES) {
-                fail(err, cap, 0, "JWKS file %s: larger than %d bytes", path, WEFT_JWKS_MAX_BYTES);
-                goto out;
-            }
-            char *nb = realloc(buf, cap_buf * 2);
-            if (!nb) {
-                fail(err, cap, 0, "JWKS file %s: out of memory", path);
-                goto out;
-            }
-            buf = nb;
-            cap_buf *= 2;
-        }
-        ssize_t r = read(fd, buf + len, cap_buf - len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            fail(err, cap, 0, "JWKS file %s: %s", path, strerror_r(errno, eb, sizeof eb));
-            goto out;
-        }
-        if (r == 0)
-            break;
-        len += (size_t)r;
-    }
-    if (len > WEFT_JWKS_MAX_BYTES) {
-        fail(err, cap, 0, "JWKS file %s: larger than %d bytes", path, WEFT_JWKS_MAX_BYTES);
-        goto out;
-    }
-    k = weft_jwks_parse(buf, len, e, sizeof e);
-    if (!k)
-        fail(err, cap, 0, "%s: %s", path, e);
-out:
-    free(buf);
-    close(fd);
-    return k;
-}
-
-/* ---- http:// loading -------------------------------------------------- */
-
-static int64_t
-mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Wait for fd to become ready for events before the deadline. 0, -ETIMEDOUT
- * or -errno. */
-static int
-wait_fd(int fd, short events, int64_t deadline)
-{
-    for (;;) {
-        int64_t left = deadline - mono_ms();
-        if (left <= 0)
-            return -ETIMEDOUT;
-        struct pollfd p = {.fd = fd, .events = events};
-        int n = poll(&p, 1, (int)left);
-        if (n > 0)
-            return 0;
-        if (n == 0)
-            return -ETIMEDOUT;
-        if (errno != EINTR)
-            return -errno;
-    }
-}
-
-static int
-connect_to(const char *host, const char *port, int64_t deadline, char *err, size_t cap)
-{
-    char eb[128];
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    struct addrinfo *res = NULL;
-    int g = getaddrinfo(host, port, &hints, &res);
-    if (g)
-        return fail(err, cap, -EHOSTUNREACH, "cannot resolve %s: %s", host, gai_strerror(g));
-    int rc = -ECONNREFUSED;
-    for (struct addrinfo *a = res; a; a = a->ai_next) {
-        int fd =
-            socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-        if (fd < 0) {
-            rc = -errno;
-            continue;
-        }
-        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
-            freeaddrinfo(res);
-            return fd;
-        }
-        rc = -errno;
-        if (errno == EINPROGRESS) {
-            rc = wait_fd(fd, POLLOUT, deadline);
-            if (rc == 0) {
-                int so = 0;
-                socklen_t sl = sizeof so;
-                getsockopt(fd, SOL_SOCKET, SO_ERROR, &so, &sl);
-                if (so == 0) {
-                    freeaddrinfo(res);
-                    return fd;
-                }
-                rc = -so;
-            }
-        }
-        close(fd);
-        if (rc == -ETIMEDOUT)
-            break;
-    }
-    freeaddrinfo(res);
-    return fail(err, cap, rc, "cannot connect to %s port %s: %s", host, port,
-                strerror_r(-rc, eb, sizeof eb));
-}
-
-/* Case-insensitive: does header line [p, e) start with name ":"? The value
- * (blanks trimmed) in *v, *vl. */
-static int
-header_is(const char *p, const char *e, const char *name, const char **v, size_t *vl)
-{
-    size_t n = strlen(name);
-    if ((size_t)(e - p) <= n || strncasecmp(p, name, n) != 0 || p[n] != ':')
-        return 0;
-    p += n + 1;
-    while (p < e && (*p == ' ' || *p == '\t'))
-        p++;
-    while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
-        e--;
-    *v = p;
-    *vl = (size_t)(e - p);
-    return 1;
-}
-
-#define CHUNK_MORE (-1L)
-#define CHUNK_BAD (-2L)
-
-/* Walk a chunked body of len bytes: its decoded length once the last chunk
- * and the trailers have arrived, CHUNK_MORE before, CHUNK_BAD on bad
- * framing. With compact, also move the chunk data together at b. */
-static long
-chunk_walk(char *b, size_t len, int compact)
-{
-    size_t in = 0, out = 0;
-    for (;;) {
-        char *eol = memmem(b + in, len - in, "\r\n", 2);
-        if (!eol)
-            return len - in > 1024 ? CHUNK_BAD : CHUNK_MORE;
-        size_t sz = 0, digits = 0;
-        const char *p = b + in;
-        for (; p < eol && isxdigit((unsigned char)*p); p++, digits++) {
-            if (sz > WEFT_JWKS_MAX_BYTES)
-                return CHUNK_BAD;
-            int c = tolower((unsigned char)*p);
-            sz = sz * 16 + (size_t)(c <= '9' ? c - '0' : c - 'a' + 10);
-        }
-        if (!digits || (p < eol && *p != ';' && *p != ' ' && *p != '\t'))
-            return CHUNK_BAD;
-        in = (size_t)(eol - b) + 2;
-        if (sz == 0)
-            break;
-        if (len - in < sz + 2)
-            return CHUNK_MORE;
-        if (b[in + sz] != '\r' || b[in + sz + 1] != '\n')
-            return CHUNK_BAD;
-        if (compact)
-            memmove(b + out, b + in, sz);
-        out += sz;
-        in += sz + 2;
-    }
-    /* trailer lines (ignored) up to an empty one */
-    for (;;) {
-        char *eol = memmem(b + in, len - in, "\r\n", 2);
-        if (!eol)
-            return CHUNK_MORE;
-        if (eol == b + in)
-            return (long)out;
-        in = (size_t)(eol - b) + 2;
-    }
-}
-
-/* Split http://host[:port]/path into its parts (NUL-terminated copies). */
-static int
-parse_url(const char *url, char *host, size_t hcap, char *port, size_t pcap, char *path,
-          size_t pathcap, char *err, size_t cap)
-{
-    if (strncasecmp(url, "https://", 8) == 0)
-        return fail(err, cap, WEFT_ENOTSUP,
-                    "https JWKS URLs are not supported (no TLS client): give a JWKS file or an "
-                    "http:// URL, e.g. a local sidecar");
-    if (strncasecmp(url, "http://", 7) != 0)
-        return fail(err, cap, WEFT_EINVAL, "JWKS URL must start with http://");
-    for (const char *c = url; *c; c++)
-        if ((unsigned char)*c <= 0x20 || *c == 0x7f)
-            return fail(err, cap, WEFT_EINVAL, "JWKS URL contains a blank or control character");
-    const char *a = url + 7;
-    size_t alen = strcspn(a, "/?#");
-    if (memchr(a, '@', alen))
-        return fail(err, cap, WEFT_EINVAL, "JWKS URL: user information is not supported");
-    const char *hs = a, *he, *ps = NULL;
-    if (*a == '[') {
-        he = memchr(a, ']', alen);
-        if (!he)
-            return fail(err, cap, WEFT_EINVAL, "JWKS URL: unterminated [IPv6 address]");
-        hs = a + 1;
-        if (he + 1 < a + alen) {
-            if (he[1] != ':')
-                return fail(err, cap, WEFT_EINVAL, "JWKS URL: bad authority");
-            ps = he + 2;
-        }
-    } else {
-        he = memchr(a, ':', alen);
-        if (he)
-            ps = he + 1;
-        else
-            he = a + alen;
-    }
-    if (he == hs || (size_t)(he - hs) >= hcap)
-        return fail(err, cap, WEFT_EINVAL, "JWKS URL: bad host");
-    memcpy(host, hs, (size_t)(he - hs));
-    host[he - hs] = 0;
-    if (ps) {
-        size_t pl = (size_t)(a + alen - ps);
-        long v = 0;
-        for (size_t i = 0; i < pl; i++) {
-            if (!isdigit((unsigned char)ps[i]) || (v = v * 10 + (ps[i] - '0')) > 65535)
-                return fail(err, cap, WEFT_EINVAL, "JWKS URL: bad port");
-        }
-        if (!pl || v < 1)
-            return fail(err, cap, WEFT_EINVAL, "JWKS URL: bad port");
-        snprintf(port, pcap, "%ld", v);
-    } else {
-        snprintf(port, pcap, "80");
-    }
-    const char *p = a + alen;
-    size_t pl = strcspn(p, "#");
-    if (pl + 2 > pathcap)
-        return fail(err, cap, WEFT_EINVAL, "JWKS URL: path too long");
-    if (*p != '/')
-        path[0] = '/', memcpy(path + 1, p, pl), path[pl + 1] = 0;
-    else
-        memcpy(path, p, pl), path[pl] = 0;
-    return 0;
-}
-
-weft_jwks *
-weft_jwks_load_url(const char *url, char *err, size_t cap)
-{
-    char host[256], port[8], path[2048], e[WEFT_JWT_ERR], eb[128];
-    if (!url)
-        return (void)fail(err, cap, 0, "JWKS URL: none given"), NULL;
-    if (strlen(url) > 2048)
-        return (void)fail(err, cap, 0, "JWKS URL: longer than 2048 bytes"), NULL;
-    if (parse_url(url, host, sizeof host, port, sizeof port, path, sizeof path, err, cap) < 0)
-        return NULL;
-
-    int64_t deadline = mono_ms() + HTTP_TIMEOUT_MS;
-    weft_jwks *k = NULL;
-    size_t bcap = WEFT_JWKS_MAX_BYTES + HTTP_HEAD_MAX, len = 0;
-    char *buf = NULL, *req = NULL;
-    int fd = connect_to(host, port, deadline, e, sizeof e);
-    if (fd < 0) {
-        fail(err, cap, 0, "JWKS %s: %s", url, e);
-        return NULL;
-    }
-    int v6 = strchr(host, ':') != NULL;
-    int reqlen = asprintf(&req,
-                          "GET %s HTTP/1.1\r\nHost: %s%s%s%s%s\r\nAccept: application/json\r\n"
-                          "User-Agent: weft-proxy\r\nConnection: close\r\n\r\n",
-                          path, v6 ? "[" : "", host, v6 ? "]" : "", strcmp(port, "80") ? ":" : "",
-                          strcmp(port, "80") ? port : "");
-    buf = malloc(bcap + 1);
-    if (reqlen < 0 || !buf) {
-        req = reqlen < 0 ? NULL : req;
-        fail(err, cap, 0, "JWKS %s: out of memory", url);
-        goto out;
-    }
-    for (size_t sent = 0; sent < (size_t)reqlen;) {
-        ssize_t w = send(fd, req + sent, (size_t)reqlen - sent, MSG_NOSIGNAL);
-        if (w > 0) {
-            sent += (size_t)w;
-            continue;
-        }
-        int rc =
-            w < 0 && (errno == EAGAIN || errno == EINTR) ? wait_fd(fd, POLLOUT, deadline) : -errno;
-        if (rc < 0) {
-            fail(err, cap, 0, "JWKS %s: send: %s", url, strerror_r(-rc, eb, sizeof eb));
-            goto out;
-        }
-    }
-
-    /* read until the server closes, or the framing says the body is whole */
-    char *body = NULL;
-    long clen = -1;
-    int chunked = 0, status = 0;
-    for (;;) {
-        if (!body) {
-            char *hend = memmem(buf, len, "\r\n\r\n", 4);
-            if (hend) {
-                body = hend + 4;
-                if (len < 12 || strncmp(buf, "HTTP/1.", 7) != 0 || buf[8] != ' ' ||
-                    sscanf(buf + 9, "%3d", &status) != 1) {
-                    fail(err, cap, 0, "JWKS %s: not an HTTP response", url);
-                    goto out;
-                }
-                if (status != 200) {
-                    fail(err, cap, 0, "JWKS %s: HTTP status %d, want 200", url, status);
-                    goto out;
-                }
-                for (char *p = memmem(buf, len, "\r\n", 2) + 2; p < hend;) {
-                    char *le = memmem(p, (size_t)(hend - p) + 2, "\r\n", 2);
-                    const char *v;
-                    size_t vl;
-                    if (header_is(p, le, "Content-Length", &v, &vl)) {
-                        char num[24];
-                        if (!vl || vl >= sizeof num || strspn(v, "0123456789") < vl) {
-                            fail(err, cap, 0, "JWKS %s: bad Content-Length", url);
-                            goto out;
-                        }
-                        memcpy(num, v, vl);
-                        num[vl] = 0;
-                        clen = strtol(num, NULL, 10);
-                        if (clen > WEFT_JWKS_MAX_BYTES) {
-                            fail(err, cap, 0, "JWKS %s: body of %ld bytes, max %d", url, clen,
-                                 WEFT_JWKS_MAX_BYTES);
-                            goto out;
-                        }
-                    } else if (header_is(p, le, "Transfer-Encoding", &v, &vl)) {
-                        if (vl != 7 || strncasecmp(v, "chunked", 7) != 0) {
-                            fail(err, cap, 0, "JWKS %s: unsupported Transfer-Encoding", url);
-                            goto out;
-                        }
-                        chunked = 1;
-                    }
-                    p = le + 2;
-                }
-            } else if (len > HTTP_HEAD_MAX) {
-                fail(err, cap, 0, "JWKS %s: response headers too long", url);
-                goto out;
-            }
-        }
-        if (body && !chunked && clen >= 0 && (size_t)(buf + len - body) >= (size_t)clen)
-            break;
-        if (body && chunked && chunk_walk(body, (size_t)(buf + len - body), 0) != CHUNK_MORE)
-            break;
-        if (len == bcap) {
-            fail(err, cap, 0, "JWKS %s: body larger than %d bytes", url, WEFT_JWKS_MAX_BYTES);
-            goto out;
-        }
-        ssize_t r = recv(fd, buf + len, bcap - len, 0);
-        if (r > 0) {
-            len += (size_t)r;
-            continue;
-        }
-        if (r == 0)
-            break;
-        int rc = errno == EAGAIN || errno == EINTR ? wait_fd(fd, POLLIN, deadline) : -errno;
-        if (rc < 0) {
-            fail(err, cap, 0, "JWKS %s: receive: %s", url,
-                 rc == -ETIMEDOUT ? "timed out after 5 s" : strerror_r(-rc, eb, sizeof eb));
-            goto out;
-        }
-    }
-    if (!body) {
-        fail(err, cap, 0, "JWKS %s: connection closed before the response headers ended", url);
-        goto out;
-    }
-    size_t blen = (size_t)(buf + len - body);
-    if (chunked) {
-        long d = chunk_walk(body, blen, 1);
-        if (d < 0) {
-            fail(err, cap, 0, "JWKS %s: bad or truncated chunked body", url);
-            goto out;
-        }
-        blen = (size_t)d;
-    } else if (clen >= 0) {
-        if (blen < (size_t)clen) {
-            fail(err, cap, 0, "JWKS %s: body truncated (%zu of %ld bytes)", url, blen, clen);
-            goto out;
-        }
-        blen = (size_t)clen;
-    }
-    if (blen > WEFT_JWKS_MAX_BYTES) {
-        fail(err, cap, 0, "JWKS %s: body larger than %d bytes", url, WEFT_JWKS_MAX_BYTES);
-        goto out;
-    }
-    k = weft_jwks_parse(body, blen, e, sizeof e);
-    if (!k)
-        fail(err, cap, 0, "%s: %s", url, e);
-out:
-    free(req);
-    free(buf);
-    close(fd);
-    return k;
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
 }
 
 /* ---- tokens ----------------------------------------------------------- */
@@ -859,7 +62,7 @@ date_claim(const cJSON *pl, const char *name, int64_t *v, int *present, char *er
     if (!c)
         return 0;
     if (!cJSON_IsNumber(c) || !isfinite(c->valuedouble) || fabs(c->valuedouble) > 1e13)
-        return fail(err, cap, WEFT_EPROTO, "malformed token: %s is not a NumericDate", name);
+        return auth_fail(err, cap, WEFT_EPROTO, "malformed token: %s is not a NumericDate", name);
     *v = (int64_t)floor(c->valuedouble);
     *present = 1;
     return 0;
@@ -881,14 +84,14 @@ limit_claim(const cJSON *pl, const char *name, int64_t *out, char *err, size_t c
     if (!c)
         return 0;
     if (!cJSON_IsNumber(c) || !isfinite(c->valuedouble))
-        return fail(err, cap, WEFT_EPROTO, "claim %s: expected a non-negative integer", name);
+        return auth_fail(err, cap, WEFT_EPROTO, "claim %s: expected a non-negative integer", name);
     double d = c->valuedouble;
     if (d < 0)
-        return fail(err, cap, WEFT_EPROTO, "claim %s: negative value %.0f refused", name, d);
+        return auth_fail(err, cap, WEFT_EPROTO, "claim %s: negative value %.0f refused", name, d);
     if (d != floor(d))
-        return fail(err, cap, WEFT_EPROTO, "claim %s: %g is not an integer", name, d);
+        return auth_fail(err, cap, WEFT_EPROTO, "claim %s: %g is not an integer", name, d);
     if (d > MAX_SAFE_INT)
-        return fail(err, cap, WEFT_EPROTO, "claim %s: %.0f is out of range", name, d);
+        return auth_fail(err, cap, WEFT_EPROTO, "claim %s: %.0f is out of range", name, d);
     *out = (int64_t)d;
     return 0;
 }
@@ -913,12 +116,13 @@ check_claims(const cJSON *pl, const char *audience, const char *issuer, int64_t 
     static const char *const single[] = {"exp", "nbf", "iat", "iss", "aud", "sub"};
     char q[256];
     for (size_t i = 0; i < sizeof single / sizeof single[0]; i++)
-        if (members(pl, single[i]) > 1)
-            return fail(err, cap, WEFT_EPROTO, "malformed token: repeated claim \"%s\"", single[i]);
+        if (auth_members(pl, single[i]) > 1)
+            return auth_fail(err, cap, WEFT_EPROTO, "malformed token: repeated claim \"%s\"",
+                             single[i]);
     for (size_t i = 0; i < 4; i++)
-        if (members(pl, limit_names[i]) > 1)
-            return fail(err, cap, WEFT_EPROTO, "malformed token: repeated claim \"%s\"",
-                        limit_names[i]);
+        if (auth_members(pl, limit_names[i]) > 1)
+            return auth_fail(err, cap, WEFT_EPROTO, "malformed token: repeated claim \"%s\"",
+                             limit_names[i]);
 
     int64_t exp = 0, nbf = 0, iat = 0;
     int has_exp, has_nbf, has_iat, rc;
@@ -927,41 +131,41 @@ check_claims(const cJSON *pl, const char *audience, const char *issuer, int64_t 
         (rc = date_claim(pl, "iat", &iat, &has_iat, err, cap)) < 0)
         return rc;
     if (!has_exp)
-        return fail(err, cap, WEFT_EAUTH, "token has no exp claim");
+        return auth_fail(err, cap, WEFT_EAUTH, "token has no exp claim");
     if (now - WEFT_JWT_LEEWAY_S >= exp)
-        return fail(err, cap, WEFT_EAUTH, "token expired at %lld (now %lld)", (long long)exp,
-                    (long long)now);
+        return auth_fail(err, cap, WEFT_EAUTH, "token expired at %lld (now %lld)", (long long)exp,
+                         (long long)now);
     if (has_nbf && now + WEFT_JWT_LEEWAY_S < nbf)
-        return fail(err, cap, WEFT_EAUTH, "token not valid before %lld (now %lld)", (long long)nbf,
-                    (long long)now);
+        return auth_fail(err, cap, WEFT_EAUTH, "token not valid before %lld (now %lld)",
+                         (long long)nbf, (long long)now);
     if (has_iat && now + WEFT_JWT_LEEWAY_S < iat)
-        return fail(err, cap, WEFT_EAUTH, "token issued in the future at %lld (now %lld)",
-                    (long long)iat, (long long)now);
+        return auth_fail(err, cap, WEFT_EAUTH, "token issued in the future at %lld (now %lld)",
+                         (long long)iat, (long long)now);
 
     if (audience && *audience && !aud_has(cJSON_GetObjectItemCaseSensitive(pl, "aud"), audience)) {
-        quote(audience, strlen(audience), q, sizeof q);
-        return fail(err, cap, WEFT_EAUTH, "audience mismatch: want %s", q);
+        auth_quote(audience, strlen(audience), q, sizeof q);
+        return auth_fail(err, cap, WEFT_EAUTH, "audience mismatch: want %s", q);
     }
     if (issuer && *issuer) {
         const cJSON *iss = cJSON_GetObjectItemCaseSensitive(pl, "iss");
         if (!cJSON_IsString(iss) || strcmp(iss->valuestring, issuer) != 0) {
-            quote(issuer, strlen(issuer), q, sizeof q);
-            return fail(err, cap, WEFT_EAUTH, "issuer mismatch: want %s", q);
+            auth_quote(issuer, strlen(issuer), q, sizeof q);
+            return auth_fail(err, cap, WEFT_EAUTH, "issuer mismatch: want %s", q);
         }
     }
 
     const cJSON *sub = cJSON_GetObjectItemCaseSensitive(pl, "sub");
     if (!sub)
-        return fail(err, cap, WEFT_EAUTH, "token has no sub claim");
+        return auth_fail(err, cap, WEFT_EAUTH, "token has no sub claim");
     if (!cJSON_IsString(sub) || !sub->valuestring[0])
-        return fail(err, cap, WEFT_EAUTH, "sub is not a non-empty string");
+        return auth_fail(err, cap, WEFT_EAUTH, "sub is not a non-empty string");
     size_t sl = strlen(sub->valuestring);
     if (sl > WEFT_JWT_SUB_MAX)
-        return fail(err, cap, WEFT_EAUTH, "sub of %zu bytes, max %d", sl, WEFT_JWT_SUB_MAX);
+        return auth_fail(err, cap, WEFT_EAUTH, "sub of %zu bytes, max %d", sl, WEFT_JWT_SUB_MAX);
     for (size_t i = 0; i < sl; i++) {
         unsigned char ch = (unsigned char)sub->valuestring[i];
         if (ch < 0x20 || ch == 0x7f)
-            return fail(err, cap, WEFT_EAUTH, "sub contains a control character");
+            return auth_fail(err, cap, WEFT_EAUTH, "sub contains a control character");
     }
 
     int64_t lim[4];
@@ -988,32 +192,32 @@ check_header(const char *h, size_t hl, cJSON **hdr, const char **kid, char *err,
     char q[256];
     int nomem;
     size_t n;
-    unsigned char *raw = b64url_dup(h, hl, &n, &nomem);
+    unsigned char *raw = auth_b64url_dup(h, hl, &n, &nomem);
     if (!raw)
-        return nomem ? fail(err, cap, -ENOMEM, "out of memory")
-                     : fail(err, cap, WEFT_EPROTO, "malformed token: header is not base64url");
+        return nomem ? auth_fail(err, cap, -ENOMEM, "out of memory")
+                     : auth_fail(err, cap, WEFT_EPROTO, "malformed token: header is not base64url");
     *hdr = cJSON_ParseWithLengthOpts((const char *)raw, n, NULL, 0);
     free(raw);
     if (!cJSON_IsObject(*hdr))
-        return fail(err, cap, WEFT_EPROTO, "malformed token: header is not a JSON object");
+        return auth_fail(err, cap, WEFT_EPROTO, "malformed token: header is not a JSON object");
     for (size_t i = 0; i < sizeof single / sizeof single[0]; i++)
-        if (members(*hdr, single[i]) > 1)
-            return fail(err, cap, WEFT_EPROTO, "malformed token: repeated header member \"%s\"",
-                        single[i]);
+        if (auth_members(*hdr, single[i]) > 1)
+            return auth_fail(err, cap, WEFT_EPROTO,
+                             "malformed token: repeated header member \"%s\"", single[i]);
     const cJSON *alg = cJSON_GetObjectItemCaseSensitive(*hdr, "alg");
     if (!alg)
-        return fail(err, cap, WEFT_EPROTO, "malformed token: header has no alg");
+        return auth_fail(err, cap, WEFT_EPROTO, "malformed token: header has no alg");
     if (!cJSON_IsString(alg))
-        return fail(err, cap, WEFT_EPROTO, "malformed token: alg is not a string");
+        return auth_fail(err, cap, WEFT_EPROTO, "malformed token: alg is not a string");
     if (strcmp(alg->valuestring, "RS256") != 0) {
-        quote(alg->valuestring, strlen(alg->valuestring), q, sizeof q);
-        return fail(err, cap, WEFT_EAUTH, "unsupported alg %s", q);
+        auth_quote(alg->valuestring, strlen(alg->valuestring), q, sizeof q);
+        return auth_fail(err, cap, WEFT_EAUTH, "unsupported alg %s", q);
     }
     if (cJSON_GetObjectItemCaseSensitive(*hdr, "crit"))
-        return fail(err, cap, WEFT_EAUTH, "unsupported critical header parameters");
+        return auth_fail(err, cap, WEFT_EAUTH, "unsupported critical header parameters");
     const cJSON *k = cJSON_GetObjectItemCaseSensitive(*hdr, "kid");
     if (k && !cJSON_IsString(k))
-        return fail(err, cap, WEFT_EPROTO, "malformed token: kid is not a string");
+        return auth_fail(err, cap, WEFT_EPROTO, "malformed token: kid is not a string");
     *kid = k ? k->valuestring : NULL;
     return 0;
 }
@@ -1023,12 +227,12 @@ weft_jwt_verify(const weft_jwks *k, const char *token, size_t len, const char *a
                 const char *issuer, int64_t now_unix, weft_jwt_claims *out, char *err, size_t cap)
 {
     if (!k || !token || !out)
-        return fail(err, cap, WEFT_EINVAL, "no key set, token or output");
+        return auth_fail(err, cap, WEFT_EINVAL, "no key set, token or output");
     if (len > WEFT_JWT_MAX_TOKEN)
-        return fail(err, cap, WEFT_ETOOBIG, "token too long: %zu bytes, max %d", len,
-                    WEFT_JWT_MAX_TOKEN);
+        return auth_fail(err, cap, WEFT_ETOOBIG, "token too long: %zu bytes, max %d", len,
+                         WEFT_JWT_MAX_TOKEN);
     if (!len)
-        return fail(err, cap, WEFT_EPROTO, "malformed token: empty");
+        return auth_fail(err, cap, WEFT_EPROTO, "malformed token: empty");
 
     /* header.payload.signature, each base64url */
     size_t dot[2] = {0, 0}, ndots = 0;
@@ -1037,12 +241,13 @@ weft_jwt_verify(const weft_jwks *k, const char *token, size_t len, const char *a
             if (ndots < 2)
                 dot[ndots] = i;
             ndots++;
-        } else if (b64url_val((unsigned char)token[i]) < 0) {
-            return fail(err, cap, WEFT_EPROTO, "malformed token: byte %zu is not base64url", i);
+        } else if (!is_b64url((unsigned char)token[i])) {
+            return auth_fail(err, cap, WEFT_EPROTO, "malformed token: byte %zu is not base64url",
+                             i);
         }
     }
     if (ndots != 2)
-        return fail(err, cap, WEFT_EPROTO, "malformed token: %zu parts, want 3", ndots + 1);
+        return auth_fail(err, cap, WEFT_EPROTO, "malformed token: %zu parts, want 3", ndots + 1);
     size_t hl = dot[0], pl = dot[1] - dot[0] - 1, sl = len - dot[1] - 1;
 
     char q[256];
@@ -1054,11 +259,11 @@ weft_jwt_verify(const weft_jwks *k, const char *token, size_t len, const char *a
         goto out;
     rc = WEFT_EPROTO;
     if (!pl || pl % 4 == 1) {
-        fail(err, cap, rc, "malformed token: payload is not base64url");
+        auth_fail(err, cap, rc, "malformed token: payload is not base64url");
         goto out;
     }
     if (!sl || sl % 4 == 1) {
-        fail(err, cap, rc, "malformed token: %s signature", sl ? "bad" : "empty");
+        auth_fail(err, cap, rc, "malformed token: %s signature", sl ? "bad" : "empty");
         goto out;
     }
 
@@ -1073,37 +278,38 @@ weft_jwt_verify(const weft_jwks *k, const char *token, size_t len, const char *a
         jws = cjose_jws_import(token, len, &cerr);
         if (!jws) {
             rc = cerr.code == CJOSE_ERR_NO_MEMORY ? -ENOMEM : WEFT_EPROTO;
-            fail(err, cap, rc, "malformed token: %s", cerr.message ? cerr.message : "not a JWS");
+            auth_fail(err, cap, rc, "malformed token: %s",
+                      cerr.message ? cerr.message : "not a JWS");
             goto out;
         }
         /* the alg cjose will use must be the one checked above */
         const char *calg = cjose_header_get(cjose_jws_get_protected(jws), "alg", &cerr);
         if (!calg || strcmp(calg, "RS256") != 0) {
-            rc = fail(err, cap, WEFT_EAUTH, "unsupported alg");
+            rc = auth_fail(err, cap, WEFT_EAUTH, "unsupported alg");
             goto out;
         }
         tried++;
         ok = cjose_jws_verify(jws, k->keys[i].jwk, &cerr);
     }
     if (!tried) {
-        quote(kid ? kid : "", kid ? strlen(kid) : 0, q, sizeof q);
-        rc = fail(err, cap, WEFT_EAUTH, "unknown key id \"%s\"", q);
+        auth_quote(kid ? kid : "", kid ? strlen(kid) : 0, q, sizeof q);
+        rc = auth_fail(err, cap, WEFT_EAUTH, "unknown key id \"%s\"", q);
         goto out;
     }
     if (!ok) {
-        rc = fail(err, cap, WEFT_EAUTH, "bad signature");
+        rc = auth_fail(err, cap, WEFT_EAUTH, "bad signature");
         goto out;
     }
 
     uint8_t *plain = NULL;
     size_t plen = 0;
     if (!cjose_jws_get_plaintext(jws, &plain, &plen, &cerr)) {
-        rc = fail(err, cap, WEFT_EPROTO, "malformed token: no payload");
+        rc = auth_fail(err, cap, WEFT_EPROTO, "malformed token: no payload");
         goto out;
     }
     payload = cJSON_ParseWithLengthOpts((const char *)plain, plen, NULL, 0);
     if (!cJSON_IsObject(payload)) {
-        rc = fail(err, cap, WEFT_EPROTO, "malformed token: payload is not a JSON object");
+        rc = auth_fail(err, cap, WEFT_EPROTO, "malformed token: payload is not a JSON object");
         goto out;
     }
     memset(out, 0, sizeof *out);

@@ -1,20 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * weft/svc_jwt.h: bearer-token authentication for weft-proxy: RS256 JWTs
- * checked against a JSON Web Key Set (cjose underneath).
- *
- * OptimumP2P proxies take the JWKS from https://AUTH0_DOMAIN/.well-known/
- * jwks.json. weft has no TLS client here: the key set comes from a file or
- * from a plain http://host:port/path URL (a local sidecar or cache that
- * fetches it over https). https URLs are refused with a message that says
- * so.
- *
- * Key set: only RSA signing keys are kept: kty "RSA" with n and e, "use"
- * "sig" or absent, "alg" "RS256" or absent, a modulus of 2048 to 16384
- * bits; "kid" is optional. Other keys are skipped, and why is recorded
- * (weft_jwks_notes). Private members (d, p, q, ...) are ignored. A set
- * without a usable key is an error. A loaded set is immutable: any number
- * of threads may verify against it at once; free it after they are done.
+ * checked against a JSON Web Key Set (weft/svc_jwks.h, included here;
+ * cjose underneath).
  *
  * Tokens: the JWS compact form, at most WEFT_JWT_MAX_TOKEN bytes. The
  * header's alg must be exactly "RS256" (never "none", HS256, ...); its kid
@@ -38,6 +26,7 @@
 #include <stdint.h>
 
 #include "weft/common.h"
+#include "weft/svc_jwks.h"
 #include "weft/svc_ratelimit.h"
 
 #ifdef __cplusplus
@@ -47,10 +36,7 @@ extern "C" {
 #define WEFT_JWT_MAX_TOKEN 16384      /* bytes of a compact token */
 #define WEFT_JWT_SUB_MAX 255          /* bytes of a client id (sub) */
 #define WEFT_JWT_LEEWAY_S 60          /* clock skew allowed on exp, nbf, iat */
-#define WEFT_JWKS_MAX_BYTES (1 << 20) /* JWKS document, file or HTTP body */
 #define WEFT_JWT_ERR 256              /* a comfortable err capacity */
-
-typedef struct weft_jwks weft_jwks;
 
 /* What a verified token says. */
 typedef struct weft_jwt_claims {
@@ -65,29 +51,6 @@ typedef struct weft_jwt_claims {
      * 0..2^53. */
     weft_limits limits;
 } weft_jwt_claims;
-
-/* Parse a JWKS document ({"keys": [...]}, or a single JWK object) of len
- * bytes. The set, or NULL with err filled (no usable key, bad JSON,
- * ENOMEM). The caller owns the set. */
-WEFT_API weft_jwks *weft_jwks_parse(const char *json, size_t len, char *err, size_t cap);
-/* Read and parse a JWKS file (at most WEFT_JWKS_MAX_BYTES). */
-WEFT_API weft_jwks *weft_jwks_load_file(const char *path, char *err, size_t cap);
-/* GET an http://host[:port]/path URL (port 80 by default; IPv4, IPv6 in
- * brackets, or a name) and parse the body. Blocks the caller for at most
- * about 5 s after name resolution (connect, send and receive share one
- * deadline); name resolution itself is getaddrinfo's. Only a 200 answer is
- * accepted, redirects are not followed, the body is capped at
- * WEFT_JWKS_MAX_BYTES, chunked transfer coding is decoded. https:// is not
- * supported (no TLS here): use a file or an http sidecar. */
-WEFT_API weft_jwks *weft_jwks_load_url(const char *url, char *err, size_t cap);
-/* NULL does nothing. */
-WEFT_API void weft_jwks_free(weft_jwks *k);
-
-/* Keys kept. */
-WEFT_API size_t weft_jwks_count(const weft_jwks *k);
-/* Keys skipped and why, one line each ("key 2 (kid \"x\"): kty EC, want
- * RSA"), or "" when none was. Owned by the set. */
-WEFT_API const char *weft_jwks_notes(const weft_jwks *k);
 
 /*
  * Verify token (len bytes, need not be NUL-terminated) at now_unix
