@@ -4,6 +4,7 @@
  * for the help text; the checks that relate variables (mesh bounds) follow
  * the per-variable ones.
  */
+#include <arpa/inet.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,9 +170,13 @@ node_config_load(node_config *cfg, char err[WEFT_ENV_ERR])
     }
     weft_multiaddr probe;
     char text[96];
-    snprintf(text, sizeof text, "/%s/%s/tcp/1", strchr(cfg->listen_ip, ':') ? "ip6" : "ip4",
-             cfg->listen_ip);
-    if (weft_ma_parse(text, &probe) < 0) {
+    int v6 = strchr(cfg->listen_ip, ':') != NULL;
+    snprintf(text, sizeof text, "/%s/%s/tcp/1", v6 ? "ip6" : "ip4", cfg->listen_ip);
+    /* One address: the multiaddr parser alone would take "1.2.3.4/tcp/5"
+     * (more components after the address). */
+    unsigned char bin[16];
+    if (inet_pton(v6 ? AF_INET6 : AF_INET, cfg->listen_ip, bin) != 1 ||
+        weft_ma_parse(text, &probe) < 0) {
         snprintf(err, WEFT_ENV_ERR, "WEFT_LISTEN_IP=\"%.64s\": expected an IPv4 or IPv6 address",
                  cfg->listen_ip);
         return WEFT_EINVAL;
