@@ -146,7 +146,8 @@ session_recv(weft_grpc_stream *st, Proto__Response **resp, int64_t timeout_ms, c
             snprintf(err, cap, "interrupted");
             return -EINTR;
         }
-        int64_t left = deadline == INT64_MAX ? CLIENT_POLL_MS : (deadline - weft_mono_ns()) / 1000000;
+        int64_t left =
+            deadline == INT64_MAX ? CLIENT_POLL_MS : (deadline - weft_mono_ns()) / 1000000;
         if (left < 0)
             left = 0;
         uint8_t *m;

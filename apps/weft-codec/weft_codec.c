@@ -31,8 +31,7 @@
 
 static const char *prog = "weft-codec";
 
-static void __attribute__((format(printf, 1, 2), noreturn))
-die(const char *fmt, ...)
+static void __attribute__((format(printf, 1, 2), noreturn)) die(const char *fmt, ...)
 {
     va_list ap;
     fprintf(stderr, "%s: ", prog);
@@ -59,8 +58,8 @@ parse_u64(const char *opt, const char *s, uint64_t lo, uint64_t hi)
     char *end;
     errno = 0;
     if (!s || !*s || *s == '-')
-        die("%s: '%s' is not a number (expected %" PRIu64 "..%" PRIu64 ")", opt, s ? s : "",
-            lo, hi);
+        die("%s: '%s' is not a number (expected %" PRIu64 "..%" PRIu64 ")", opt, s ? s : "", lo,
+            hi);
     unsigned long long v = strtoull(s, &end, 0);
     if (errno || *end)
         die("%s: '%s' is not a number (expected %" PRIu64 "..%" PRIu64 ")", opt, s, lo, hi);
@@ -191,8 +190,7 @@ absorb_dir(const char *dir, size_t *files, size_t *innov)
             dec = weft_dec_new(&v.gen, &e);
             if (!dec)
                 snprintf(err, sizeof err, "%s: cannot decode generation k=%u piece=%u len=%u: %s",
-                         names[i], v.gen.k, v.gen.piece_size, v.gen.message_len,
-                         weft_strerror(e));
+                         names[i], v.gen.k, v.gen.piece_size, v.gen.message_len, weft_strerror(e));
             first = i;
         }
         const weft_gen *g = dec ? weft_dec_gen(dec) : NULL;
@@ -201,8 +199,8 @@ absorb_dir(const char *dir, size_t *files, size_t *innov)
             snprintf(err, sizeof err,
                      "%s: shards of different generations mixed: k=%u piece=%u len=%u here, "
                      "k=%u piece=%u len=%u in %s",
-                     names[i], v.gen.k, v.gen.piece_size, v.gen.message_len, g->k,
-                     g->piece_size, g->message_len, names[first]);
+                     names[i], v.gen.k, v.gen.piece_size, v.gen.message_len, g->k, g->piece_size,
+                     g->message_len, names[first]);
         }
         if (!err[0]) {
             rc = weft_dec_push_parts(dec, v.coefs, v.payload);
@@ -273,12 +271,15 @@ static const char encode_help[] =
 static int
 cmd_encode(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"k", required_argument, 0, 'k'},      {"n", required_argument, 0, 'n'},
-        {"systematic", no_argument, 0, 's'},   {"piece", required_argument, 0, 'p'},
-        {"seed", required_argument, 0, 'S'},   {"input", required_argument, 0, 'i'},
-        {"output", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"k", required_argument, 0, 'k'},
+                                         {"n", required_argument, 0, 'n'},
+                                         {"systematic", no_argument, 0, 's'},
+                                         {"piece", required_argument, 0, 'p'},
+                                         {"seed", required_argument, 0, 'S'},
+                                         {"input", required_argument, 0, 'i'},
+                                         {"output", required_argument, 0, 'o'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     uint32_t k = 0, piece = 0;
     size_t n = 0;
     unsigned flags = WEFT_ENC_BORROW;
@@ -310,8 +311,8 @@ cmd_encode(int argc, char **argv)
     size_t len;
     uint8_t *msg = read_file(in, UINT32_MAX, &len);
     if (piece && (uint64_t)piece * k < len)
-        die("--piece %u: too small for %zu bytes in %u pieces (need at least %zu)", piece, len,
-            k, (len + k - 1) / k);
+        die("--piece %u: too small for %zu bytes in %u pieces (need at least %zu)", piece, len, k,
+            (len + k - 1) / k);
     int err;
     weft_encoder *enc = weft_enc_new(msg, len, k, piece, flags, seed, &err);
     if (!enc)
@@ -446,8 +447,8 @@ cmd_decode(int argc, char **argv)
     const weft_gen *g = weft_dec_gen(dec);
     if (!weft_dec_complete(dec)) {
         fprintf(stderr,
-                "%s: %s: not enough independent shards: need %u, have %u (from %zu files)\n",
-                prog, in, g->k, weft_dec_rank(dec), files);
+                "%s: %s: not enough independent shards: need %u, have %u (from %zu files)\n", prog,
+                in, g->k, weft_dec_rank(dec), files);
         weft_dec_free(dec);
         return EXIT_SHORT;
     }

@@ -35,8 +35,7 @@
 
 static weft_loop *g_loop;
 
-static void __attribute__((noreturn, format(printf, 1, 2)))
-usage_error(const char *fmt, ...)
+static void __attribute__((noreturn, format(printf, 1, 2))) usage_error(const char *fmt, ...)
 {
     va_list ap;
     fputs("weft-p2p: ", stderr);
@@ -158,9 +157,8 @@ print_peer_id(const weft_identity *id)
 static int
 cmd_keygen(int argc, char **argv)
 {
-    static const struct option opts[] = {{"out", required_argument, 0, 'o'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"out", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *dir = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
@@ -212,8 +210,8 @@ listen_peer(weft_host *h, weft_peer *p, int up, void *user)
     char id[WEFT_PEER_ID_TEXT], addr[WEFT_MA_TEXT_MAX];
     weft_peer_id_to_text(weft_peer_get_id(p), id, sizeof id);
     weft_ma_to_text(weft_peer_addr(p), addr, sizeof addr);
-    printf("{\"event\":\"%s\",\"peer\":\"%s\",\"addr\":\"%s\"}\n", up ? "connected" : "disconnected",
-           id, addr);
+    printf("{\"event\":\"%s\",\"peer\":\"%s\",\"addr\":\"%s\"}\n",
+           up ? "connected" : "disconnected", id, addr);
     fflush(stdout);
 }
 
@@ -370,7 +368,9 @@ cmd_ping(int argc, char **argv)
         int rc = weft_peer_ping(p, pinged, &ps);
         if (rc < 0 || !run_until(l, &ps.done, timeout * SEC) || ps.rtt < 0) {
             fprintf(stderr, "weft-p2p: ping %s: %s\n", id,
-                    rc < 0 ? weft_strerror(rc) : ps.done ? weft_strerror((int)ps.rtt) : "timed out");
+                    rc < 0    ? weft_strerror(rc)
+                    : ps.done ? weft_strerror((int)ps.rtt)
+                              : "timed out");
             failures++;
             break;
         }

@@ -70,8 +70,8 @@ answer_json(const char *what, const char *addr, const weft_httpc_resp *r)
     if (!cJSON_IsObject(o)) {
         char body[300];
         pc_printable((const uint8_t *)r->body, r->body_len, 200, body, sizeof body);
-        fprintf(stderr, "weft-proxy-client: %s on %s: the answer is not a JSON object: %s\n",
-                what, addr, body);
+        fprintf(stderr, "weft-proxy-client: %s on %s: the answer is not a JSON object: %s\n", what,
+                addr, body);
         cJSON_Delete(o);
         return NULL;
     }
@@ -312,8 +312,8 @@ subscribe_rest(const pc_opts *o, char *thr, size_t cap)
         return 1;
     const char *st = json_str(a, "status");
     if (!st || strcmp(st, "subscribed")) {
-        fprintf(stderr, "weft-proxy-client: subscribe on %s: unexpected status \"%s\"\n",
-                o->proxy, st ? st : "(none)");
+        fprintf(stderr, "weft-proxy-client: subscribe on %s: unexpected status \"%s\"\n", o->proxy,
+                st ? st : "(none)");
         cJSON_Delete(a);
         return 1;
     }
@@ -346,8 +346,10 @@ ws_delivery(const uint8_t *m, size_t len)
     if (!b64) {
         char show[200];
         pc_printable(m, len, 120, show, sizeof show);
-        fprintf(stderr, "weft-proxy-client: skipped a delivery without a \"message\" string: "
-                        "%s\n", show);
+        fprintf(stderr,
+                "weft-proxy-client: skipped a delivery without a \"message\" string: "
+                "%s\n",
+                show);
         cJSON_Delete(o);
         return;
     }
@@ -397,8 +399,10 @@ subscribe_ws(const pc_opts *o, const char *thr)
         if (kind == PC_WS_TEXT)
             ws_delivery(m, len);
         else
-            fprintf(stderr, "weft-proxy-client: skipped a binary WebSocket message of %zu "
-                            "bytes\n", len);
+            fprintf(stderr,
+                    "weft-proxy-client: skipped a binary WebSocket message of %zu "
+                    "bytes\n",
+                    len);
         free(m);
     }
     pc_ws_close(w, 1000);
@@ -444,8 +448,8 @@ subscribe_grpc(const pc_opts *o, const char *thr)
     }
     proto__proxy_message__pack(&first, buf);
     if ((rc = weft_grpc_stream_send(s, buf, n, PC_TIMEOUT_MS)) < 0) {
-        fprintf(stderr, "weft-proxy-client: gRPC %s: cannot send the subscription: %s\n",
-                o->grpc, weft_strerror(rc));
+        fprintf(stderr, "weft-proxy-client: gRPC %s: cannot send the subscription: %s\n", o->grpc,
+                weft_strerror(rc));
         goto out;
     }
     print_subscribed(o, thr, "grpc");
@@ -460,8 +464,7 @@ subscribe_grpc(const pc_opts *o, const char *thr)
             const weft_grpc_status *st = weft_grpc_stream_status(s);
             if (rc == 0)
                 fprintf(stderr, "weft-proxy-client: gRPC %s ended the stream: %s%s%s\n", o->grpc,
-                        weft_grpc_status_name(st->code), st->details[0] ? ": " : "",
-                        st->details);
+                        weft_grpc_status_name(st->code), st->details[0] ? ": " : "", st->details);
             else
                 fprintf(stderr, "weft-proxy-client: gRPC %s: %s\n", o->grpc, weft_strerror(rc));
             status = 1;
@@ -470,8 +473,10 @@ subscribe_grpc(const pc_opts *o, const char *thr)
         Proto__ProxyMessage *pm = proto__proxy_message__unpack(NULL, len, m);
         free(m);
         if (!pm) {
-            fprintf(stderr, "weft-proxy-client: skipped an undecodable ProxyMessage of %zu "
-                            "bytes\n", len);
+            fprintf(stderr,
+                    "weft-proxy-client: skipped an undecodable ProxyMessage of %zu "
+                    "bytes\n",
+                    len);
             continue;
         }
         if (pm->type && pm->type[0] && strcmp(pm->type, "message"))

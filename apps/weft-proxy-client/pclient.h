@@ -21,8 +21,8 @@
 
 #include "weft/svc_httpc.h"
 
-#define PC_TIMEOUT_MS 10000          /* connect, request and answer */
-#define PC_POLL_MS 200               /* how often blocked waits look at pc_stop */
+#define PC_TIMEOUT_MS 10000           /* connect, request and answer */
+#define PC_POLL_MS 200                /* how often blocked waits look at pc_stop */
 #define PC_MAX_WS_MESSAGE (64u << 20) /* one WebSocket message, all fragments */
 #define PC_ERRLEN 512
 
@@ -36,15 +36,15 @@ extern volatile sig_atomic_t pc_stop;
 enum { PC_PUBLISH = 1, PC_SUBSCRIBE = 2 };
 
 typedef struct pc_opts {
-    int mode;              /* PC_PUBLISH or PC_SUBSCRIBE */
+    int mode; /* PC_PUBLISH or PC_SUBSCRIBE */
     char *topic;
     char *msg;
-    char *client_id;       /* never NULL after parsing */
-    const char *proxy;     /* REST address */
-    const char *grpc;      /* ProxyStream address, NULL: use REST / WebSocket */
-    const char *token;     /* Bearer JWT or NULL */
-    long long count;       /* publish: messages; subscribe: stop after (0: never) */
-    int64_t sleep_ns;      /* between publishes */
+    char *client_id;   /* never NULL after parsing */
+    const char *proxy; /* REST address */
+    const char *grpc;  /* ProxyStream address, NULL: use REST / WebSocket */
+    const char *token; /* Bearer JWT or NULL */
+    long long count;   /* publish: messages; subscribe: stop after (0: never) */
+    int64_t sleep_ns;  /* between publishes */
     double threshold;
     int threshold_set;
 } pc_opts;
@@ -66,8 +66,8 @@ typedef struct pc_ws pc_ws;
  * A refusal fills err with the server's status and body. Returns the
  * socket object, or NULL with *rc (-EINTR, -ETIMEDOUT or another negative
  * code) and err. */
-pc_ws *pc_ws_connect(const char *hostport, const char *path, const char *token, int *rc,
-                     char *err, size_t cap);
+pc_ws *pc_ws_connect(const char *hostport, const char *path, const char *token, int *rc, char *err,
+                     size_t cap);
 
 enum { PC_WS_TEXT = 1, PC_WS_BINARY = 2 };
 

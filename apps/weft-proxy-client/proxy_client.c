@@ -85,8 +85,19 @@ pc_printable(const uint8_t *p, size_t len, size_t max, char *out, size_t cap)
 enum kind { K_STR, K_INT, K_DUR, K_FLOAT, K_BOOL };
 
 /* Indexes into flags[] below, in the same order. */
-enum { F_MODE, F_TOPIC, F_MSG, F_COUNT, F_SLEEP, F_THRESHOLD, F_CLIENT_ID, F_PROXY, F_GRPC,
-       F_WS, F_TOKEN };
+enum {
+    F_MODE,
+    F_TOPIC,
+    F_MSG,
+    F_COUNT,
+    F_SLEEP,
+    F_THRESHOLD,
+    F_CLIENT_ID,
+    F_PROXY,
+    F_GRPC,
+    F_WS,
+    F_TOKEN
+};
 
 static const struct flag {
     const char *name;
@@ -104,8 +115,7 @@ static const struct flag {
     {"threshold", K_FLOAT, PC_SUBSCRIBE, "t",
      "share of the proxy's nodes that must deliver a message before it is\n"
      "        passed on, 0.1..1 (default: the proxy's SUBSCRIBER_THRESHOLD)"},
-    {"client-id", K_STR, 3, "id",
-     "client id (default: the token's subject, else a random one)"},
+    {"client-id", K_STR, 3, "id", "client id (default: the token's subject, else a random one)"},
     {"proxy", K_STR, 3, "host:port", "proxy REST address (default " PC_DEFAULT_PROXY ")"},
     {"grpc", K_STR, 3, "host:port",
      "proxy gRPC address: subscribe receives over ProxyStream.ClientStream,\n"
@@ -119,21 +129,24 @@ _Static_assert(N_FLAGS == F_TOKEN + 1, "flags[] and the F_* indexes disagree");
 static void
 usage(FILE *f)
 {
-    fprintf(f, "Usage: weft-proxy-client -mode MODE -topic TOPIC [flags]\n\n"
-               "Client of a weft proxy (the OptimumP2P proxy client).\n\n"
-               "  weft-proxy-client -mode subscribe -topic T [-threshold t] [-proxy host:port]\n"
-               "                    [-grpc host:port | -ws] [-count n] [-client-id id] [-token jwt]\n"
-               "  weft-proxy-client -mode publish -topic T -msg TEXT [-count n] [-sleep d]\n"
-               "                    [-proxy host:port | -grpc host:port] [-client-id id] [-token jwt]\n\n"
-               "Flags take one or two dashes, and their value as the next argument or after '=':\n");
+    fprintf(
+        f,
+        "Usage: weft-proxy-client -mode MODE -topic TOPIC [flags]\n\n"
+        "Client of a weft proxy (the OptimumP2P proxy client).\n\n"
+        "  weft-proxy-client -mode subscribe -topic T [-threshold t] [-proxy host:port]\n"
+        "                    [-grpc host:port | -ws] [-count n] [-client-id id] [-token jwt]\n"
+        "  weft-proxy-client -mode publish -topic T -msg TEXT [-count n] [-sleep d]\n"
+        "                    [-proxy host:port | -grpc host:port] [-client-id id] [-token jwt]\n\n"
+        "Flags take one or two dashes, and their value as the next argument or after '=':\n");
     for (size_t i = 0; i < N_FLAGS; i++) {
         char head[48];
         snprintf(head, sizeof head, "-%s%s%s", flags[i].name, flags[i].arg ? " " : "",
                  flags[i].arg ? flags[i].arg : "");
         fprintf(f, "  %s\n        %s\n", head, flags[i].help);
     }
-    fprintf(f, "  -h, -help\n        print this help\n\n"
-               "Exit status: 0 done or interrupted, 1 connection or server failure, 2 usage error.\n");
+    fprintf(f,
+            "  -h, -help\n        print this help\n\n"
+            "Exit status: 0 done or interrupted, 1 connection or server failure, 2 usage error.\n");
 }
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -221,8 +234,7 @@ parse_args(int argc, char **argv, pc_opts *o)
         if (d->kind == K_INT) {
             o->count = strtoll(v, &end, 10);
             if (!*v || *end || errno)
-                return usage_error("invalid value \"%s\" for flag -%s: not an integer", v,
-                                   d->name);
+                return usage_error("invalid value \"%s\" for flag -%s: not an integer", v, d->name);
         } else if (d->kind == K_FLOAT) {
             o->threshold = strtod(v, &end);
             o->threshold_set = 1;
@@ -231,15 +243,15 @@ parse_args(int argc, char **argv, pc_opts *o)
         } else if (d->kind == K_DUR) {
             if (go_parse_duration(v, &o->sleep_ns) < 0)
                 return usage_error("invalid value \"%s\" for flag -%s: not a duration (e.g. "
-                                   "100ms, 1.5s)", v, d->name);
+                                   "100ms, 1.5s)",
+                                   v, d->name);
         } else if (d->kind == K_BOOL) {
             if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "t"))
                 ws = 1;
             else if (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "f"))
                 ws = 0;
             else
-                return usage_error("invalid value \"%s\" for flag -%s: not a boolean", v,
-                                   d->name);
+                return usage_error("invalid value \"%s\" for flag -%s: not a boolean", v, d->name);
         } else if (!strcmp(d->name, "mode")) {
             mode = v;
         } else if (!strcmp(d->name, "topic")) {
@@ -259,7 +271,8 @@ parse_args(int argc, char **argv, pc_opts *o)
     }
     if (i < argc)
         return usage_error("unexpected argument \"%s\" (flags come first; quote values with "
-                           "spaces)", argv[i]);
+                           "spaces)",
+                           argv[i]);
     if (!mode)
         return usage_error("missing -mode (subscribe or publish)");
     if (!strcmp(mode, "subscribe"))

@@ -184,8 +184,8 @@ on_control(pc_ws *w, int op, const uint8_t *p, size_t len, char *err, size_t cap
     char reason[200];
     pc_printable(len > 2 ? p + 2 : (const uint8_t *)"", len > 2 ? len - 2 : 0, 123, reason,
                  sizeof reason);
-    snprintf(err, cap, "the server closed the WebSocket (code %u%s%s)", code,
-             reason[0] ? ": " : "", reason);
+    snprintf(err, cap, "the server closed the WebSocket (code %u%s%s)", code, reason[0] ? ": " : "",
+             reason);
     if (!w->close_sent)
         send_close(w, code == 1005 ? 1000 : code, NULL);
     w->broken = 1; /* nothing more will be read */
@@ -414,8 +414,7 @@ pc_ws_connect(const char *hostport, const char *path, const char *token, int *rc
     if (h.status != 101) {
         char body[400];
         refusal_body(w, &h, deadline, body, sizeof body);
-        snprintf(err, cap, "WebSocket refused: HTTP %d%s%s", h.status, body[0] ? ": " : "",
-                 body);
+        snprintf(err, cap, "WebSocket refused: HTTP %d%s%s", h.status, body[0] ? ": " : "", body);
         goto fail;
     }
     if (weft_httpc_header(&h, "Upgrade", got, sizeof got) < 0 || strcasecmp(got, "websocket")) {
@@ -437,8 +436,9 @@ pc_ws_connect(const char *hostport, const char *path, const char *token, int *rc
     }
     if (weft_httpc_header(&h, "Sec-WebSocket-Extensions", got, sizeof got) != -ENOENT ||
         weft_httpc_header(&h, "Sec-WebSocket-Protocol", got, sizeof got) != -ENOENT) {
-        snprintf(err, cap, "WebSocket handshake: server chose an extension or subprotocol "
-                           "that was not offered");
+        snprintf(err, cap,
+                 "WebSocket handshake: server chose an extension or subprotocol "
+                 "that was not offered");
         goto fail;
     }
     weft_httpc_head_free(&h);

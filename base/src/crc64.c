@@ -30,4 +30,3 @@ weft_crc64_iso(const uint8_t *p, size_t len)
         crc = crc_table[(uint8_t)crc ^ p[i]] ^ (crc >> 8);
     return ~crc;
 }
-

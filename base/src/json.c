@@ -11,8 +11,12 @@ weft_json_escape(const char *s, size_t n, char *out)
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        const char *sh = c == '\n' ? "n" : c == '\r' ? "r" : c == '\t' ? "t" : c == '\b' ? "b"
-                       : c == '\f' ? "f" : NULL;
+        const char *sh = c == '\n'   ? "n"
+                         : c == '\r' ? "r"
+                         : c == '\t' ? "t"
+                         : c == '\b' ? "b"
+                         : c == '\f' ? "f"
+                                     : NULL;
         if (c == '"' || c == '\\') {
             out[o++] = '\\';
             out[o++] = (char)c;

@@ -99,8 +99,7 @@ weft_pb_next(weft_pb_reader *r, weft_pb_field *f)
         r->p += len;
         return 1;
     }
-    default:
-        return WEFT_EPROTO; /* groups (3, 4) and reserved types */
+    default: return WEFT_EPROTO; /* groups (3, 4) and reserved types */
     }
 }
 

@@ -33,8 +33,8 @@ weft_cpu_probe(void)
     if (!osxsave || !avx)
         return feats;
     uint64_t xcr0 = xgetbv0();
-    int ymm_ok = (xcr0 & 0x6) == 0x6;     /* XMM and YMM state */
-    int zmm_ok = (xcr0 & 0xe6) == 0xe6;   /* plus opmask, ZMM_Hi256, Hi16_ZMM */
+    int ymm_ok = (xcr0 & 0x6) == 0x6;   /* XMM and YMM state */
+    int zmm_ok = (xcr0 & 0xe6) == 0xe6; /* plus opmask, ZMM_Hi256, Hi16_ZMM */
     if (!ymm_ok)
         return feats;
     /* No variable: gcc's cpuid.h returns unsigned, clang's int. */

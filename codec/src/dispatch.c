@@ -17,8 +17,8 @@
 /* Fastest first. */
 static const weft_gf_kernels *const all_sets[] = {
 #if WEFT_ARCH_X86
-    &weft_gf_gfni_kernels,   &weft_gf_gfni256_kernels, &weft_gf_avx512_kernels,
-    &weft_gf_avx2_kernels,   &weft_gf_ssse3_kernels,
+    &weft_gf_gfni_kernels, &weft_gf_gfni256_kernels, &weft_gf_avx512_kernels,
+    &weft_gf_avx2_kernels, &weft_gf_ssse3_kernels,
 #endif
 #if WEFT_ARCH_ARM64
     &weft_gf_neon_kernels,

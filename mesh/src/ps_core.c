@@ -502,8 +502,8 @@ send_hello(weft_ps *ps, weft_ps_peer *p)
     for (size_t i = 0; i < ps->ntopics; i++) {
         ps_topic *t = ps->topics[i];
         if (t->subscribed)
-            WEFT_IGNORE(weft_rpc_put_sub(ps_ctl(ps, p, WEFT_PS_PROTO_MESHSUB), 1,
-                                   ps_b(t->name, t->nlen)));
+            WEFT_IGNORE(
+                weft_rpc_put_sub(ps_ctl(ps, p, WEFT_PS_PROTO_MESHSUB), 1, ps_b(t->name, t->nlen)));
     }
 }
 
@@ -596,10 +596,6 @@ weft_ps_peer_score(const weft_ps *ps, const weft_ps_peer *p)
 }
 
 /* ---- RPC input ------------------------------------------------------------ */
-
-
-
-
 
 static int
 on_msg(void *u, const weft_rpc_msg *m)
@@ -778,7 +774,7 @@ weft_ps_publish(weft_ps *ps, const char *topic, const void *data, size_t len, ui
         }
     }
     int r = ps->cfg.mode == WEFT_PS_RLNC ? ps_rlnc_publish(ps, t, data, len, idbuf, &idl)
-                                        : ps_gossip_publish(ps, t, data, len, idbuf, &idl);
+                                         : ps_gossip_publish(ps, t, data, len, idbuf, &idl);
     ps_leave(ps);
     if (r)
         return r;

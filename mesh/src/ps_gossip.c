@@ -203,12 +203,11 @@ ps_gossip_on_msg(weft_ps *ps, weft_ps_peer *from, const weft_rpc_msg *m)
 {
     ps->st.msgs_in++;
     weft_bytes none = ps_b(NULL, 0);
-    ps_topic *t = (m->has & WEFT_RPC_HAS_TOPIC) ? ps_topic_find(ps, m->topic.p, m->topic.len)
-                                               : NULL;
+    ps_topic *t =
+        (m->has & WEFT_RPC_HAS_TOPIC) ? ps_topic_find(ps, m->topic.p, m->topic.len) : NULL;
     if (!t || !t->subscribed) {
         ps->st.drop_unknown_topic++;
-        ps_trace(ps, WEFT_TRACE_REJECT_MESSAGE, from, none, m->topic, "unsubscribed topic",
-                 none);
+        ps_trace(ps, WEFT_TRACE_REJECT_MESSAGE, from, none, m->topic, "unsubscribed topic", none);
         return 0;
     }
     weft_bytes topic = ps_b(t->name, t->nlen);
@@ -435,8 +434,7 @@ ps_gossip_emit(weft_ps *ps, ps_topic *t, weft_ps_peer *const *exclude, size_t ne
     size_t nc = 0;
     for (size_t i = 0; cand && i < t->npeers; i++) {
         weft_ps_peer *p = t->peers[i];
-        if (ps_in_list(exclude, nexclude, p) ||
-            ps_score(ps, p) < ps->cfg.score.gossip_threshold ||
+        if (ps_in_list(exclude, nexclude, p) || ps_score(ps, p) < ps->cfg.score.gossip_threshold ||
             !(p->protos & (WEFT_PS_PROTO_MESHSUB | WEFT_PS_PROTO_MESHSUB12)))
             continue;
         cand[nc++] = p;
@@ -448,7 +446,7 @@ ps_gossip_emit(weft_ps *ps, ps_topic *t, weft_ps_peer *const *exclude, size_t ne
         ps_shuffle(ps, cand, nc);
         for (size_t i = 0; i < nc && i < want; i++)
             WEFT_IGNORE(weft_rpc_put_ihave(ps_ctl(ps, cand[i], WEFT_PS_PROTO_MESHSUB),
-                                     ps_b(t->name, t->nlen), g.ids, g.n));
+                                           ps_b(t->name, t->nlen), g.ids, g.n));
     }
     free(cand);
     free(g.ids);

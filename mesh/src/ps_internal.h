@@ -13,11 +13,11 @@
 #include "weft/codec.h"
 #include "weft/pubsub.h"
 
-#define PS_MAX_TOPICS 1024          /* topics known in total */
-#define PS_MAX_PEER_TOPICS 256      /* subscriptions one peer may hold */
-#define PS_TOPIC_MAX 256            /* bytes of a topic name */
+#define PS_MAX_TOPICS 1024     /* topics known in total */
+#define PS_MAX_PEER_TOPICS 256 /* subscriptions one peer may hold */
+#define PS_TOPIC_MAX 256       /* bytes of a topic name */
 #define PS_SEEN_MAX (1u << 20)
-#define PS_IDONTWANT_MAX 4096       /* ids remembered per peer */
+#define PS_IDONTWANT_MAX 4096 /* ids remembered per peer */
 #define PS_PROMISES_MAX 4096
 
 typedef struct ps_topic ps_topic;
@@ -30,25 +30,25 @@ typedef struct ps_ptopic {
     int subscribed;
     int in_mesh;
     int64_t graft_time;
-    int mesh_active;          /* P3 activation passed */
-    double first_deliveries;  /* P2 */
-    double mesh_deliveries;   /* P3 */
-    double mesh_failure;      /* P3b */
-    double invalid;           /* P4 */
+    int mesh_active;         /* P3 activation passed */
+    double first_deliveries; /* P2 */
+    double mesh_deliveries;  /* P3 */
+    double mesh_failure;     /* P3b */
+    double invalid;          /* P4 */
 } ps_ptopic;
 
 struct weft_ps_peer {
     weft_peer_id id;
-    uint64_t serial;          /* unique per router, for records that outlive the peer */
+    uint64_t serial; /* unique per router, for records that outlive the peer */
     void *user;
     int outbound;
     unsigned protos;
-    int hello_sent;           /* our subscriptions went out */
+    int hello_sent; /* our subscriptions went out */
     ps_ptopic *tp;
     size_t ntp, tpcap;
-    double behaviour;         /* P7 counter */
-    unsigned partial;         /* RLNC generations its shards started, still partial */
-    double score;             /* cached at heartbeat */
+    double behaviour; /* P7 counter */
+    unsigned partial; /* RLNC generations its shards started, still partial */
+    double score;     /* cached at heartbeat */
     /* per heartbeat */
     unsigned ihave_msgs, iwant_asked;
     /* IDONTWANT: ids this peer does not want (gossip mode) */
@@ -63,14 +63,14 @@ struct ps_topic {
     char name[PS_TOPIC_MAX];
     size_t nlen;
     int subscribed;
-    weft_ps_peer **peers;   /* subscribed to it */
+    weft_ps_peer **peers; /* subscribed to it */
     size_t npeers, peers_cap;
     weft_ps_peer **mesh;
     size_t nmesh, mesh_cap;
     weft_ps_peer **fanout;
     size_t nfanout, fanout_cap;
-    int64_t fanout_last;    /* last publish without subscribing; 0 = no fanout */
-    ps_map backoff;         /* peer id -> until (t) */
+    int64_t fanout_last; /* last publish without subscribing; 0 = no fanout */
+    ps_map backoff;      /* peer id -> until (t) */
 };
 
 /* A whole message held for IWANT and forwarding (gossipsub mode). */
@@ -78,22 +78,22 @@ struct ps_msg {
     uint8_t id[PS_KEY_MAX];
     size_t id_len;
     ps_topic *t;
-    uint8_t *rpc;            /* RPC{publish: [this message]} ready to send */
+    uint8_t *rpc; /* RPC{publish: [this message]} ready to send */
     size_t rpc_len;
     size_t data_len;
-    unsigned window;         /* mcache window it was added in */
-    ps_map served;           /* peer id -> times served by IWANT */
+    unsigned window; /* mcache window it was added in */
+    ps_map served;   /* peer id -> times served by IWANT */
 };
 
 /* The RLNC forwarding policy: how many recoded shards go to whom. */
 typedef struct rl_peer {
     weft_ps_peer *p;
-    uint16_t sent, recv;     /* shards of this generation to / from the peer */
-    uint16_t hint, got;      /* its last Have: its rank, and how many of ours it had */
-    uint16_t over;           /* shards past k from it (dropped) */
-    uint8_t complete;        /* it told us it has the message */
-    uint8_t announced;       /* it announced the id by IHAVE */
-    uint8_t asked;           /* we asked it (want) */
+    uint16_t sent, recv; /* shards of this generation to / from the peer */
+    uint16_t hint, got;  /* its last Have: its rank, and how many of ours it had */
+    uint16_t over;       /* shards past k from it (dropped) */
+    uint8_t complete;    /* it told us it has the message */
+    uint8_t announced;   /* it announced the id by IHAVE */
+    uint8_t asked;       /* we asked it (want) */
 } rl_peer;
 
 typedef struct rl_policy {
@@ -126,17 +126,17 @@ struct weft_ps {
     uint64_t heartbeats;
     uint64_t seqno;
     uint64_t next_serial;
-    int in_call;              /* re-entrancy depth: flush at the outermost */
+    int in_call; /* re-entrancy depth: flush at the outermost */
     /* gossipsub mode */
-    ps_map seen;              /* id -> first seen (t) */
-    ps_map mcache;            /* id -> ps_msg */
-    unsigned window;          /* current mcache window number */
-    ps_map promises;          /* id -> IWANT deadline (t), val = peer asked (by id copy) */
+    ps_map seen;     /* id -> first seen (t) */
+    ps_map mcache;   /* id -> ps_msg */
+    unsigned window; /* current mcache window number */
+    ps_map promises; /* id -> IWANT deadline (t), val = peer asked (by id copy) */
     size_t held_bytes;
-    weft_rpc_writer w;        /* scratch for messages */
+    weft_rpc_writer w; /* scratch for messages */
     weft_buf scratch;
     /* RLNC mode */
-    ps_map gens;              /* msg id -> rl_gen */
+    ps_map gens; /* msg id -> rl_gen */
     const rl_policy *policy;
     size_t rl_mem;
     unsigned rl_partial;
@@ -204,8 +204,7 @@ int ps_rlnc_on_shard(weft_ps *ps, weft_ps_peer *from, const weft_rpc_shard *s);
 void ps_rlnc_on_complete(weft_ps *ps, weft_ps_peer *from, weft_bytes id);
 void ps_rlnc_on_ihave(weft_ps *ps, weft_ps_peer *from, weft_bytes topic, weft_bytes id);
 void ps_rlnc_on_want(weft_ps *ps, weft_ps_peer *from, weft_bytes id, uint32_t rank);
-void ps_rlnc_on_have(weft_ps *ps, weft_ps_peer *from, weft_bytes id, uint32_t rank,
-                     uint32_t got);
+void ps_rlnc_on_have(weft_ps *ps, weft_ps_peer *from, weft_bytes id, uint32_t rank, uint32_t got);
 int ps_rlnc_publish(weft_ps *ps, ps_topic *t, const uint8_t *data, size_t len, uint8_t *id,
                     size_t *id_len);
 void ps_rlnc_tick(weft_ps *ps);

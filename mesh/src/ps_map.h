@@ -23,9 +23,9 @@ typedef struct ps_map_ent {
 
 typedef struct ps_map {
     ps_map_ent *ents;
-    size_t cap;  /* power of two, or 0 */
+    size_t cap; /* power of two, or 0 */
     size_t len;
-    size_t max;  /* entries allowed */
+    size_t max; /* entries allowed */
     uint64_t seed;
 } ps_map;
 

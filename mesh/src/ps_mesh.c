@@ -53,8 +53,7 @@ ps_mesh_add(weft_ps *ps, ps_topic *t, weft_ps_peer *p)
         pt->mesh_deliveries = 0;
     }
     ps_score_graft(ps, p, t);
-    ps_trace(ps, WEFT_TRACE_GRAFT, p, ps_b(NULL, 0), ps_b(t->name, t->nlen), NULL,
-             ps_b(NULL, 0));
+    ps_trace(ps, WEFT_TRACE_GRAFT, p, ps_b(NULL, 0), ps_b(t->name, t->nlen), NULL, ps_b(NULL, 0));
 }
 
 static void
@@ -66,8 +65,7 @@ ps_mesh_remove(weft_ps *ps, ps_topic *t, weft_ps_peer *p)
     ps_ptopic *pt = ps_ptopic_find(p, t);
     if (pt)
         pt->in_mesh = 0;
-    ps_trace(ps, WEFT_TRACE_PRUNE, p, ps_b(NULL, 0), ps_b(t->name, t->nlen), NULL,
-             ps_b(NULL, 0));
+    ps_trace(ps, WEFT_TRACE_PRUNE, p, ps_b(NULL, 0), ps_b(t->name, t->nlen), NULL, ps_b(NULL, 0));
 }
 
 static void
@@ -94,8 +92,8 @@ send_prune(weft_ps *ps, ps_topic *t, weft_ps_peer *p, int px, int64_t backoff_ns
         for (size_t i = 0; i < nc && n < lim; i++)
             peers[n++] = ps_b(cand[i]->id.bytes, cand[i]->id.len);
     }
-    if (!weft_rpc_put_prune(ps_ctl(ps, p, WEFT_PS_PROTO_MESHSUB), ps_b(t->name, t->nlen), peers,
-                            n, backoff_ns / SEC))
+    if (!weft_rpc_put_prune(ps_ctl(ps, p, WEFT_PS_PROTO_MESHSUB), ps_b(t->name, t->nlen), peers, n,
+                            backoff_ns / SEC))
         ps->st.prune_out++;
 }
 
@@ -186,7 +184,7 @@ ps_mesh_on_graft(void *u, weft_bytes topic)
 
 int
 ps_mesh_on_prune(void *u, weft_bytes topic, const weft_bytes *peers, size_t npeers, int has_backoff,
-         uint64_t backoff_s)
+                 uint64_t backoff_s)
 {
     ps_rpc_ctx *c = u;
     weft_ps *ps = c->ps;
@@ -248,12 +246,12 @@ weft_ps_subscribe(weft_ps *ps, const char *topic)
         return 0;
     ps_enter(ps);
     t->subscribed = 1;
-    ps_trace(ps, WEFT_TRACE_JOIN, NULL, ps_b(NULL, 0), ps_b(t->name, t->nlen), NULL,
-             ps_b(NULL, 0));
+    ps_trace(ps, WEFT_TRACE_JOIN, NULL, ps_b(NULL, 0), ps_b(t->name, t->nlen), NULL, ps_b(NULL, 0));
     for (size_t i = 0; i < ps->npeers; i++) {
         weft_ps_peer *p = ps->peers[i];
         if (p->hello_sent)
-            WEFT_IGNORE(weft_rpc_put_sub(ps_ctl(ps, p, WEFT_PS_PROTO_MESHSUB), 1, ps_b(topic, len)));
+            WEFT_IGNORE(
+                weft_rpc_put_sub(ps_ctl(ps, p, WEFT_PS_PROTO_MESHSUB), 1, ps_b(topic, len)));
     }
     /* The mesh starts from the fanout, then other known subscribers. */
     for (size_t i = 0; i < t->nfanout && t->nmesh < ps->cfg.D; i++) {
@@ -289,7 +287,8 @@ weft_ps_unsubscribe(weft_ps *ps, const char *topic)
     for (size_t i = 0; i < ps->npeers; i++) {
         weft_ps_peer *p = ps->peers[i];
         if (p->hello_sent)
-            WEFT_IGNORE(weft_rpc_put_sub(ps_ctl(ps, p, WEFT_PS_PROTO_MESHSUB), 0, ps_b(topic, len)));
+            WEFT_IGNORE(
+                weft_rpc_put_sub(ps_ctl(ps, p, WEFT_PS_PROTO_MESHSUB), 0, ps_b(topic, len)));
     }
     while (t->nmesh) {
         weft_ps_peer *p = t->mesh[0];
@@ -307,7 +306,6 @@ weft_ps_subscribed(const weft_ps *ps, const char *topic)
     ps_topic *t = ps_topic_find(ps, (const uint8_t *)topic, topic ? strlen(topic) : 0);
     return t && t->subscribed;
 }
-
 
 /* ---- heartbeat upkeep ------------------------------------------------------ */
 
@@ -387,4 +385,3 @@ ps_mesh_upkeep(weft_ps *ps, ps_topic *t)
         }
     }
 }
-

@@ -35,17 +35,17 @@ struct rl_gen {
     uint64_t seqno;
     uint8_t sig[64];
     weft_gen gen;
-    uint32_t need;          /* ceil(threshold * k) */
-    weft_decoder *dec;      /* relays; NULL once released */
-    weft_encoder *enc;      /* our own messages */
+    uint32_t need;     /* ceil(threshold * k) */
+    weft_decoder *dec; /* relays; NULL once released */
+    weft_encoder *enc; /* our own messages */
     int state;
     int own;
-    weft_ps_peer *starter;  /* whose shard created it, while partial; NULL once gone */
+    weft_ps_peer *starter; /* whose shard created it, while partial; NULL once gone */
     int64_t created, progress, done_at, last_want;
     size_t mem;
     rl_peer *rp;
     size_t nrp, rpcap;
-    uint64_t *coef_hashes;  /* of shards held, to tell duplicates from unhelpful */
+    uint64_t *coef_hashes; /* of shards held, to tell duplicates from unhelpful */
     uint32_t nhash;
 };
 
@@ -98,8 +98,8 @@ shuffle_rp(weft_ps *ps, rl_peer **v, size_t n)
  * mean number of shards a node receives is then about M * k: M bounds the
  * bytes sent per byte delivered. */
 static size_t
-pol_budget(weft_ps *ps, const rl_policy *pol, rl_gen *g, const weft_ps_peer *from,
-           rl_peer **out, size_t max)
+pol_budget(weft_ps *ps, const rl_policy *pol, rl_gen *g, const weft_ps_peer *from, rl_peer **out,
+           size_t max)
 {
     rl_peer *cand[256];
     size_t n = 0;
@@ -154,12 +154,9 @@ pol_need(weft_ps *ps, const rl_policy *pol, rl_gen *g, const weft_ps_peer *from,
 }
 
 static const rl_policy policies[] = {
-    {"need", "each innovative shard to every mesh peer that still needs shards", 0, 1, 0,
-     pol_need},
-    {"need3", "each innovative shard to the 3 mesh peers that need shards most", 0, 1, 3,
-     pol_need},
-    {"need4", "each innovative shard to the 4 mesh peers that need shards most", 0, 1, 4,
-     pol_need},
+    {"need", "each innovative shard to every mesh peer that still needs shards", 0, 1, 0, pol_need},
+    {"need3", "each innovative shard to the 3 mesh peers that need shards most", 0, 1, 3, pol_need},
+    {"need4", "each innovative shard to the 4 mesh peers that need shards most", 0, 1, 4, pol_need},
     {"budget2", "each innovative shard to the 2 mesh peers that exchanged the fewest", 0, 0, 2,
      pol_budget},
     {"budget3", "each innovative shard to the 3 mesh peers that exchanged the fewest", 0, 0, 3,
@@ -169,8 +166,9 @@ static const rl_policy policies[] = {
     {"budget5", "each innovative shard to the 5 mesh peers that exchanged the fewest", 0, 0, 5,
      pol_budget},
     {"flood", "each innovative shard to every mesh peer but the sender", 0, 0, 0, pol_all},
-    {"spec", "from the threshold on, each innovative shard recoded to every mesh peer but the "
-             "sender; nothing below it",
+    {"spec",
+     "from the threshold on, each innovative shard recoded to every mesh peer but the "
+     "sender; nothing below it",
      1, 0, 0, pol_all},
 };
 #define DEFAULT_POLICY_NAME "budget4"
@@ -367,8 +365,8 @@ send_shard(weft_ps *ps, rl_gen *g, rl_peer *r, const weft_bytes *as_is)
     } else {
         if (weft_rpc_put_shard_reserve(&ps->w, &s, &data))
             return WEFT_ETOOBIG;
-        int n = g->enc ? weft_enc_next(g->enc, data, sz)
-                       : weft_dec_recode(g->dec, &ps->rng, data, sz);
+        int n =
+            g->enc ? weft_enc_next(g->enc, data, sz) : weft_dec_recode(g->dec, &ps->rng, data, sz);
         if (n < 0)
             return n;
     }
@@ -419,8 +417,7 @@ decoded(weft_ps *ps, rl_gen *g, weft_ps_peer *from)
         g->state = GEN_BAD;
         g->done_at = ps_now(ps);
         ps->st.gens_polluted++;
-        ps_trace(ps, WEFT_TRACE_REJECT_MESSAGE, from, id, topic, "SHA-256 mismatch",
-                 ps_b(NULL, 0));
+        ps_trace(ps, WEFT_TRACE_REJECT_MESSAGE, from, id, topic, "SHA-256 mismatch", ps_b(NULL, 0));
         gen_release(ps, g);
         return;
     }
@@ -461,15 +458,15 @@ gen_start(weft_ps *ps, weft_ps_peer *from, ps_topic *t, const weft_rpc_shard *s,
         return NULL;
     }
     weft_buf_reset(&ps->scratch);
-    if (weft_rlnc_sig_input(s->msg_id, s->topic, v->gen.k, v->gen.piece_size,
-                            v->gen.message_len, &ps->scratch) ||
+    if (weft_rlnc_sig_input(s->msg_id, s->topic, v->gen.k, v->gen.piece_size, v->gen.message_len,
+                            &ps->scratch) ||
         weft_verify(pk, ps->scratch.base, ps->scratch.len, s->signature.p)) {
         *why = "invalid signature";
         ps->st.drop_bad_signature++;
         return NULL;
     }
-    size_t mem = (size_t)v->gen.k * v->gen.k + (size_t)v->gen.k * v->gen.piece_size +
-                 (size_t)v->gen.k * 16;
+    size_t mem =
+        (size_t)v->gen.k * v->gen.k + (size_t)v->gen.k * v->gen.piece_size + (size_t)v->gen.k * 16;
     if (ps->rl_partial >= c->rlnc_max_partial || ps->rl_mem + mem > c->rlnc_max_mem ||
         from->partial >= c->rlnc_max_partial_per_peer) {
         *why = "partial generation limit";
@@ -483,8 +480,8 @@ gen_start(weft_ps *ps, weft_ps_peer *from, ps_topic *t, const weft_rpc_shard *s,
     g->dec = weft_dec_new(&v->gen, &err);
     g->coef_hashes = malloc(v->gen.k * sizeof *g->coef_hashes);
     int fresh;
-    ps_map_ent *e = g->dec && g->coef_hashes ? ps_map_put(&ps->gens, s->msg_id.p, 32, &fresh)
-                                             : NULL;
+    ps_map_ent *e =
+        g->dec && g->coef_hashes ? ps_map_put(&ps->gens, s->msg_id.p, 32, &fresh) : NULL;
     if (!e) {
         weft_dec_free(g->dec);
         free(g->coef_hashes);
@@ -544,12 +541,11 @@ ps_rlnc_on_shard(weft_ps *ps, weft_ps_peer *from, const weft_rpc_shard *s)
         if (!g) {
             if (why && strcmp(why, "partial generation limit") && strcmp(why, "out of memory"))
                 ps_score_invalid(ps, from, t);
-            ps_trace(ps, WEFT_TRACE_REJECT_MESSAGE, from, s->msg_id, topic,
-                     why ? why : "rejected", none);
+            ps_trace(ps, WEFT_TRACE_REJECT_MESSAGE, from, s->msg_id, topic, why ? why : "rejected",
+                     none);
             return 0;
         }
-    } else if (g->t != t || memcmp(&g->gen, &v.gen, sizeof v.gen) ||
-               s->from.len != g->origin.len ||
+    } else if (g->t != t || memcmp(&g->gen, &v.gen, sizeof v.gen) || s->from.len != g->origin.len ||
                memcmp(s->from.p, g->origin.bytes, g->origin.len)) {
         ps->st.shards_invalid++;
         ps_score_invalid(ps, from, t);
@@ -751,8 +747,7 @@ ps_rlnc_publish(weft_ps *ps, ps_topic *t, const uint8_t *data, size_t len, uint8
         if (want < k)
             k = want ? (uint32_t)want : 1;
     }
-    g->enc = weft_enc_new(data, len, k, 0, WEFT_ENC_SYSTEMATIC,
-                          weft_rng_next(&ps->rng), &err);
+    g->enc = weft_enc_new(data, len, k, 0, WEFT_ENC_SYSTEMATIC, weft_rng_next(&ps->rng), &err);
     int fresh;
     ps_map_ent *e = g->enc ? ps_map_put(&ps->gens, id, 32, &fresh) : NULL;
     if (!e) {
@@ -773,8 +768,8 @@ ps_rlnc_publish(weft_ps *ps, ps_topic *t, const uint8_t *data, size_t len, uint8
     g->mem = len;
     ps->rl_mem += len;
     weft_buf_reset(&ps->scratch);
-    int r = weft_rlnc_sig_input(ps_b(id, 32), ps_b(t->name, t->nlen), g->gen.k,
-                                g->gen.piece_size, g->gen.message_len, &ps->scratch);
+    int r = weft_rlnc_sig_input(ps_b(id, 32), ps_b(t->name, t->nlen), g->gen.k, g->gen.piece_size,
+                                g->gen.message_len, &ps->scratch);
     if (r)
         return r;
     weft_sign(&c->identity, ps->scratch.base, ps->scratch.len, g->sig);
@@ -865,8 +860,7 @@ tick_gen(ps_map_ent *e, void *u)
             gen_free(ps, g);
             return 1;
         }
-        if (x->now - g->progress >= c->rlnc_repair_ns &&
-            x->now - g->last_want >= c->rlnc_repair_ns)
+        if (x->now - g->progress >= c->rlnc_repair_ns && x->now - g->last_want >= c->rlnc_repair_ns)
             repair(ps, g, x->now);
         return 0;
     }
@@ -945,6 +939,6 @@ ps_rlnc_heartbeat(weft_ps *ps)
             want = c->D_lazy;
         for (size_t i = 0; i < nc && i < want; i++)
             WEFT_IGNORE(weft_rpc_put_rlnc_ihave(ps_ctl(ps, cand[i], WEFT_PS_PROTO_RLNC),
-                                          ps_b(t->name, t->nlen), ids, n));
+                                                ps_b(t->name, t->nlen), ids, n));
     }
 }

@@ -68,10 +68,10 @@ ps_score_decay(weft_ps *ps)
         weft_ps_peer *p = ps->peers[i];
         for (size_t j = 0; j < p->ntp; j++) {
             ps_ptopic *pt = &p->tp[j];
-            pt->first_deliveries = decay(pt->first_deliveries, s->first_deliveries_decay,
-                                         s->decay_to_zero);
-            pt->mesh_deliveries = decay(pt->mesh_deliveries, s->mesh_deliveries_decay,
-                                        s->decay_to_zero);
+            pt->first_deliveries =
+                decay(pt->first_deliveries, s->first_deliveries_decay, s->decay_to_zero);
+            pt->mesh_deliveries =
+                decay(pt->mesh_deliveries, s->mesh_deliveries_decay, s->decay_to_zero);
             pt->mesh_failure = decay(pt->mesh_failure, s->mesh_failure_decay, s->decay_to_zero);
             pt->invalid = decay(pt->invalid, s->invalid_decay, s->decay_to_zero);
             if (pt->in_mesh && !pt->mesh_active &&

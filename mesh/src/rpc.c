@@ -819,7 +819,6 @@ weft_rpc_put_have(weft_rpc_writer *w, weft_bytes id, uint32_t rank, uint32_t got
     return put_id_counts(w, 5, id, rank, 1, got);
 }
 
-
 /* The control part goes last, as field 3, and leaves ctl empty: finishing
  * again returns the same RPC. */
 int

@@ -108,8 +108,7 @@ run_query(void *arg)
             for (size_t i = 0; i < nt; i++)
                 cJSON_AddItemToArray(arr, topic_json(n, names[i], q->nodeinfo));
         }
-        cJSON_AddNumberToObject(o, "count",
-                                cJSON_GetArraySize(cJSON_GetObjectItem(o, "topics")));
+        cJSON_AddNumberToObject(o, "count", cJSON_GetArraySize(cJSON_GetObjectItem(o, "topics")));
         break;
     }
     }

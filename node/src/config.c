@@ -123,11 +123,11 @@ node_config_load(node_config *cfg, char err[WEFT_ENV_ERR])
     memset(cfg, 0, sizeof *cfg);
     long long v;
     int lvl;
-#define TRY(x)                                                                                   \
-    do {                                                                                         \
-        int rc_ = (x);                                                                           \
-        if (rc_ < 0)                                                                             \
-            return rc_;                                                                          \
+#define TRY(x)                                                                                     \
+    do {                                                                                           \
+        int rc_ = (x);                                                                             \
+        if (rc_ < 0)                                                                               \
+            return rc_;                                                                            \
     } while (0)
     TRY(weft_env_choice("NODE_MODE", "optimum", modes, &cfg->mode, err));
     TRY(weft_env_str("CLUSTER_ID", "weft-node", 128, &cfg->cluster_id, err));

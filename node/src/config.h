@@ -32,11 +32,11 @@ typedef struct node_config {
     int shard_factor;
     double shard_mult, threshold;
     /* weft's own */
-    const char *listen_ip;   /* WEFT_LISTEN_IP: bind address of every port [0.0.0.0] */
-    const char *geoip_db;    /* WEFT_GEOIP_DB: GeoLite2 country/city database [none] */
-    const char *public_ip;   /* WEFT_PUBLIC_IP: address looked up for the country [listen ip] */
-    int trace_rpc;           /* WEFT_TRACE_RPC: also stream RECV/SEND/DROP_RPC traces [false] */
-    long long client_queue;  /* WEFT_CLIENT_QUEUE_BYTES: per sidecar client [268435456] */
+    const char *listen_ip;  /* WEFT_LISTEN_IP: bind address of every port [0.0.0.0] */
+    const char *geoip_db;   /* WEFT_GEOIP_DB: GeoLite2 country/city database [none] */
+    const char *public_ip;  /* WEFT_PUBLIC_IP: address looked up for the country [listen ip] */
+    int trace_rpc;          /* WEFT_TRACE_RPC: also stream RECV/SEND/DROP_RPC traces [false] */
+    long long client_queue; /* WEFT_CLIENT_QUEUE_BYTES: per sidecar client [268435456] */
 } node_config;
 
 /* 0, or WEFT_EINVAL with err holding the line to print. */

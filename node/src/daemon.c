@@ -97,8 +97,7 @@ load_identity(const char *dir, int create, weft_identity *id, char *path, size_t
         return -1;
     }
     if ((rc = mkdir_p(dir)) < 0) {
-        fprintf(stderr, "weft-node: IDENTITY_DIR=\"%s\": cannot create: %s\n", dir,
-                strerror(-rc));
+        fprintf(stderr, "weft-node: IDENTITY_DIR=\"%s\": cannot create: %s\n", dir, strerror(-rc));
         return -1;
     }
     if ((rc = weft_identity_generate(id)) < 0 || (rc = weft_keyfile_save(path, id)) < 0) {
@@ -124,8 +123,8 @@ cmd_keys(int argc, char **argv)
         if (gen && (!strcmp(argv[i], "--output-peer-id") || !strcmp(argv[i], "-output-peer-id")))
             only_id = 1;
         else {
-            fprintf(stderr, "weft-node %s: unknown argument '%s' (see weft-node --help)\n",
-                    argv[1], argv[i]);
+            fprintf(stderr, "weft-node %s: unknown argument '%s' (see weft-node --help)\n", argv[1],
+                    argv[i]);
             return 2;
         }
     }
@@ -190,8 +189,10 @@ resolve_country(node *n)
     int err = 0;
     n->geo = weft_geo_open(n->cfg.geoip_db, &err, msg, sizeof msg);
     if (!n->geo) {
-        weft_log(WEFT_LOG_WARN, "node", "msg=\"GeoIP database unusable; country unknown\" "
-                 "path=\"%s\" detail=\"%s\"", n->cfg.geoip_db, msg);
+        weft_log(WEFT_LOG_WARN, "node",
+                 "msg=\"GeoIP database unusable; country unknown\" "
+                 "path=\"%s\" detail=\"%s\"",
+                 n->cfg.geoip_db, msg);
         return;
     }
     const char *ip = n->cfg.public_ip ? n->cfg.public_ip : n->cfg.listen_ip;
@@ -267,8 +268,8 @@ weft_node_main(int argc, char **argv)
              "msg=\"weft-node started\" cluster=\"%s\" mode=%s peer=%s p2p=%s sidecar=%s:%d "
              "api=%s:%d transport=%s bootstrap=%zu",
              n->cfg.cluster_id, node_mode_name(n->cfg.mode), n->peer_id,
-             n->naddrs ? n->addrs[0] : "?", n->cfg.listen_ip, n->cfg.sidecar_port,
-             n->cfg.listen_ip, n->cfg.api_port, weft_loop_kind_name(n->loop), n->ndialers);
+             n->naddrs ? n->addrs[0] : "?", n->cfg.listen_ip, n->cfg.sidecar_port, n->cfg.listen_ip,
+             n->cfg.api_port, weft_loop_kind_name(n->loop), n->ndialers);
     if (!n->stopping)
         weft_loop_run(n->loop);
     n->stopping = 1;

@@ -125,8 +125,8 @@ on_peer(weft_host *h, weft_peer *p, int up, void *user)
     char text[WEFT_PEER_ID_TEXT];
     if (weft_peer_id_to_text(id, text, sizeof text) < 0)
         snprintf(text, sizeof text, "?");
-    weft_log(WEFT_LOG_INFO, "node", "msg=\"peer %s\" peer=%s outbound=%d", up ? "up" : "down",
-             text, weft_peer_is_outbound(p));
+    weft_log(WEFT_LOG_INFO, "node", "msg=\"peer %s\" peer=%s outbound=%d", up ? "up" : "down", text,
+             weft_peer_is_outbound(p));
     for (size_t i = 0; i < n->ndialers; i++) {
         node_dialer *d = &n->dialers[i];
         if (!weft_peer_id_equal(&d->peer, id))

@@ -34,12 +34,12 @@
  * owned by the loop thread from its first closure on. */
 typedef struct sc_client {
     struct node *n;
-    weft_grpc_call *call;      /* a reference held until the client is gone */
+    weft_grpc_call *call; /* a reference held until the client is gone */
     uint64_t id;
     char *topics[NODE_MAX_CLIENT_TOPICS]; /* [loop] */
-    size_t ntopics;            /* [loop] */
-    int half_closed, gone;     /* [loop] */
-    struct sc_client *next, *prev; /* [loop] */
+    size_t ntopics;                       /* [loop] */
+    int half_closed, gone;                /* [loop] */
+    struct sc_client *next, *prev;        /* [loop] */
 } sc_client;
 
 typedef struct node_dialer {
@@ -59,7 +59,7 @@ typedef struct node_peer_stat {
     int connected, outbound;
     char addr[WEFT_MA_TEXT_MAX];
     char dial[WEFT_MA_TEXT_MAX]; /* dialable address with /p2p/, from identify */
-    int64_t since_ns; /* unix ns of the last change */
+    int64_t since_ns;            /* unix ns of the last change */
 } node_peer_stat;
 
 typedef struct node_metrics {
@@ -93,11 +93,11 @@ typedef struct node {
 
     node_dialer dialers[NODE_MAX_BOOTSTRAP];
     size_t ndialers;
-    sc_client *clients;       /* [loop] */
-    size_t nclients;          /* [loop] */
-    uint64_t next_client_id;  /* gRPC thread */
-    struct node_stats *st;    /* [loop] trace-derived state (stats.c) */
-    weft_timer tick;          /* [loop] lag probe */
+    sc_client *clients;      /* [loop] */
+    size_t nclients;         /* [loop] */
+    uint64_t next_client_id; /* gRPC thread */
+    struct node_stats *st;   /* [loop] trace-derived state (stats.c) */
+    weft_timer tick;         /* [loop] lag probe */
     int64_t tick_due;
     volatile sig_atomic_t stopping;
 } node;
@@ -131,7 +131,7 @@ void node_api_stop(node *n);
 int node_stats_init(node *n);
 void node_stats_free(node *n);
 void node_stats_trace(node *n, const weft_ps_trace *ev); /* [loop] */
-void node_stats_peer(node *n, weft_peer *p, int up); /* [loop] */
+void node_stats_peer(node *n, weft_peer *p, int up);     /* [loop] */
 /* [loop] the record of a peer, or NULL; discovery fills in its dial address. */
 node_peer_stat *node_stats_find(node *n, const weft_peer_id *id);
 /* [loop] every peer record (connected or not), count in *count. */

@@ -136,8 +136,9 @@ run_cmd(void *arg)
             weft_metric_inc(n->m.publish_errors);
             char why[160];
             if (rc == WEFT_EINVAL && n->cfg.mode == NODE_OPTIMUM)
-                snprintf(why, sizeof why, "duplicate message: the same content was published "
-                                          "already (its id is the SHA-256 of the content)");
+                snprintf(why, sizeof why,
+                         "duplicate message: the same content was published "
+                         "already (its id is the SHA-256 of the content)");
             else
                 snprintf(why, sizeof why, "publish failed: %s", weft_strerror(rc));
             reply_publish(k->c->call, k->topic, NULL, why);
@@ -148,8 +149,10 @@ run_cmd(void *arg)
     } else if (k->kind == 2) {
         int rc = node_client_subscribe(n, k->c, k->topic);
         if (rc < 0)
-            weft_log(WEFT_LOG_WARN, "sidecar", "msg=\"subscribe refused\" client=%llu topic=\"%s\" "
-                     "err=\"%s\"", (unsigned long long)k->c->id, k->topic, weft_strerror(rc));
+            weft_log(WEFT_LOG_WARN, "sidecar",
+                     "msg=\"subscribe refused\" client=%llu topic=\"%s\" "
+                     "err=\"%s\"",
+                     (unsigned long long)k->c->id, k->topic, weft_strerror(rc));
         else
             weft_log(WEFT_LOG_DEBUG, "sidecar", "msg=\"subscribed\" client=%llu topic=\"%s\"",
                      (unsigned long long)k->c->id, k->topic);
@@ -229,8 +232,9 @@ subscribe_many(node *n, sc_client *c, const char *list, size_t len)
         if (e == s)
             continue;
         if (!topic_ok(list + s, e - s)) {
-            bad_request(n, c, "SubscribeToTopics: a topic is empty, too long or has control "
-                              "characters");
+            bad_request(n, c,
+                        "SubscribeToTopics: a topic is empty, too long or has control "
+                        "characters");
             continue;
         }
         if (post_cmd(n, c, 2, list + s, e - s, NULL, 0) < 0)
@@ -466,7 +470,9 @@ node_sidecar_start(node *n)
         .nmethods = sizeof methods / sizeof *methods,
         .max_recv_message = node_config_max_msg(&n->cfg) + 65536,
         .max_queued_bytes = (size_t)n->cfg.client_queue,
-        .h = {.on_open = on_open, .on_message = on_message, .on_half_close = on_half_close,
+        .h = {.on_open = on_open,
+              .on_message = on_message,
+              .on_half_close = on_half_close,
               .on_close = on_close},
         .user = n,
     };

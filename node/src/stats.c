@@ -60,19 +60,19 @@ node_stats_init(node *n)
                                              "Publishes refused by the router", NULL);
     m->delivered = weft_metrics_counter(r, "weft_node_messages_delivered_total",
                                         "Messages delivered by the mesh (once per id)", NULL);
-    m->delivered_clients = weft_metrics_counter(
-        r, "weft_node_client_deliveries_total", "Deliveries queued to sidecar clients", NULL);
+    m->delivered_clients = weft_metrics_counter(r, "weft_node_client_deliveries_total",
+                                                "Deliveries queued to sidecar clients", NULL);
     const char *dh = "Messages dropped by the node, by reason";
-    m->dropped_too_big = weft_metrics_counter(r, "weft_node_messages_dropped_total", dh,
-                                              "reason=\"too_big\"");
-    m->dropped_client_slow = weft_metrics_counter(r, "weft_node_messages_dropped_total", dh,
-                                                  "reason=\"client_slow\"");
-    m->dropped_overload = weft_metrics_counter(r, "weft_node_messages_dropped_total", dh,
-                                               "reason=\"overload\"");
-    m->dropped_bad_request = weft_metrics_counter(r, "weft_node_messages_dropped_total", dh,
-                                                  "reason=\"bad_request\"");
-    m->clients = weft_metrics_gauge(r, "weft_node_sidecar_clients",
-                                    "ListenCommands streams open", NULL);
+    m->dropped_too_big =
+        weft_metrics_counter(r, "weft_node_messages_dropped_total", dh, "reason=\"too_big\"");
+    m->dropped_client_slow =
+        weft_metrics_counter(r, "weft_node_messages_dropped_total", dh, "reason=\"client_slow\"");
+    m->dropped_overload =
+        weft_metrics_counter(r, "weft_node_messages_dropped_total", dh, "reason=\"overload\"");
+    m->dropped_bad_request =
+        weft_metrics_counter(r, "weft_node_messages_dropped_total", dh, "reason=\"bad_request\"");
+    m->clients =
+        weft_metrics_gauge(r, "weft_node_sidecar_clients", "ListenCommands streams open", NULL);
     m->sidecar_requests = weft_metrics_counter(r, "weft_node_sidecar_requests_total",
                                                "Requests received on ListenCommands", NULL);
     const char *sh = "Coded shards received, by kind";
@@ -84,9 +84,8 @@ node_stats_init(node *n)
     m->shards_unnecessary =
         weft_metrics_counter(r, "weft_node_shards_total", sh, "kind=\"unnecessary\"");
     m->decode_latency = weft_metrics_histogram(
-        r, "weft_node_decode_latency_seconds",
-        "First shard to decoded message, per generation", NULL, latency_bounds,
-        sizeof latency_bounds / sizeof *latency_bounds);
+        r, "weft_node_decode_latency_seconds", "First shard to decoded message, per generation",
+        NULL, latency_bounds, sizeof latency_bounds / sizeof *latency_bounds);
     m->loop_lag = weft_metrics_histogram(r, "weft_node_event_loop_lag_seconds",
                                          "Lateness of a 100 ms timer on the P2P event loop", NULL,
                                          lag_bounds, sizeof lag_bounds / sizeof *lag_bounds);
@@ -349,8 +348,7 @@ node_stats_snapshot_json(node *n)
     struct node_stats *st = n->st;
     cJSON *o = cJSON_CreateObject();
     add_ring(cJSON_AddArrayToObject(o, "seen_message_hashes"), st->seen, st->nseen);
-    add_ring(cJSON_AddArrayToObject(o, "fully_decoded_message_hashes"), st->decoded,
-             st->ndecoded);
+    add_ring(cJSON_AddArrayToObject(o, "fully_decoded_message_hashes"), st->decoded, st->ndecoded);
     cJSON *bufs = cJSON_AddObjectToObject(o, "undecoded_shard_buffer_sizes");
     for (size_t i = 0; i < PARTIAL_SLOTS; i++) {
         const struct partial *p = &st->partial[i];
@@ -468,7 +466,8 @@ node_stats_collect(void *user, weft_metrics_out *out)
     }
     s->bridge_depth = weft_bridge_depth(n->bridge);
     family(out, "weft_node_connections", "gauge", "Open TCP connections of the P2P host");
-    weft_metrics_printf(out, "weft_node_connections %llu\n", (unsigned long long)s->loop.conns_open);
+    weft_metrics_printf(out, "weft_node_connections %llu\n",
+                        (unsigned long long)s->loop.conns_open);
     family(out, "weft_node_bytes_total", "counter", "P2P bytes by direction");
     weft_metrics_printf(out, "weft_node_bytes_total{direction=\"in\"} %llu\n",
                         (unsigned long long)s->loop.bytes_in);
@@ -497,14 +496,22 @@ node_stats_collect(void *user, weft_metrics_out *out)
         const char *reason;
         uint64_t v;
     } drops[] = {
-        {"bad_signature", s->ps.drop_bad_signature}, {"unknown_topic", s->ps.drop_unknown_topic},
-        {"too_big", s->ps.drop_too_big},             {"graylisted", s->ps.drop_graylisted},
-        {"self_origin", s->ps.drop_self_origin},     {"bad_id", s->ps.drop_bad_id},
-        {"seen_full", s->ps.drop_seen_full},         {"rpc_malformed", s->ps.rpc_malformed},
-        {"rpc_too_big", s->ps.rpc_too_big},          {"rpc_send_failed", s->ps.rpc_send_failed},
-        {"shard_invalid", s->ps.shards_invalid},     {"shard_over_limit", s->ps.shards_over_limit},
-        {"generation_polluted", s->ps.gens_polluted}, {"generation_expired", s->ps.gens_expired},
-        {"generation_evicted", s->ps.gens_evicted},  {"shard_beyond_k", s->ps.shards_beyond_k},
+        {"bad_signature", s->ps.drop_bad_signature},
+        {"unknown_topic", s->ps.drop_unknown_topic},
+        {"too_big", s->ps.drop_too_big},
+        {"graylisted", s->ps.drop_graylisted},
+        {"self_origin", s->ps.drop_self_origin},
+        {"bad_id", s->ps.drop_bad_id},
+        {"seen_full", s->ps.drop_seen_full},
+        {"rpc_malformed", s->ps.rpc_malformed},
+        {"rpc_too_big", s->ps.rpc_too_big},
+        {"rpc_send_failed", s->ps.rpc_send_failed},
+        {"shard_invalid", s->ps.shards_invalid},
+        {"shard_over_limit", s->ps.shards_over_limit},
+        {"generation_polluted", s->ps.gens_polluted},
+        {"generation_expired", s->ps.gens_expired},
+        {"generation_evicted", s->ps.gens_evicted},
+        {"shard_beyond_k", s->ps.shards_beyond_k},
         {"shard_unknown", s->ps.shards_unknown},
     };
     family(out, "weft_node_router_dropped_total", "counter",

@@ -84,8 +84,9 @@ px_auth_check(proxy *p, const char *authz, size_t authz_len, char *sub, size_t c
         return 0;
     if (!authz || weft_jwt_bearer(authz, authz_len, &tok, &toklen) < 0) {
         weft_metric_inc(p->m.auth_failures);
-        weft_http_reply_error(resp, 401, "missing bearer token: expected Authorization: Bearer "
-                                         "<JWT>");
+        weft_http_reply_error(resp, 401,
+                              "missing bearer token: expected Authorization: Bearer "
+                              "<JWT>");
         return 401;
     }
     weft_jwt_claims cl;
@@ -111,8 +112,9 @@ px_auth_check(proxy *p, const char *authz, size_t authz_len, char *sub, size_t c
     if (weft_ratelimit_check(a->rl, cl.sub, &cl.limits, msg_bytes, now_ms, &retry, &which) < 0) {
         weft_metric_inc(p->m.rate_limited);
         if (which && !strcmp(which, "max_message_size")) {
-            snprintf(msg, sizeof msg, "message of %zu bytes exceeds the token's max_message_size %lld",
-                     msg_bytes, (long long)cl.limits.max_message_size);
+            snprintf(msg, sizeof msg,
+                     "message of %zu bytes exceeds the token's max_message_size %lld", msg_bytes,
+                     (long long)cl.limits.max_message_size);
             weft_http_reply_error(resp, 413, msg);
             return 413;
         }

@@ -52,8 +52,8 @@ parse_nodes(px_config *c, char err[WEFT_ENV_ERR])
             long port = colon ? strtol(colon + 1, &pe, 10) : 0;
             if (!colon || colon == v || pe != v + n || port < 1 || port > 65535 ||
                 n >= sizeof c->nodes[0]) {
-                snprintf(err, WEFT_ENV_ERR, "P2P_NODES entry %zu \"%.*s\": expected host:port",
-                         idx, (int)(n > 100 ? 100 : n), v);
+                snprintf(err, WEFT_ENV_ERR, "P2P_NODES entry %zu \"%.*s\": expected host:port", idx,
+                         (int)(n > 100 ? 100 : n), v);
                 return WEFT_EINVAL;
             }
             if (c->nnodes == PX_MAX_NODES) {
@@ -82,11 +82,11 @@ px_config_load(px_config *c, char err[WEFT_ENV_ERR])
     static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
     memset(c, 0, sizeof *c);
     int lvl;
-#define TRY(x)                                                                                   \
-    do {                                                                                         \
-        int rc_ = (x);                                                                           \
-        if (rc_ < 0)                                                                             \
-            return rc_;                                                                          \
+#define TRY(x)                                                                                     \
+    do {                                                                                           \
+        int rc_ = (x);                                                                             \
+        if (rc_ < 0)                                                                               \
+            return rc_;                                                                            \
     } while (0)
     TRY(weft_env_str("CLUSTER_ID", NULL, 128, &c->cluster_id, err));
     if (!c->cluster_id) {

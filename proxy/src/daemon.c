@@ -41,27 +41,25 @@ metrics_init(proxy *p)
     px_metrics *m = &p->m;
     m->published = weft_metrics_counter(r, "weft_proxy_published_total",
                                         "Publishes accepted and queued to a node", NULL);
-    m->publish_errors = weft_metrics_counter(r, "publish_error_total",
-                                             "Publishes refused or lost", NULL);
-    m->publish_size = weft_metrics_histogram(r, "published_message_size_bytes",
-                                             "Size of published messages", NULL, size_bounds,
-                                             sizeof size_bounds / sizeof *size_bounds);
+    m->publish_errors =
+        weft_metrics_counter(r, "publish_error_total", "Publishes refused or lost", NULL);
+    m->publish_size =
+        weft_metrics_histogram(r, "published_message_size_bytes", "Size of published messages",
+                               NULL, size_bounds, sizeof size_bounds / sizeof *size_bounds);
     m->node_received = weft_metrics_counter(r, "node_received_messages_total",
                                             "Deliveries received from nodes", NULL);
-    m->fallback = weft_metrics_counter(r, "message_fallback_deliveries_total",
-                                       "Deliveries made below the threshold after the timeout",
-                                       NULL);
-    m->ws_clients = weft_metrics_gauge(r, "active_ws_clients", "WebSocket clients connected",
-                                       NULL);
+    m->fallback =
+        weft_metrics_counter(r, "message_fallback_deliveries_total",
+                             "Deliveries made below the threshold after the timeout", NULL);
+    m->ws_clients = weft_metrics_gauge(r, "active_ws_clients", "WebSocket clients connected", NULL);
     m->grpc_clients = weft_metrics_gauge(r, "weft_proxy_grpc_stream_clients",
                                          "gRPC ClientStream clients connected", NULL);
-    m->nodes_connected = weft_metrics_gauge(r, "total_p2pnodes_connections",
-                                            "Node sidecars connected", NULL);
+    m->nodes_connected =
+        weft_metrics_gauge(r, "total_p2pnodes_connections", "Node sidecars connected", NULL);
     m->deliveries = weft_metrics_counter(r, "weft_proxy_client_deliveries_total",
                                          "Messages queued to clients", NULL);
-    m->dropped_slow = weft_metrics_counter(r, "weft_proxy_dropped_total",
-                                           "Deliveries dropped, by reason",
-                                           "reason=\"slow_consumer\"");
+    m->dropped_slow = weft_metrics_counter(
+        r, "weft_proxy_dropped_total", "Deliveries dropped, by reason", "reason=\"slow_consumer\"");
     m->dedup_publish = weft_metrics_counter(r, "weft_proxy_publish_deduplicated_total",
                                             "Publishes answered as duplicates", NULL);
     m->http_latency = weft_metrics_histogram(r, "weft_proxy_http_request_duration_seconds",
@@ -135,8 +133,7 @@ weft_proxy_main(int argc, char **argv)
              "msg=\"weft-proxy started\" cluster=\"%s\" rest=%s:%d grpc=%s:%d nodes=%zu auth=%s "
              "threshold=%g",
              p->cfg.cluster_id, p->cfg.listen_ip, p->cfg.http_port, p->cfg.listen_ip,
-             p->cfg.grpc_port, p->cfg.nnodes, p->cfg.enable_auth ? "on" : "off",
-             p->cfg.threshold);
+             p->cfg.grpc_port, p->cfg.nnodes, p->cfg.enable_auth ? "on" : "off", p->cfg.threshold);
     while (!g_stop)
         pause();
     atomic_store(&p->stopping, 1);

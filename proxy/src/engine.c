@@ -54,16 +54,16 @@ typedef struct px_client {
 struct entry {
     char id[PX_MSGID_MAX];
     char topic[PX_TOPIC_MAX + 1];
-    uint64_t nodes;     /* bit per node that delivered */
+    uint64_t nodes; /* bit per node that delivered */
     unsigned count, total;
     int64_t first_ms;
-    int done;           /* fallback ran: nothing more is delivered */
-    char *json;         /* kept until done */
+    int done;   /* fallback ran: nothing more is delivered */
+    char *json; /* kept until done */
     size_t len;
-    uint8_t *raw;       /* the payload, decoded on the first gRPC sink; freed with json */
+    uint8_t *raw; /* the payload, decoded on the first gRPC sink; freed with json */
     size_t rawlen;
-    int raw_bad;        /* the JSON had no decodable "message" */
-    struct entry *next; /* chain in a slot */
+    int raw_bad;         /* the JSON had no decodable "message" */
+    struct entry *next;  /* chain in a slot */
     struct entry *lnext; /* age list */
 };
 
@@ -186,8 +186,7 @@ client_get(px_engine *e, const char *id)
 }
 
 int
-px_engine_subscribe(px_engine *e, const char *client, const char *topic, double threshold,
-                    int keep)
+px_engine_subscribe(px_engine *e, const char *client, const char *topic, double threshold, int keep)
 {
     pthread_mutex_lock(&e->mu);
     px_client *c = client_get(e, client);

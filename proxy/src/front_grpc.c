@@ -45,8 +45,9 @@ who(proxy *p, weft_grpc_call *c, const char *given, char *out, size_t cap, size_
             snprintf(why, whycap, "%.*s", (int)(r.body_len > 200 ? 200 : r.body_len),
                      r.body ? r.body : "unauthenticated");
             free(r.body);
-            return st == 429 ? WEFT_GRPC_RESOURCE_EXHAUSTED
-                             : st == 413 ? WEFT_GRPC_INVALID_ARGUMENT : WEFT_GRPC_UNAUTHENTICATED;
+            return st == 429   ? WEFT_GRPC_RESOURCE_EXHAUSTED
+                   : st == 413 ? WEFT_GRPC_INVALID_ARGUMENT
+                               : WEFT_GRPC_UNAUTHENTICATED;
         }
         if (given && *given && strcmp(given, out)) {
             snprintf(why, whycap, "client_id does not match the token's subject");
@@ -134,7 +135,8 @@ on_stream_message(proxy *p, weft_grpc_call *c, const uint8_t *b, size_t n)
         }
     }
     if (publishing) {
-        if (!weft_text_ok(m->topic, PX_TOPIC_MAX) || (long long)m->message.len > p->cfg.max_message ||
+        if (!weft_text_ok(m->topic, PX_TOPIC_MAX) ||
+            (long long)m->message.len > p->cfg.max_message ||
             px_pool_publish(p->pool, m->topic, m->message.data, m->message.len) < 0)
             weft_metric_inc(p->m.publish_errors);
         else
@@ -209,7 +211,8 @@ on_subscribe(proxy *p, weft_grpc_call *c, const uint8_t *b, size_t n)
     }
     size_t ok = 0;
     if (!st) {
-        if (weft_text_ok(r->topic, PX_TOPIC_MAX) && px_engine_subscribe(p->engine, id, r->topic, t, 0) == 0)
+        if (weft_text_ok(r->topic, PX_TOPIC_MAX) &&
+            px_engine_subscribe(p->engine, id, r->topic, t, 0) == 0)
             ok++;
         for (size_t i = 0; i < r->n_topics; i++)
             if (weft_text_ok(r->topics[i], PX_TOPIC_MAX) &&

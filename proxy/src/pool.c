@@ -27,7 +27,7 @@
 #include "proxy.h"
 #include "weft/log.h"
 
-#define Q_CAP 16384         /* queued publishes per node */
+#define Q_CAP 16384 /* queued publishes per node */
 #define MAX_TRIES 3
 #define BREAKER_MS 10000
 #define HEALTH_MS 5000
@@ -142,8 +142,8 @@ tx_main(void *arg)
             pthread_mutex_unlock(&nd->mu);
             for (size_t i = 0; i < k; i++) {
                 if (todo[i] && send_request(st, 2, todo[i], NULL, 0) < 0)
-                    weft_log(WEFT_LOG_WARN, "proxy", "msg=\"subscribe failed\" node=%s topic=\"%s\"",
-                             nd->addr, todo[i]);
+                    weft_log(WEFT_LOG_WARN, "proxy",
+                             "msg=\"subscribe failed\" node=%s topic=\"%s\"", nd->addr, todo[i]);
                 free(todo[i]);
             }
             pthread_mutex_lock(&nd->mu);
@@ -188,14 +188,14 @@ static int node_usable(px_node *nd, int64_t now);
 
 /* Queue b on a usable node other than `not` (or any, not < 0). Takes b. */
 static int
-enqueue(px_pool *pl, struct pub *b, int not)
+enqueue(px_pool *pl, struct pub *b, int not )
 {
     int64_t now = weft_mono_ms();
     unsigned start = atomic_fetch_add(&pl->rr, 1);
     int usable = 0;
     for (size_t i = 0; i < pl->n; i++) {
         px_node *nd = &pl->nodes[(start + i) % pl->n];
-        if (nd->idx == not)
+        if (nd->idx == not )
             continue;
         pthread_mutex_lock(&nd->mu);
         int u = node_usable(nd, now);
@@ -238,8 +238,10 @@ fail_over(px_node *nd)
         for (size_t i = 0; i < k; i++) {
             if (++moved[i].tries > MAX_TRIES || enqueue(pl, &moved[i], nd->idx) < 0) {
                 weft_metric_inc(pl->p->m.publish_errors);
-                weft_log(WEFT_LOG_WARN, "proxy", "msg=\"publish lost: no node took it\" "
-                         "topic=\"%s\" tries=%d", moved[i].topic, moved[i].tries);
+                weft_log(WEFT_LOG_WARN, "proxy",
+                         "msg=\"publish lost: no node took it\" "
+                         "topic=\"%s\" tries=%d",
+                         moved[i].topic, moved[i].tries);
                 pub_free(&moved[i]);
             }
         }
@@ -274,8 +276,10 @@ on_response(px_node *nd, const uint8_t *p, size_t n)
             }
             if (!ok) {
                 weft_metric_inc(pl->p->m.publish_errors);
-                weft_log(WEFT_LOG_WARN, "proxy", "msg=\"node refused a publish\" node=%s "
-                         "reply=%.*s", nd->addr, (int)(r->data.len > 200 ? 200 : r->data.len),
+                weft_log(WEFT_LOG_WARN, "proxy",
+                         "msg=\"node refused a publish\" node=%s "
+                         "reply=%.*s",
+                         nd->addr, (int)(r->data.len > 200 ? 200 : r->data.len),
                          (const char *)r->data.data);
             }
             pub_free(&b);
@@ -340,9 +344,10 @@ rx_main(void *arg)
         pthread_mutex_unlock(&nd->mu);
         const weft_grpc_status *gs = weft_grpc_stream_status(st);
         if (!atomic_load(&pl->stopping))
-            weft_log(WEFT_LOG_WARN, "proxy", "msg=\"node stream ended\" node=%s status=%s "
-                     "detail=\"%s\"", nd->addr, gs ? weft_grpc_status_name(gs->code) : "?",
-                     gs ? gs->details : "");
+            weft_log(WEFT_LOG_WARN, "proxy",
+                     "msg=\"node stream ended\" node=%s status=%s "
+                     "detail=\"%s\"",
+                     nd->addr, gs ? weft_grpc_status_name(gs->code) : "?", gs ? gs->details : "");
         weft_grpc_stream_cancel(st);
         /* A write in progress returns once the call is cancelled; wait for
          * it before the stream goes. */
@@ -384,7 +389,8 @@ check_health(px_node *nd)
         nd->health_fails = 0;
         nd->breaker_open = 0;
         snprintf(nd->country, sizeof nd->country, "%s", h->country ? h->country : "");
-        snprintf(nd->country_iso, sizeof nd->country_iso, "%s", h->country_iso ? h->country_iso : "");
+        snprintf(nd->country_iso, sizeof nd->country_iso, "%s",
+                 h->country_iso ? h->country_iso : "");
         snprintf(nd->p2p, sizeof nd->p2p, "%s", h->p2paddress ? h->p2paddress : "");
         snprintf(nd->mode, sizeof nd->mode, "%s", h->nodemode ? h->nodemode : "");
     } else if (++nd->health_fails >= 3 && !nd->breaker_open) {
@@ -448,7 +454,8 @@ px_pool_start(proxy *p, int *err)
             *err = -ENOMEM;
             return NULL; /* start-up failure: the process exits */
         }
-        if (pthread_create(&nd->rx, NULL, rx_main, nd) || pthread_create(&nd->tx, NULL, tx_main, nd)) {
+        if (pthread_create(&nd->rx, NULL, rx_main, nd) ||
+            pthread_create(&nd->tx, NULL, tx_main, nd)) {
             *err = -EAGAIN;
             return NULL;
         }

@@ -34,9 +34,9 @@
 #include "weft/svc_metrics.h"
 
 #define PX_MAX_NODES 64
-#define PX_ID_MAX 128      /* client id bytes */
+#define PX_ID_MAX 128 /* client id bytes */
 #define PX_TOPIC_MAX 256
-#define PX_MSGID_MAX 129   /* hex message id with NUL */
+#define PX_MSGID_MAX 129 /* hex message id with NUL */
 
 typedef struct px_config {
     int http_port, grpc_port;
@@ -50,9 +50,9 @@ typedef struct px_config {
     double threshold;
     int log_level;
     const char *log_level_name;
-    long long fallback_ms;     /* WEFT_FALLBACK_MS: deliver anyway after [2000] */
-    long long max_message;     /* WEFT_MAX_MESSAGE_SIZE: publish body limit [1048576] */
-    long long client_queue;    /* WEFT_CLIENT_QUEUE_BYTES per subscriber [16777216] */
+    long long fallback_ms;  /* WEFT_FALLBACK_MS: deliver anyway after [2000] */
+    long long max_message;  /* WEFT_MAX_MESSAGE_SIZE: publish body limit [1048576] */
+    long long client_queue; /* WEFT_CLIENT_QUEUE_BYTES per subscriber [16777216] */
 } px_config;
 
 int px_config_load(px_config *c, char err[WEFT_ENV_ERR]);
@@ -107,9 +107,9 @@ void px_engine_tick(px_engine *e, int64_t now_ms);
 /* ---- the proxy ------------------------------------------------------------------------- */
 
 typedef struct px_metrics {
-    weft_metric *published, *publish_errors, *publish_size, *node_received, *fallback,
-        *ws_clients, *grpc_clients, *nodes_connected, *deliveries, *dropped_slow,
-        *dedup_publish, *http_latency, *auth_failures, *rate_limited;
+    weft_metric *published, *publish_errors, *publish_size, *node_received, *fallback, *ws_clients,
+        *grpc_clients, *nodes_connected, *deliveries, *dropped_slow, *dedup_publish, *http_latency,
+        *auth_failures, *rate_limited;
 } px_metrics;
 
 typedef struct proxy {
@@ -121,7 +121,7 @@ typedef struct proxy {
     weft_metrics *metrics;
     px_metrics m;
     atomic_int stopping;
-    void *auth;  /* JWKS and rate limiter when ENABLE_AUTH */
+    void *auth; /* JWKS and rate limiter when ENABLE_AUTH */
 } proxy;
 
 /* Deliver a message's payload to a gRPC ClientStream sink (engine.c calls
@@ -144,6 +144,5 @@ int px_rest_start(proxy *p);
 void px_rest_stop(proxy *p);
 int px_grpc_start(proxy *p);
 void px_grpc_stop(proxy *p);
-
 
 #endif

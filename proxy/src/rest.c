@@ -42,14 +42,14 @@ body_json(const weft_http_req *r, weft_http_resp *resp)
 
 /* client_id from the body, or the token's subject when auth is on. */
 static const char *
-client_of(proxy *p, const weft_http_req *r, cJSON *o, char *sub, size_t cap,
-          weft_http_resp *resp, size_t msg_bytes, int publishing)
+client_of(proxy *p, const weft_http_req *r, cJSON *o, char *sub, size_t cap, weft_http_resp *resp,
+          size_t msg_bytes, int publishing)
 {
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "client_id");
     const char *id = cJSON_IsString(c) ? c->valuestring : NULL;
     if (p->cfg.enable_auth) {
-        int status = px_auth_check(p, r->authorization, r->authorization_len, sub, cap,
-                                   msg_bytes, publishing, resp);
+        int status = px_auth_check(p, r->authorization, r->authorization_len, sub, cap, msg_bytes,
+                                   publishing, resp);
         if (status)
             return NULL;
         if (id && *id && strcmp(id, sub)) {
@@ -63,8 +63,9 @@ client_of(proxy *p, const weft_http_req *r, cJSON *o, char *sub, size_t cap,
         return NULL;
     }
     if (!weft_text_ok(id, PX_ID_MAX)) {
-        weft_http_reply_error(resp, 400, "client_id: expected 1..128 characters without control "
-                                         "characters");
+        weft_http_reply_error(resp, 400,
+                              "client_id: expected 1..128 characters without control "
+                              "characters");
         return NULL;
     }
     return id;
@@ -79,8 +80,9 @@ topic_of(cJSON *o, weft_http_resp *resp)
         return NULL;
     }
     if (!weft_text_ok(t->valuestring, PX_TOPIC_MAX)) {
-        weft_http_reply_error(resp, 400, "topic: expected 1..256 characters without control "
-                                         "characters");
+        weft_http_reply_error(resp, 400,
+                              "topic: expected 1..256 characters without control "
+                              "characters");
         return NULL;
     }
     return t->valuestring;
@@ -150,10 +152,10 @@ static char dedup_ids[DEDUP_SLOTS][65];
 static int
 seen_recently(const char *id)
 {
-    unsigned slot = (unsigned)strtoul((char[9]){id[0], id[1], id[2], id[3], id[4], id[5], id[6],
-                                                id[7], 0},
-                                      NULL, 16) %
-                    DEDUP_SLOTS;
+    unsigned slot =
+        (unsigned)strtoul((char[9]){id[0], id[1], id[2], id[3], id[4], id[5], id[6], id[7], 0},
+                          NULL, 16) %
+        DEDUP_SLOTS;
     pthread_mutex_lock(&dedup_mu);
     int dup = !strcmp(dedup_ids[slot], id);
     if (!dup)
@@ -230,12 +232,13 @@ do_publish(proxy *p, const weft_http_req *r, weft_http_resp *resp)
             weft_metric_inc(p->m.publish_errors);
             cJSON_Delete(out);
             if (rc == WEFT_ELIMIT) {
-                weft_http_reply_error(resp, 503, "overloaded: every node's publish queue is full; "
-                                                 "retry");
+                weft_http_reply_error(resp, 503,
+                                      "overloaded: every node's publish queue is full; "
+                                      "retry");
                 resp->retry_after = 1;
             } else {
-                weft_http_reply_error(resp, 503, rc == -ENOMEM ? "out of memory"
-                                                                : "no node available to publish to");
+                weft_http_reply_error(
+                    resp, 503, rc == -ENOMEM ? "out of memory" : "no node available to publish to");
             }
             if (!cJSON_IsString(msg))
                 free(data);
@@ -322,7 +325,8 @@ do_countries(proxy *p, weft_http_resp *resp)
     cJSON *o = cJSON_CreateObject();
     cJSON *names = cJSON_CreateObject(), *isos = cJSON_CreateObject();
     for (size_t i = 0; i < n; i++) {
-        cJSON_AddStringToObject(names, info[i].addr, info[i].country[0] ? info[i].country : "unknown");
+        cJSON_AddStringToObject(names, info[i].addr,
+                                info[i].country[0] ? info[i].country : "unknown");
         cJSON_AddStringToObject(isos, info[i].addr, info[i].country_iso);
     }
     cJSON_AddNumberToObject(o, "count", (double)n);
@@ -368,7 +372,8 @@ do_session(proxy *p, const weft_http_req *r, weft_http_resp *resp)
         cJSON_AddStringToObject(nd, "id", id ? id + 5 : info[i].addr);
         cJSON_AddStringToObject(nd, "address", info[i].addr);
         cJSON_AddStringToObject(nd, "transport", "grpc");
-        cJSON_AddStringToObject(nd, "region", info[i].country_iso[0] ? info[i].country_iso : "unknown");
+        cJSON_AddStringToObject(nd, "region",
+                                info[i].country_iso[0] ? info[i].country_iso : "unknown");
         cJSON_AddStringToObject(nd, "ticket", sidhex);
         cJSON_AddNumberToObject(nd, "score", 1.0);
         cJSON_AddItemToArray(arr, nd);
@@ -410,8 +415,8 @@ handle(void *user, const weft_http_req *r, weft_http_resp *resp)
         resp->content_type = WEFT_METRICS_CONTENT_TYPE;
         resp->body = s;
         resp->body_len = len;
-    } else if (weft_http_path_is(r, "/api/v1/publish") || weft_http_path_is(r, "/api/v1/subscribe") ||
-               weft_http_path_is(r, "/api/v1/session"))
+    } else if (weft_http_path_is(r, "/api/v1/publish") ||
+               weft_http_path_is(r, "/api/v1/subscribe") || weft_http_path_is(r, "/api/v1/session"))
         weft_http_reply_error(resp, 405, "method not allowed: expected POST");
     else
         weft_http_reply_error(resp, 404, "no such endpoint");

@@ -202,10 +202,8 @@ cli_close(weft_stream *s, void *u, int reason)
         e->echo_done = 1;
 }
 
-static const weft_stream_handler echo_cli = {.on_open = cli_open,
-                                             .on_data = cli_data,
-                                             .on_writable = cli_writable,
-                                             .on_close = cli_close};
+static const weft_stream_handler echo_cli = {
+    .on_open = cli_open, .on_data = cli_data, .on_writable = cli_writable, .on_close = cli_close};
 
 static void
 dialed(weft_host *h, weft_peer *p, int status, void *user)

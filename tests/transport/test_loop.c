@@ -164,9 +164,9 @@ echo_start(struct echo *e, int kind, size_t total, uint64_t seed)
     socklen_t blen;
     cr_assert_eq(lb_listen(e->loop, on_accept, e, &ls, &bound, &blen), 0);
     cr_assert_neq(((struct sockaddr_in *)&bound)->sin_port, 0);
-    cr_assert_eq(weft_dial(e->loop, (struct sockaddr *)&bound, blen, 5000000000LL, on_connected,
-                           e, NULL),
-                 0);
+    cr_assert_eq(
+        weft_dial(e->loop, (struct sockaddr *)&bound, blen, 5000000000LL, on_connected, e, NULL),
+        0);
 }
 
 ParameterizedTest(int *kind, loop, echo)
@@ -196,7 +196,7 @@ ParameterizedTest(int *kind, loop, echo)
 struct bp {
     weft_loop *loop;
     weft_conn *server_side, *client;
-    uint64_t accepted;   /* bytes the writer's queue took */
+    uint64_t accepted; /* bytes the writer's queue took */
     int64_t last_progress;
     int refusals, writable, connected;
 };
@@ -320,9 +320,8 @@ ParameterizedTest(int *kind, loop, refused)
     for (int i = 0; i < 3; i++)
         weft_loop_run_once(l, 1000000);
     int status = 1;
-    cr_assert_eq(weft_dial(l, (struct sockaddr *)&bound, blen, 2000000000LL, refused_cb, &status,
-                           NULL),
-                 0);
+    cr_assert_eq(
+        weft_dial(l, (struct sockaddr *)&bound, blen, 2000000000LL, refused_cb, &status, NULL), 0);
     int64_t end = weft_loop_now(l) + 3000000000LL;
     while (status == 1 && weft_loop_now(l) < end)
         weft_loop_run_once(l, 10 * 1000000);
@@ -366,8 +365,8 @@ ParameterizedTest(int *kind, loop, timers)
     while (k.n < 3 && weft_loop_now(l) < end)
         weft_loop_run_once(l, -1);
     cr_assert_eq(k.n, 3);
-    cr_assert(k.order[0] == 1 && k.order[1] == 2 && k.order[2] == 3, "order %d %d %d",
-              k.order[0], k.order[1], k.order[2]);
+    cr_assert(k.order[0] == 1 && k.order[1] == 2 && k.order[2] == 3, "order %d %d %d", k.order[0],
+              k.order[1], k.order[2]);
     weft_loop_free(l);
 }
 

@@ -120,8 +120,11 @@ Test(sim, latency_and_bandwidth)
 
 Test(sim, jitter_and_loss_keep_bytes_in_order)
 {
-    weft_link_params lp = {.latency_ns = 10 * MS, .jitter_ns = 30 * MS,
-                           .bandwidth_bps = 50000000, .loss = 0.2, .rto_ns = 200 * MS};
+    weft_link_params lp = {.latency_ns = 10 * MS,
+                           .jitter_ns = 30 * MS,
+                           .bandwidth_bps = 50000000,
+                           .loss = 0.2,
+                           .rto_ns = 200 * MS};
     int64_t t1 = transfer(11, &lp, 3 << 20);
     int64_t t2 = transfer(11, &lp, 3 << 20);
     int64_t t3 = transfer(12, &lp, 3 << 20);
@@ -147,12 +150,10 @@ Test(sim, refused_without_listener_or_node)
     weft_simnet_add_node(net, 0x0A000002);
     int st1 = 1, st2 = 1;
     struct sockaddr_in no_port = addr(0x0A000002, 9), no_node = addr(0x0A0000FF, 9);
-    cr_assert_eq(weft_dial(a, (struct sockaddr *)&no_port, sizeof no_port, 0, refused_cb, &st1,
-                           NULL),
-                 0);
-    cr_assert_eq(weft_dial(a, (struct sockaddr *)&no_node, sizeof no_node, 0, refused_cb, &st2,
-                           NULL),
-                 0);
+    cr_assert_eq(
+        weft_dial(a, (struct sockaddr *)&no_port, sizeof no_port, 0, refused_cb, &st1, NULL), 0);
+    cr_assert_eq(
+        weft_dial(a, (struct sockaddr *)&no_node, sizeof no_node, 0, refused_cb, &st2, NULL), 0);
     weft_simnet_run_until(net, 1000 * MS);
     cr_assert_eq(st1, -ECONNREFUSED);
     cr_assert_eq(st2, -ECONNREFUSED);
@@ -219,9 +220,9 @@ Test(sim, hundreds_of_nodes)
         mconns[i].m = &m;
         mconns[i].node = i;
         struct sockaddr_in sa = addr(0x0A000000 + (uint32_t)i + 1, 4000);
-        cr_assert_eq(weft_listen(loops[i], (struct sockaddr *)&sa, sizeof sa, m_accept,
-                                 &mconns[i], NULL),
-                     0);
+        cr_assert_eq(
+            weft_listen(loops[i], (struct sockaddr *)&sa, sizeof sa, m_accept, &mconns[i], NULL),
+            0);
     }
     weft_rng r;
     weft_rng_seed(&r, 9);

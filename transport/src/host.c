@@ -365,7 +365,8 @@ become_ready(weft_peer *p)
     p->announced = 1;
     p->last_activity = now_ns(p);
     if (h->cfg.idle_timeout_ns)
-        WEFT_IGNORE(weft_timer_arm(h->loop, &p->idle_timer, p->last_activity + h->cfg.idle_timeout_ns));
+        WEFT_IGNORE(
+            weft_timer_arm(h->loop, &p->idle_timer, p->last_activity + h->cfg.idle_timeout_ns));
     peer_log(p, WEFT_LOG_DEBUG, "connection ready", 0);
     if (p->dial_cb) {
         weft_dial_fn cb = p->dial_cb;

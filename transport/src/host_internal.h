@@ -55,10 +55,10 @@ struct weft_peer {
     int outbound;
     int phase;
     int close_reason;
-    int announced;       /* on_peer(up) delivered */
-    int in_mux;          /* depth of yamux calls on the stack */
+    int announced; /* on_peer(up) delivered */
+    int in_mux;    /* depth of yamux calls on the stack */
     int want_flush;
-    int flushing;        /* inside peer_flush: a nested call only sets want_flush */
+    int flushing; /* inside peer_flush: a nested call only sets want_flush */
     weft_mss mss;
     weft_noise_hs *hs;
     weft_noise_session ns;
@@ -69,9 +69,9 @@ struct weft_peer {
     weft_multiaddr addr;
     struct sockaddr_storage sa;
     socklen_t salen;
-    weft_buf rawin;      /* bytes from the socket not yet consumed */
-    weft_buf plain;      /* decrypted bytes not yet consumed */
-    weft_buf out;        /* scratch for frames on their way out */
+    weft_buf rawin; /* bytes from the socket not yet consumed */
+    weft_buf plain; /* decrypted bytes not yet consumed */
+    weft_buf out;   /* scratch for frames on their way out */
     weft_timer hs_timer;
     weft_timer mux_timer;
     weft_timer reap_timer;

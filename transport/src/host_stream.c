@@ -24,7 +24,7 @@ struct weft_stream {
     weft_yamux_stream *ys;
     int outbound;
     int negotiated;
-    int app_open;            /* on_open delivered */
+    int app_open; /* on_open delivered */
     weft_mss mss;
     const char *propose[1];
     char proto[WEFT_MSS_MAX_ID + 1];
@@ -214,8 +214,8 @@ host_stream_callbacks(weft_yamux_config *cfg)
 }
 
 int
-weft_peer_open_stream(weft_peer *p, const char *id, const weft_stream_handler *handler,
-                      void *user, weft_stream **out)
+weft_peer_open_stream(weft_peer *p, const char *id, const weft_stream_handler *handler, void *user,
+                      weft_stream **out)
 {
     if (!p || !id || !handler || strlen(id) > WEFT_MSS_MAX_ID)
         return WEFT_EINVAL;

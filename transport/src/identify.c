@@ -91,8 +91,7 @@ weft_identify_decode(const uint8_t *p, size_t len, weft_identify *out)
             if (!copy_str(out->agent_version, &f))
                 out->dropped++;
             break;
-        default:
-            break; /* signedPeerRecord (8) and unknown fields */
+        default: break; /* signedPeerRecord (8) and unknown fields */
         }
     }
     return rc < 0 ? rc : 0;

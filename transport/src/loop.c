@@ -572,8 +572,7 @@ conn_sent(weft_conn *c, size_t n)
         conn_finish(c, 0);
         return;
     }
-    if (c->want_writable && queued < c->loop->cfg.send_low_water &&
-        c->state == CONN_OPEN) {
+    if (c->want_writable && queued < c->loop->cfg.send_low_water && c->state == CONN_OPEN) {
         /* Never call back into the application from inside its own
          * weft_conn_send: run on_writable from the loop instead. */
         if (c->in_send) {

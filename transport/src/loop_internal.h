@@ -47,10 +47,10 @@ struct weft_loop {
     weft_timer **heap;
     size_t nheap, capheap;
     weft_loop_stats stats;
-    weft_conn *conns;       /* all live connections (doubly linked) */
+    weft_conn *conns; /* all live connections (doubly linked) */
     weft_listener *listeners;
     void *backend;
-    int wake_fd;            /* eventfd of weft_loop_wake, or -1 */
+    int wake_fd; /* eventfd of weft_loop_wake, or -1 */
     weft_wake_fn wake_fn;
     void *wake_user;
 };
@@ -71,10 +71,10 @@ struct weft_conn {
     weft_loop *loop;
     int fd;
     int state;
-    int reading;      /* the backend is delivering data */
-    int paused;       /* the application asked not to read */
+    int reading; /* the backend is delivering data */
+    int paused;  /* the application asked not to read */
     int want_writable;
-    int nodelay;      /* every write goes out at once (weft_conn_set_nodelay) */
+    int nodelay; /* every write goes out at once (weft_conn_set_nodelay) */
     int closed_reason;
     int close_called; /* on_close delivered */
     weft_conn_handler h;
@@ -84,9 +84,9 @@ struct weft_conn {
     weft_timer connect_timer;
     weft_timer writable_timer; /* on_writable deferred out of weft_conn_send */
     int in_send;
-    weft_buf sendq;   /* bytes queued; those before sendq_head are already sent */
+    weft_buf sendq; /* bytes queued; those before sendq_head are already sent */
     size_t sendq_head;
-    size_t inflight;  /* bytes the backend holds and has not sent yet */
+    size_t inflight; /* bytes the backend holds and has not sent yet */
     struct sockaddr_storage peer, local;
     socklen_t peerlen, locallen;
     weft_conn *next, *prev;

@@ -37,9 +37,9 @@ struct sim_event {
     int64_t at;
     uint64_t seq;
     int type;
-    int dir;            /* direction: 0 = dialer -> listener, 1 = back */
+    int dir; /* direction: 0 = dialer -> listener, 1 = back */
     struct pipe *pipe;
-    uint8_t *data;      /* EV_ARRIVE: owned segment */
+    uint8_t *data; /* EV_ARRIVE: owned segment */
     size_t len;
 };
 
@@ -52,13 +52,13 @@ struct link_state {
 };
 
 struct pipe {
-    weft_conn *end[2];    /* [0] dialer side, [1] listener side */
+    weft_conn *end[2]; /* [0] dialer side, [1] listener side */
     struct node *node[2];
     struct link_state dirs[2]; /* dirs[d]: data flowing from end[d] to end[1 - d] */
     weft_link_params lp;
-    int events;           /* events naming this pipe */
+    int events; /* events naming this pipe */
     int fin_sent[2];
-    int doomed;           /* queued on net->pipe_grave */
+    int doomed; /* queued on net->pipe_grave */
     struct pipe *grave_next;
 };
 
@@ -69,18 +69,18 @@ struct listener_rec {
 };
 
 struct node {
-    weft_loop loop;       /* first: a weft_loop * is a struct node * */
+    weft_loop loop; /* first: a weft_loop * is a struct node * */
     weft_simnet *net;
     uint32_t ip;
     uint16_t next_port;
-    size_t heap_index;    /* in net->nodes_by_timer */
+    size_t heap_index; /* in net->nodes_by_timer */
     struct listener_rec *listeners;
 };
 
 struct sim_conn {
     struct pipe *pipe;
-    int dir;              /* which end this is */
-    weft_buf rx;          /* arrived while paused */
+    int dir;     /* which end this is */
+    weft_buf rx; /* arrived while paused */
 };
 
 struct link_override {
@@ -291,8 +291,8 @@ schedule_in_order(weft_simnet *n, struct pipe *p, int d, int type, uint8_t *data
     if (len) {
         ls->backlog += len;
         n->bytes_sent += len;
-        struct sim_event done = {.at = start + tx, .type = EV_TXDONE, .dir = d, .pipe = p,
-                                 .len = len};
+        struct sim_event done = {
+            .at = start + tx, .type = EV_TXDONE, .dir = d, .pipe = p, .len = len};
         rc = ev_push(n, done);
     }
     return rc;
@@ -399,8 +399,10 @@ sim_dial(weft_conn *c, const struct sockaddr *sa, socklen_t salen)
     p->lp = params_for(n, nd->ip, ip);
     set_addr(&c->local, &c->locallen, nd->ip, nd->next_port++);
     /* SYN: one latency to the listener (or back as a refusal). */
-    struct sim_event e = {.at = n->now + p->lp.latency_ns, .type = p->node[1] ? EV_SYN : EV_REFUSED,
-                          .dir = 0, .pipe = p};
+    struct sim_event e = {.at = n->now + p->lp.latency_ns,
+                          .type = p->node[1] ? EV_SYN : EV_REFUSED,
+                          .dir = 0,
+                          .pipe = p};
     if (!p->node[1])
         e.at += p->lp.latency_ns;
     return ev_push(n, e);
@@ -561,9 +563,7 @@ handle(weft_simnet *n, struct sim_event *e)
     p->events--;
     weft_conn *dst = p->end[1 - e->dir];
     switch (e->type) {
-    case EV_SYN:
-        on_syn(n, p);
-        break;
+    case EV_SYN: on_syn(n, p); break;
     case EV_SYNACK:
         if (p->end[0])
             conn_connected(p->end[0], 0);

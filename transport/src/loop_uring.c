@@ -36,9 +36,9 @@
  * refuse the flags and get a plain ring.
  */
 #define UR_FLAGS (IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED)
-#define SEND_MAX ((size_t)1 << 20) /* bytes per send SQE */
+#define SEND_MAX ((size_t)1 << 20)     /* bytes per send SQE */
 #define INLINE_MIN ((size_t)256 << 10) /* queued bytes that go out at once */
-#define BULK_RECV ((size_t)16 << 10)  /* a receive this large means a bulk flow */
+#define BULK_RECV ((size_t)16 << 10)   /* a receive this large means a bulk flow */
 
 enum { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_CONNECT, OP_CANCEL, OP_CLOSE, OP_WAKE };
 
@@ -54,22 +54,22 @@ struct ur {
     weft_listener *lclosing; /* closed, waiting for their accept CQE */
     int in_batch;
     int in_bulk_recv;  /* handling a receive of at least BULK_RECV bytes */
-    int disabled; /* created with IORING_SETUP_R_DISABLED, not enabled yet */
-    weft_conn *flush; /* connections with small sends to arm before the wait */
+    int disabled;      /* created with IORING_SETUP_R_DISABLED, not enabled yet */
+    weft_conn *flush;  /* connections with small sends to arm before the wait */
     uint64_t wake_val; /* target of the wake eventfd read */
 };
 
 struct uconn {
-    int pending;     /* SQEs in flight naming this connection */
+    int pending; /* SQEs in flight naming this connection */
     int recv_armed;
     int send_armed;
-    int closing;     /* ops->close called */
+    int closing;      /* ops->close called */
     weft_buf sending; /* bytes handed to the kernel; stable until the CQE */
     size_t send_off;
     weft_conn *grave_next;
     weft_conn *flush_next, *flush_prev;
     int on_flush;
-    int released;     /* conn_maybe_release went through: never twice */
+    int released; /* conn_maybe_release went through: never twice */
 };
 
 struct ulistener {
@@ -485,8 +485,8 @@ ur_close(weft_conn *c)
 static void
 return_buffer(struct ur *u, unsigned bid)
 {
-    io_uring_buf_ring_add(u->br, u->bufs + (size_t)bid * u->bufsize, u->bufsize, (unsigned short)bid,
-                          u->mask, 0);
+    io_uring_buf_ring_add(u->br, u->bufs + (size_t)bid * u->bufsize, u->bufsize,
+                          (unsigned short)bid, u->mask, 0);
     io_uring_buf_ring_advance(u->br, 1);
 }
 

@@ -221,8 +221,8 @@ weft_noise_hs_new_config(const weft_noise_config *cfg, int *err)
             goto out;
         st = &fresh;
     }
-    if ((rc = weft_noise_xx_init_pub(&hs->xx, cfg->initiator, NULL, 0, st->priv, st->pub,
-                                     NULL)) < 0)
+    if ((rc = weft_noise_xx_init_pub(&hs->xx, cfg->initiator, NULL, 0, st->priv, st->pub, NULL)) <
+        0)
         goto out;
     memcpy(hs->payload, st->payload, st->payload_len);
     hs->payload_len = st->payload_len;
@@ -447,8 +447,8 @@ weft_noise_sealed_len(size_t len)
 }
 
 int
-weft_noise_seal_into(weft_noise_session *s, const uint8_t *pt, size_t len, uint8_t *out,
-                     size_t cap, size_t *written)
+weft_noise_seal_into(weft_noise_session *s, const uint8_t *pt, size_t len, uint8_t *out, size_t cap,
+                     size_t *written)
 {
     *written = 0;
     if (!s->tx.has_key)

@@ -71,8 +71,8 @@ int weft_noise_xx_init(weft_noise_xx *hs, int initiator, const uint8_t *prologue
                        const uint8_t s_priv[32], const uint8_t *e_priv);
 /* The same with s_pub already known (s_pub = X25519(s_priv, 9), unchecked):
  * saves the base-point multiplication. */
-int weft_noise_xx_init_pub(weft_noise_xx *hs, int initiator, const uint8_t *prologue,
-                           size_t plen, const uint8_t s_priv[32], const uint8_t s_pub[32],
+int weft_noise_xx_init_pub(weft_noise_xx *hs, int initiator, const uint8_t *prologue, size_t plen,
+                           const uint8_t s_priv[32], const uint8_t s_pub[32],
                            const uint8_t *e_priv);
 
 /* Bytes that the next WriteMessage produces for a payload of plen bytes. */

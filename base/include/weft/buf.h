@@ -23,8 +23,8 @@ typedef struct weft_buf {
     uint8_t *base;
     size_t len;
     size_t cap;
-    size_t max;    /* growth limit in bytes; 0 = SIZE_MAX / 2 */
-    int on_heap;   /* base was allocated by the buffer */
+    size_t max;  /* growth limit in bytes; 0 = SIZE_MAX / 2 */
+    int on_heap; /* base was allocated by the buffer */
 } weft_buf;
 
 /* Start empty; smallbuf (may be NULL) of smallcap bytes is used first. */

@@ -88,8 +88,8 @@ WEFT_API void weft_gf_muladd_region(uint8_t *dst, const uint8_t *src, uint8_t c,
  *   dst[r][x] = (accumulate ? dst[r][x] : 0) ^ sum_{i<nsrc} coef[r*nsrc+i] * src[i][x]
  * reading each source once per cache block for all rows. No dst may overlap
  * any src or another dst. nsrc == 0 zeroes (or keeps) the rows. */
-WEFT_API void weft_gf_dot(uint8_t *const *dst, size_t nrows, const uint8_t *const *src,
-                          size_t nsrc, const uint8_t *coef, size_t len, int accumulate);
+WEFT_API void weft_gf_dot(uint8_t *const *dst, size_t nrows, const uint8_t *const *src, size_t nsrc,
+                          const uint8_t *coef, size_t len, int accumulate);
 
 /* ---- the generation and the shard format -------------------------------- */
 
@@ -125,13 +125,11 @@ typedef struct weft_shard_view {
  * len != 12 + k + piece_size), WEFT_EVERSION, WEFT_EFIELD, WEFT_EK,
  * WEFT_EPIECE, WEFT_EMSGLEN. On error *out is untouched. Never reads past
  * buf + len. */
-WEFT_NODISCARD WEFT_API int weft_shard_parse(const uint8_t *buf, size_t len,
-                                             weft_shard_view *out);
+WEFT_NODISCARD WEFT_API int weft_shard_parse(const uint8_t *buf, size_t len, weft_shard_view *out);
 
 /* Write the 12-byte header for gen into buf (cap >= 12). Returns 12, or
  * WEFT_ENOSPC / the weft_gen_check error. */
-WEFT_NODISCARD WEFT_API int weft_shard_write_header(uint8_t *buf, size_t cap,
-                                                    const weft_gen *gen);
+WEFT_NODISCARD WEFT_API int weft_shard_write_header(uint8_t *buf, size_t cap, const weft_gen *gen);
 
 /* ---- encoder ------------------------------------------------------------ */
 
@@ -151,9 +149,8 @@ enum {
  * copied unless WEFT_ENC_BORROW. seed seeds the coefficient generator.
  * Returns NULL with *err set (WEFT_EK, WEFT_EMSGLEN, WEFT_ETOOBIG, -ENOMEM)
  * if err is not NULL. */
-WEFT_API weft_encoder *weft_enc_new(const void *msg, size_t len, uint32_t k,
-                                    uint32_t piece_size, unsigned flags, uint64_t seed,
-                                    int *err);
+WEFT_API weft_encoder *weft_enc_new(const void *msg, size_t len, uint32_t k, uint32_t piece_size,
+                                    unsigned flags, uint64_t seed, int *err);
 WEFT_API void weft_enc_free(weft_encoder *enc);
 WEFT_API const weft_gen *weft_enc_gen(const weft_encoder *enc);
 

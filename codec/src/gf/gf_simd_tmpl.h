@@ -104,16 +104,14 @@ FN(pass)(const int R, uint8_t *const *dst, const uint8_t *const *src, size_t ns,
         for (; SRC_STEP == 2 && s + 2 <= ns; s += 2) {
             XP p0 = XPREP(VLOAD(src[s] + x));
             XP p1 = XPREP(VLOAD(src[s + 1] + x));
-            UNROLL for (int r = 0; r < R; r++)
-                acc[r] = VXOR3(acc[r], MULT(p0, tb[s][r]), MULT(p1, tb[s + 1][r]));
+            UNROLL for (int r = 0; r < R; r++) acc[r] =
+                VXOR3(acc[r], MULT(p0, tb[s][r]), MULT(p1, tb[s + 1][r]));
         }
         for (; s < ns; s++) {
             XP p0 = XPREP(VLOAD(src[s] + x));
-            UNROLL for (int r = 0; r < R; r++)
-                acc[r] = VXOR(acc[r], MULT(p0, tb[s][r]));
+            UNROLL for (int r = 0; r < R; r++) acc[r] = VXOR(acc[r], MULT(p0, tb[s][r]));
         }
-        UNROLL for (int r = 0; r < R; r++)
-            VSTORE(dst[r] + x, acc[r]);
+        UNROLL for (int r = 0; r < R; r++) VSTORE(dst[r] + x, acc[r]);
     }
 }
 
@@ -133,7 +131,8 @@ FN(pass1)(uint8_t *dst, const uint8_t *const *src, size_t ns, const TBL (*tb)[RO
     for (; x + 2 * VBYTES <= end; x += 2 * VBYTES) {
         VEC a0 = first ? VZERO() : VLOAD(dst + x);
         VEC a1 = first ? VZERO() : VLOAD(dst + x + VBYTES);
-        UNROLL_SB for (size_t s = 0; s < SRC_BLOCK; s++) {
+        UNROLL_SB for (size_t s = 0; s < SRC_BLOCK; s++)
+        {
             if (s < ns) {
                 const uint8_t *p = src[s] + x;
                 a0 = VXOR(a0, MULTV(VLOAD(p), m[s]));
@@ -145,7 +144,8 @@ FN(pass1)(uint8_t *dst, const uint8_t *const *src, size_t ns, const TBL (*tb)[RO
     }
     for (; x < end; x += VBYTES) {
         VEC a0 = first ? VZERO() : VLOAD(dst + x);
-        UNROLL_SB for (size_t s = 0; s < SRC_BLOCK; s++) {
+        UNROLL_SB for (size_t s = 0; s < SRC_BLOCK; s++)
+        {
             if (s < ns)
                 a0 = VXOR(a0, MULTV(VLOAD(src[s] + x), m[s]));
         }
@@ -194,9 +194,7 @@ FN(dot)(uint8_t *const *dst, size_t nrows, const uint8_t *const *src, size_t nsr
 #endif
                 switch (rr) {
 #define CASE(k)                                                                                    \
-    case k:                                                                                        \
-        FN(pass)(k, d, sp, ss, (const TBL(*)[ROWS])tb, off, n, first);                            \
-        break;
+    case k: FN(pass)(k, d, sp, ss, (const TBL(*)[ROWS])tb, off, n, first); break;
                     CASE(1)
                     CASE(2)
                     CASE(3)
@@ -208,8 +206,7 @@ FN(dot)(uint8_t *const *dst, size_t nrows, const uint8_t *const *src, size_t nsr
                     CASE(8)
 #endif
 #undef CASE
-                default:
-                    __builtin_unreachable();
+                default: __builtin_unreachable();
                 }
             }
         }

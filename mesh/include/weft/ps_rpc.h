@@ -90,8 +90,8 @@ typedef struct weft_rpc_visitor {
     int (*graft)(void *u, weft_bytes topic);
     /* peers: PeerInfo.peerID of each entry (entries without one are left
      * out); has_backoff tells whether field 3 was present. */
-    int (*prune)(void *u, weft_bytes topic, const weft_bytes *peers, size_t npeers,
-                 int has_backoff, uint64_t backoff_s);
+    int (*prune)(void *u, weft_bytes topic, const weft_bytes *peers, size_t npeers, int has_backoff,
+                 uint64_t backoff_s);
     int (*idontwant)(void *u, weft_bytes id); /* once per id */
     /* RLNC */
     int (*shard)(void *u, const weft_rpc_shard *s);
@@ -135,8 +135,7 @@ WEFT_NODISCARD WEFT_API int weft_rpc_put_sub(weft_rpc_writer *w, int subscribe, 
 WEFT_NODISCARD WEFT_API int weft_rpc_put_msg(weft_rpc_writer *w, const weft_rpc_msg *m);
 WEFT_NODISCARD WEFT_API int weft_rpc_put_ihave(weft_rpc_writer *w, weft_bytes topic,
                                                const weft_bytes *ids, size_t n);
-WEFT_NODISCARD WEFT_API int weft_rpc_put_iwant(weft_rpc_writer *w, const weft_bytes *ids,
-                                               size_t n);
+WEFT_NODISCARD WEFT_API int weft_rpc_put_iwant(weft_rpc_writer *w, const weft_bytes *ids, size_t n);
 WEFT_NODISCARD WEFT_API int weft_rpc_put_graft(weft_rpc_writer *w, weft_bytes topic);
 /* backoff_s < 0: field left out. */
 WEFT_NODISCARD WEFT_API int weft_rpc_put_prune(weft_rpc_writer *w, weft_bytes topic,
@@ -149,8 +148,8 @@ WEFT_NODISCARD WEFT_API int weft_rpc_put_shard(weft_rpc_writer *w, const weft_rp
 /* The same, but the s->data.len bytes of the data field (s->data.p is not
  * read) are left for the caller to write at *data before finishing: a
  * shard can be encoded straight into the RPC. */
-WEFT_NODISCARD WEFT_API int weft_rpc_put_shard_reserve(weft_rpc_writer *w,
-                                                       const weft_rpc_shard *s, uint8_t **data);
+WEFT_NODISCARD WEFT_API int weft_rpc_put_shard_reserve(weft_rpc_writer *w, const weft_rpc_shard *s,
+                                                       uint8_t **data);
 WEFT_NODISCARD WEFT_API int weft_rpc_put_complete(weft_rpc_writer *w, weft_bytes id);
 WEFT_NODISCARD WEFT_API int weft_rpc_put_rlnc_ihave(weft_rpc_writer *w, weft_bytes topic,
                                                     const weft_bytes *ids, size_t n);
@@ -178,9 +177,9 @@ WEFT_NODISCARD WEFT_API int weft_rlnc_sig_input(weft_bytes msg_id, weft_bytes to
 /* Reassembles uvarint-length-prefixed frames from a byte stream. A frame
  * longer than max is an error (the stream is to be reset). */
 typedef struct weft_lp_reader {
-    weft_buf acc;  /* partial frame */
+    weft_buf acc; /* partial frame */
     size_t max;
-    size_t want;   /* length of the frame being collected, SIZE_MAX while reading the prefix */
+    size_t want; /* length of the frame being collected, SIZE_MAX while reading the prefix */
 } weft_lp_reader;
 
 WEFT_API void weft_lp_reader_init(weft_lp_reader *r, size_t max);

@@ -43,9 +43,9 @@ enum weft_ps_mode { WEFT_PS_GOSSIPSUB = 0, WEFT_PS_RLNC = 1 };
 
 /* Wire protocols a peer speaks (bit mask) and the one a frame travels on. */
 enum weft_ps_proto {
-    WEFT_PS_PROTO_MESHSUB = 1u << 0, /* /meshsub/1.0.0 or 1.1.0 */
+    WEFT_PS_PROTO_MESHSUB = 1u << 0,   /* /meshsub/1.0.0 or 1.1.0 */
     WEFT_PS_PROTO_MESHSUB12 = 1u << 1, /* /meshsub/1.2.0 (IDONTWANT) */
-    WEFT_PS_PROTO_RLNC = 1u << 2,    /* /weft/rlnc/1.0.0 */
+    WEFT_PS_PROTO_RLNC = 1u << 2,      /* /weft/rlnc/1.0.0 */
 };
 
 /* Message id of a GossipSub message. */
@@ -80,16 +80,16 @@ enum weft_trace_type {
 /* One trace event; pointers are lent for the callback. Fields a type does
  * not use are zero / empty. */
 typedef struct weft_ps_trace {
-    int type;              /* enum weft_trace_type */
-    int64_t ts_ns;         /* router clock (io.now) */
+    int type;      /* enum weft_trace_type */
+    int64_t ts_ns; /* router clock (io.now) */
     const weft_peer_id *self;
     const weft_peer_id *peer; /* receivedFrom / sendTo / the peer added, removed, grafted */
     weft_bytes msg_id;
     weft_bytes topic;
-    const char *reason;    /* REJECT_MESSAGE (DROP_RPC carries none on the wire) */
-    weft_bytes coeffs;     /* shard events: the coefficient vector */
-    const char *proto;     /* ADD_PEER */
-    uint64_t length;       /* RECV_RPC / SEND_RPC: frame bytes */
+    const char *reason; /* REJECT_MESSAGE (DROP_RPC carries none on the wire) */
+    weft_bytes coeffs;  /* shard events: the coefficient vector */
+    const char *proto;  /* ADD_PEER */
+    uint64_t length;    /* RECV_RPC / SEND_RPC: frame bytes */
 } weft_ps_trace;
 
 /* Encode an event as a TraceEvent protobuf (optimum.pb / libp2p pubsub
@@ -131,10 +131,10 @@ typedef struct weft_ps_score_params {
     double time_in_mesh_weight, time_in_mesh_quantum_s, time_in_mesh_cap;         /* P1 */
     double first_deliveries_weight, first_deliveries_decay, first_deliveries_cap; /* P2 */
     double mesh_deliveries_weight, mesh_deliveries_decay, mesh_deliveries_threshold,
-        mesh_deliveries_cap, mesh_deliveries_activation_s;                        /* P3 */
-    double mesh_failure_weight, mesh_failure_decay;                                /* P3b */
-    double invalid_weight, invalid_decay;                                         /* P4 */
-    double behaviour_weight, behaviour_threshold, behaviour_decay;                /* P7 */
+        mesh_deliveries_cap, mesh_deliveries_activation_s;         /* P3 */
+    double mesh_failure_weight, mesh_failure_decay;                /* P3b */
+    double invalid_weight, invalid_decay;                          /* P4 */
+    double behaviour_weight, behaviour_threshold, behaviour_decay; /* P7 */
     double decay_to_zero;
     /* thresholds */
     double gossip_threshold, publish_threshold, graylist_threshold, accept_px_threshold;
@@ -146,56 +146,56 @@ WEFT_API size_t weft_ps_rlnc_policies(const char **out, size_t max);
 WEFT_API const char *weft_ps_rlnc_policy_default(void);
 
 typedef struct weft_ps_config {
-    int mode;                  /* enum weft_ps_mode */
-    weft_identity identity;    /* copied */
+    int mode;               /* enum weft_ps_mode */
+    weft_identity identity; /* copied */
     weft_ps_io io;
-    uint64_t seed;             /* seqnos, peer selection, recoding (xoshiro256**);
-                                  0 = from the identity, which is deterministic: a
-                                  daemon restarting with its key must pass a random
-                                  seed, or its first seqnos repeat */
+    uint64_t seed; /* seqnos, peer selection, recoding (xoshiro256**);
+                      0 = from the identity, which is deterministic: a
+                      daemon restarting with its key must pass a random
+                      seed, or its first seqnos repeat */
 
     /* mesh */
     unsigned D, D_lo, D_hi, D_lazy, D_out, D_score;
-    int64_t heartbeat_ns;      /* default 1 s */
-    int64_t tick_ns;           /* how often the embedding calls weft_ps_tick; default 50 ms */
-    int64_t fanout_ttl_ns;     /* 60 s */
-    int64_t prune_backoff_ns;  /* 60 s */
-    int64_t unsub_backoff_ns;  /* 10 s */
-    int64_t graft_flood_ns;    /* GRAFT sooner than this after a PRUNE: extra penalty; 10 s */
-    unsigned prune_peers;      /* PX entries sent in a PRUNE; 16 */
-    int do_px;                 /* send peer exchange; 1 */
+    int64_t heartbeat_ns;     /* default 1 s */
+    int64_t tick_ns;          /* how often the embedding calls weft_ps_tick; default 50 ms */
+    int64_t fanout_ttl_ns;    /* 60 s */
+    int64_t prune_backoff_ns; /* 60 s */
+    int64_t unsub_backoff_ns; /* 10 s */
+    int64_t graft_flood_ns;   /* GRAFT sooner than this after a PRUNE: extra penalty; 10 s */
+    unsigned prune_peers;     /* PX entries sent in a PRUNE; 16 */
+    int do_px;                /* send peer exchange; 1 */
 
     /* messages (gossipsub mode) */
     unsigned mcache_len, mcache_gossip; /* 5, 3 */
-    int64_t seen_ttl_ns;       /* 120 s */
-    unsigned max_ihave_len;    /* ids per IHAVE we send and accept per heartbeat; 5000 */
-    unsigned max_ihave_msgs;   /* IHAVE messages accepted per peer per heartbeat; 10 */
-    unsigned max_iwant_per_id; /* times one id is served to one peer; 3 */
-    double gossip_factor;      /* 0.25 */
-    int64_t iwant_followup_ns; /* 3 s */
-    int msgid;                 /* enum weft_ps_msgid */
-    int sign;                  /* StrictSign: sign ours, require signatures; 1 */
-    int flood_publish;         /* 1 */
-    int idontwant;             /* send IDONTWANT to /meshsub/1.2.0 peers; 1 */
-    size_t idontwant_min;      /* only for messages at least this large; 1 KiB */
-    size_t max_msg_size;       /* 1 MiB */
-    size_t mcache_max_bytes;   /* messages held for IWANT; past it new ones are delivered and
-                                  forwarded but not kept (counted); 256 MiB */
-    size_t max_rpc_size;       /* a frame larger than this is refused; max_msg_size + 64 KiB */
+    int64_t seen_ttl_ns;                /* 120 s */
+    unsigned max_ihave_len;             /* ids per IHAVE we send and accept per heartbeat; 5000 */
+    unsigned max_ihave_msgs;            /* IHAVE messages accepted per peer per heartbeat; 10 */
+    unsigned max_iwant_per_id;          /* times one id is served to one peer; 3 */
+    double gossip_factor;               /* 0.25 */
+    int64_t iwant_followup_ns;          /* 3 s */
+    int msgid;                          /* enum weft_ps_msgid */
+    int sign;                           /* StrictSign: sign ours, require signatures; 1 */
+    int flood_publish;                  /* 1 */
+    int idontwant;                      /* send IDONTWANT to /meshsub/1.2.0 peers; 1 */
+    size_t idontwant_min;               /* only for messages at least this large; 1 KiB */
+    size_t max_msg_size;                /* 1 MiB */
+    size_t mcache_max_bytes; /* messages held for IWANT; past it new ones are delivered and
+                                forwarded but not kept (counted); 256 MiB */
+    size_t max_rpc_size;     /* a frame larger than this is refused; max_msg_size + 64 KiB */
 
     /* RLNC mode */
-    unsigned rlnc_k;           /* OPTIMUM_SHARD_FACTOR; default 16 */
-    double rlnc_mult;          /* OPTIMUM_SHARD_MULT; 8 */
-    double rlnc_threshold;     /* OPTIMUM_THRESHOLD; 0.1: below ceil(threshold * k) a relay
-                                  passes shards on as received, from there it recodes */
-    const char *rlnc_policy;   /* NULL = "budget4"; see weft_ps_rlnc_policies */
-    size_t rlnc_min_piece;     /* a publisher uses fewer than rlnc_k pieces when they would
-                                  be smaller than this (4096); 0 = always rlnc_k */
-    int64_t rlnc_repair_ns;    /* below rank k with no progress this long: ask; 250 ms */
-    unsigned rlnc_max_partial; /* generations being decoded, in total; 256 */
+    unsigned rlnc_k;                    /* OPTIMUM_SHARD_FACTOR; default 16 */
+    double rlnc_mult;                   /* OPTIMUM_SHARD_MULT; 8 */
+    double rlnc_threshold;              /* OPTIMUM_THRESHOLD; 0.1: below ceil(threshold * k) a relay
+                                           passes shards on as received, from there it recodes */
+    const char *rlnc_policy;            /* NULL = "budget4"; see weft_ps_rlnc_policies */
+    size_t rlnc_min_piece;              /* a publisher uses fewer than rlnc_k pieces when they would
+                                           be smaller than this (4096); 0 = always rlnc_k */
+    int64_t rlnc_repair_ns;             /* below rank k with no progress this long: ask; 250 ms */
+    unsigned rlnc_max_partial;          /* generations being decoded, in total; 256 */
     unsigned rlnc_max_partial_per_peer; /* started by one peer's shards; 32 */
-    size_t rlnc_max_mem;       /* decoder memory in total; 256 MiB */
-    int64_t rlnc_gen_ttl_ns;   /* an incomplete generation is dropped after; 30 s */
+    size_t rlnc_max_mem;                /* decoder memory in total; 256 MiB */
+    int64_t rlnc_gen_ttl_ns;            /* an incomplete generation is dropped after; 30 s */
 
     weft_ps_score_params score;
 } weft_ps_config;

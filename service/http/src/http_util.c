@@ -12,7 +12,6 @@
 
 #include "weft/svc_http.h"
 
-
 static int
 hexval(int c)
 {
@@ -163,7 +162,6 @@ weft_http_method_is(const weft_http_req *r, const char *method)
     size_t n = strlen(method);
     return r->method_len == n && !memcmp(r->method, method, n);
 }
-
 
 int
 weft_text_ok(const char *s, size_t max)

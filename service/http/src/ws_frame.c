@@ -127,7 +127,6 @@ ws_unmask(uint8_t *p, size_t n, const uint8_t key[4])
         p[i] ^= k[i & 3];
 }
 
-
 int
 ws_close_code_valid(int code)
 {

@@ -44,8 +44,7 @@ static size_t g_ws_last_n;
 static char g_ws_json[1024];
 
 int
-px_grpc_sink_send(void *call, char *client, char *topic, char *msgid, uint8_t *payload,
-                  size_t len)
+px_grpc_sink_send(void *call, char *client, char *topic, char *msgid, uint8_t *payload, size_t len)
 {
     cr_assert_lt(g_ngrpc, MAX_REC);
     struct grpc_rec *r = &g_grpc[g_ngrpc++];

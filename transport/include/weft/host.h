@@ -52,16 +52,16 @@ typedef struct weft_stream_handler {
 
 typedef struct weft_host_config {
     weft_identity identity;
-    const char *agent_version;      /* default "weft/<version>" */
-    uint32_t max_conns;             /* default 1024 */
-    uint32_t max_conns_per_ip;      /* default 64 */
-    uint32_t max_streams;           /* inbound streams per connection, default 256 */
-    uint32_t max_frame;             /* yamux data frame payload, default 64 KiB */
-    int64_t handshake_timeout_ns;   /* TCP connect to yamux ready, default 10 s */
-    int64_t idle_timeout_ns;        /* no stream and no byte for this long: close; 0 = never */
-    int64_t ping_interval_ns;       /* yamux keep-alive ping; a peer that stops answering
-                                       (half-open connection) is closed. Default 30 s;
-                                       negative = off */
+    const char *agent_version;    /* default "weft/<version>" */
+    uint32_t max_conns;           /* default 1024 */
+    uint32_t max_conns_per_ip;    /* default 64 */
+    uint32_t max_streams;         /* inbound streams per connection, default 256 */
+    uint32_t max_frame;           /* yamux data frame payload, default 64 KiB */
+    int64_t handshake_timeout_ns; /* TCP connect to yamux ready, default 10 s */
+    int64_t idle_timeout_ns;      /* no stream and no byte for this long: close; 0 = never */
+    int64_t ping_interval_ns;     /* yamux keep-alive ping; a peer that stops answering
+                                     (half-open connection) is closed. Default 30 s;
+                                     negative = off */
     /* 1: a fresh Noise static key (and identity signature) per handshake.
      * Default 0: one key for the host's life, made and signed at
      * weft_host_new, which saves a tenth of each handshake's CPU. */
@@ -77,8 +77,8 @@ typedef struct weft_host_config {
 typedef struct weft_host_stats {
     uint64_t handshakes_ok, handshakes_failed, handshake_timeouts;
     uint64_t rejected_conn_limit, rejected_ip_limit;
-    uint64_t auth_failures;     /* bad signature, wrong peer id */
-    uint64_t proto_errors;      /* malformed frames of any layer */
+    uint64_t auth_failures;                   /* bad signature, wrong peer id */
+    uint64_t proto_errors;                    /* malformed frames of any layer */
     uint64_t streams_opened, streams_refused; /* over-limit SYNs are reset inside yamux */
     uint64_t idle_closed;
     uint64_t peers_up, peers_down;

@@ -28,7 +28,7 @@ extern "C" {
 #define WEFT_PING_PROTO "/ipfs/ping/1.0.0"
 #define WEFT_PING_SIZE 32
 
-#define WEFT_IDENTIFY_MAX_MSG 8192   /* js caps the message at 8 KiB */
+#define WEFT_IDENTIFY_MAX_MSG 8192 /* js caps the message at 8 KiB */
 #define WEFT_IDENTIFY_MAX_ADDRS 16
 #define WEFT_IDENTIFY_MAX_PROTOS 64
 #define WEFT_IDENTIFY_MAX_STR 256
@@ -50,8 +50,7 @@ typedef struct weft_identify {
 /* Serialize (without the length prefix). Returns 0 or a weft_buf error. */
 WEFT_NODISCARD WEFT_API int weft_identify_encode(const weft_identify *id, weft_buf *out);
 /* Parse one message body. Returns 0 or WEFT_EPROTO / WEFT_ETOOBIG. */
-WEFT_NODISCARD WEFT_API int weft_identify_decode(const uint8_t *p, size_t len,
-                                                 weft_identify *out);
+WEFT_NODISCARD WEFT_API int weft_identify_decode(const uint8_t *p, size_t len, weft_identify *out);
 /* Whether the remote listed a protocol id. */
 WEFT_API int weft_identify_has_protocol(const weft_identify *id, const char *proto);
 

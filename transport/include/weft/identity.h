@@ -65,8 +65,7 @@ WEFT_API void weft_privkey_pb_encode(const weft_identity *id, uint8_t out[68]);
  * 32-byte seed); checks that the public half matches the seed. Returns 0,
  * WEFT_EPROTO (malformed, wrong length, public half mismatch) or
  * WEFT_ENOTSUP (another key type). */
-WEFT_NODISCARD WEFT_API int weft_privkey_pb_decode(const uint8_t *p, size_t len,
-                                                   weft_identity *id);
+WEFT_NODISCARD WEFT_API int weft_privkey_pb_decode(const uint8_t *p, size_t len, weft_identity *id);
 
 /* Peer id of an Ed25519 public key (identity multihash, 38 bytes). */
 WEFT_API void weft_peer_id_from_pubkey(const uint8_t pk[32], weft_peer_id *out);
@@ -93,8 +92,8 @@ WEFT_API int weft_peer_id_equal(const weft_peer_id *a, const weft_peer_id *b);
  * one object whose "Key" and "ID" members appear once each as strings;
  * other members are ignored. If err_detail is not NULL it receives a
  * one-line explanation (cap bytes; "" on success). */
-WEFT_NODISCARD WEFT_API int weft_keyfile_load(const char *path, weft_identity *id,
-                                              char *err_detail, size_t cap);
+WEFT_NODISCARD WEFT_API int weft_keyfile_load(const char *path, weft_identity *id, char *err_detail,
+                                              size_t cap);
 /* Write p2p.key atomically (temp file in the same directory, fsync,
  * rename, fsync of the directory), mode 0600. Returns 0 or -errno. */
 WEFT_NODISCARD WEFT_API int weft_keyfile_save(const char *path, const weft_identity *id);

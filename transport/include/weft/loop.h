@@ -114,9 +114,8 @@ typedef struct weft_conn_handler {
 
 /* Listen on sa (port 0 = ephemeral). accept runs for every connection; it
  * must set a handler before returning or the connection is closed. */
-WEFT_NODISCARD WEFT_API int weft_listen(weft_loop *loop, const struct sockaddr *sa,
-                                        socklen_t salen, weft_accept_fn accept, void *user,
-                                        weft_listener **out);
+WEFT_NODISCARD WEFT_API int weft_listen(weft_loop *loop, const struct sockaddr *sa, socklen_t salen,
+                                        weft_accept_fn accept, void *user, weft_listener **out);
 WEFT_API void weft_listener_close(weft_listener *l);
 /* The bound address (to learn an ephemeral port). */
 WEFT_API int weft_listener_addr(const weft_listener *l, struct sockaddr_storage *sa,
@@ -158,8 +157,7 @@ WEFT_API void weft_conn_pause(weft_conn *c, int paused);
 WEFT_API void weft_conn_close(weft_conn *c);
 /* Close now, dropping the queue; on_close(reason) follows. */
 WEFT_API void weft_conn_abort(weft_conn *c, int reason);
-WEFT_API int weft_conn_peer_addr(const weft_conn *c, struct sockaddr_storage *sa,
-                                 socklen_t *salen);
+WEFT_API int weft_conn_peer_addr(const weft_conn *c, struct sockaddr_storage *sa, socklen_t *salen);
 WEFT_API int weft_conn_local_addr(const weft_conn *c, struct sockaddr_storage *sa,
                                   socklen_t *salen);
 WEFT_API weft_loop *weft_conn_loop(const weft_conn *c);
@@ -175,12 +173,12 @@ WEFT_API void weft_loop_get_stats(const weft_loop *loop, weft_loop_stats *out);
 /* ---- simulated network ------------------------------------------------------ */
 
 typedef struct weft_link_params {
-    int64_t latency_ns;    /* one-way */
-    int64_t jitter_ns;     /* uniform extra in [0, jitter] per segment, order kept */
+    int64_t latency_ns;     /* one-way */
+    int64_t jitter_ns;      /* uniform extra in [0, jitter] per segment, order kept */
     uint64_t bandwidth_bps; /* 0 = unlimited; one queue per link direction */
-    double loss;           /* segment loss probability in [0, 1); a lost segment is
-                              retransmitted after rto_ns, holding up what follows (TCP-like) */
-    int64_t rto_ns;        /* default 200 ms */
+    double loss;            /* segment loss probability in [0, 1); a lost segment is
+                               retransmitted after rto_ns, holding up what follows (TCP-like) */
+    int64_t rto_ns;         /* default 200 ms */
 } weft_link_params;
 
 /* A network of simulated nodes sharing one virtual clock, deterministic for

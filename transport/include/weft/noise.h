@@ -109,7 +109,7 @@ enum {
 #define WEFT_NOISE_STATIC_PAYLOAD_MAX 128
 typedef struct weft_noise_static {
     uint8_t priv[32], pub[32];
-    unsigned flags;      /* the WEFT_NOISE_* flags the payload was made with */
+    unsigned flags; /* the WEFT_NOISE_* flags the payload was made with */
     size_t payload_len;
     uint8_t payload[WEFT_NOISE_STATIC_PAYLOAD_MAX];
 } weft_noise_static;

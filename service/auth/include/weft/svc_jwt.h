@@ -33,10 +33,10 @@
 extern "C" {
 #endif
 
-#define WEFT_JWT_MAX_TOKEN 16384      /* bytes of a compact token */
-#define WEFT_JWT_SUB_MAX 255          /* bytes of a client id (sub) */
-#define WEFT_JWT_LEEWAY_S 60          /* clock skew allowed on exp, nbf, iat */
-#define WEFT_JWT_ERR 256              /* a comfortable err capacity */
+#define WEFT_JWT_MAX_TOKEN 16384 /* bytes of a compact token */
+#define WEFT_JWT_SUB_MAX 255     /* bytes of a client id (sub) */
+#define WEFT_JWT_LEEWAY_S 60     /* clock skew allowed on exp, nbf, iat */
+#define WEFT_JWT_ERR 256         /* a comfortable err capacity */
 
 /* What a verified token says. */
 typedef struct weft_jwt_claims {

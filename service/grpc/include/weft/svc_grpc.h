@@ -41,11 +41,11 @@ typedef struct weft_grpc_handlers {
 } weft_grpc_handlers;
 
 typedef struct weft_grpc_config {
-    const char *addr;          /* "0.0.0.0:33212"; port 0 = ephemeral */
+    const char *addr;           /* "0.0.0.0:33212"; port 0 = ephemeral */
     const char *const *methods; /* full paths, "/package.Service/Method" */
     size_t nmethods;
-    long max_recv_message;     /* bytes; <= 0 = unlimited */
-    size_t max_queued_bytes;   /* per call, waiting sends; default 64 MiB */
+    long max_recv_message;   /* bytes; <= 0 = unlimited */
+    size_t max_queued_bytes; /* per call, waiting sends; default 64 MiB */
     weft_grpc_handlers h;
     void *user;
 } weft_grpc_config;

@@ -27,13 +27,19 @@ typedef struct weft_http_server weft_http_server;
 struct weft_ws_handlers; /* weft/svc_ws.h */
 
 typedef struct weft_http_req {
-    const char *method; size_t method_len;
-    const char *path; size_t path_len;   /* without the query */
-    const char *query; size_t query_len; /* after '?', empty when none */
-    const uint8_t *body; size_t body_len;
-    const char *authorization; size_t authorization_len; /* header value; NULL if absent */
-    const char *content_type; size_t content_type_len;   /* NULL if absent */
-    char remote_ip[64]; /* text form of the client's address */
+    const char *method;
+    size_t method_len;
+    const char *path;
+    size_t path_len; /* without the query */
+    const char *query;
+    size_t query_len; /* after '?', empty when none */
+    const uint8_t *body;
+    size_t body_len;
+    const char *authorization;
+    size_t authorization_len; /* header value; NULL if absent */
+    const char *content_type;
+    size_t content_type_len; /* NULL if absent */
+    char remote_ip[64];      /* text form of the client's address */
 } weft_http_req;
 
 typedef struct weft_http_resp {
@@ -41,23 +47,23 @@ typedef struct weft_http_resp {
     const char *content_type; /* static string; default "application/json" */
     char *body;               /* malloc'd (the server frees it) or NULL */
     size_t body_len;
-    int retry_after;          /* > 0: a Retry-After header with these seconds */
+    int retry_after; /* > 0: a Retry-After header with these seconds */
 } weft_http_resp;
 
 typedef void (*weft_http_handler_fn)(void *user, const weft_http_req *req, weft_http_resp *resp);
 
 typedef struct weft_http_config {
-    const char *host;      /* bind address, default "0.0.0.0" */
-    uint16_t port;         /* 0 = ephemeral (see weft_http_port) */
-    size_t max_body;       /* default 16 MiB */
+    const char *host; /* bind address, default "0.0.0.0" */
+    uint16_t port;    /* 0 = ephemeral (see weft_http_port) */
+    size_t max_body;  /* default 16 MiB */
     weft_http_handler_fn handler;
     void *user;
     /* WebSocket (weft/svc_ws.h); off unless both ws_path and ws are set */
-    const char *ws_path;                /* e.g. "/api/v1/ws" (exact match, query ignored) */
-    const struct weft_ws_handlers *ws;  /* copied at start */
-    void *ws_user;                      /* first argument of the ws handlers */
-    size_t ws_max_queued;               /* per-connection send backlog cap, default 8 MiB */
-    size_t ws_max_message;              /* largest client message, default 64 KiB */
+    const char *ws_path;               /* e.g. "/api/v1/ws" (exact match, query ignored) */
+    const struct weft_ws_handlers *ws; /* copied at start */
+    void *ws_user;                     /* first argument of the ws handlers */
+    size_t ws_max_queued;              /* per-connection send backlog cap, default 8 MiB */
+    size_t ws_max_message;             /* largest client message, default 64 KiB */
 } weft_http_config;
 
 /* Bind, listen and start the server thread. NULL with *err (negative errno

@@ -15,11 +15,11 @@ extern "C" {
 #endif
 
 typedef struct weft_sysinfo {
-    double cpu_percent;  /* whole machine, busy share since the previous sample
-                            (since boot on the first), 0..100 */
-    double mem_percent;  /* (MemTotal - MemAvailable) / MemTotal, 0..100 */
-    double disk_percent; /* used share of the file system holding disk_path */
-    uint64_t rss_bytes;  /* this process */
+    double cpu_percent;      /* whole machine, busy share since the previous sample
+                                (since boot on the first), 0..100 */
+    double mem_percent;      /* (MemTotal - MemAvailable) / MemTotal, 0..100 */
+    double disk_percent;     /* used share of the file system holding disk_path */
+    uint64_t rss_bytes;      /* this process */
     double proc_cpu_seconds; /* this process, user + system */
 } weft_sysinfo;
 
