@@ -314,6 +314,18 @@ weft_base64url_decode(const char *s, size_t slen, uint8_t *out, size_t cap)
 
 /* ---- hex ---------------------------------------------------------------- */
 
+int
+weft_hex_digit(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 void
 weft_hex_encode(const uint8_t *p, size_t len, char *out)
 {

@@ -56,3 +56,14 @@ Test(hex, writes_exactly_two_per_byte_and_the_terminator)
                       "len %zu: '%c' is no lowercase hex digit", len, out[i]);
     }
 }
+
+Test(hex, digit_values_of_every_byte)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int c = 0; c < 256; c++) {
+        const char *lo = c != 0 ? strchr(digits, c) : NULL;
+        const char *up = c != 0 && c >= 'A' && c <= 'F' ? strchr(digits, c - 'A' + 'a') : NULL;
+        int want = lo ? (int)(lo - digits) : up ? (int)(up - digits) : -1;
+        cr_assert_eq(weft_hex_digit(c), want, "byte 0x%02x", (unsigned)c);
+    }
+}

@@ -122,18 +122,6 @@ json_is_ws(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-static int
-hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* The four hex digits at p (n bytes available) as a code unit, or -1. */
 static long
 hex4(const char *p, size_t n)
@@ -142,7 +130,7 @@ hex4(const char *p, size_t n)
     if (n < 4)
         return -1;
     for (int i = 0; i < 4; i++) {
-        int h = hexval(p[i]);
+        int h = weft_hex_digit((unsigned char)p[i]);
         if (h < 0)
             return -1;
         v = v << 4 | h;

@@ -35,6 +35,8 @@ WEFT_API int weft_base64_decode(const char *s, size_t slen, uint8_t *out, size_t
 WEFT_API int weft_base64url_encode(const uint8_t *p, size_t len, char *out, size_t cap);
 WEFT_API int weft_base64url_decode(const char *s, size_t slen, uint8_t *out, size_t cap);
 
+/* The value 0..15 of one hex digit (either case), or -1. */
+WEFT_API int weft_hex_digit(int c);
 /* Lowercase hex of p[0..len) into out (at least 2 * len + 1 bytes),
  * NUL-terminated. */
 WEFT_API void weft_hex_encode(const uint8_t *p, size_t len, char *out);

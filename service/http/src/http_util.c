@@ -10,19 +10,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "weft/encoding.h"
 #include "weft/svc_http.h"
-
-static int
-hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Decode one byte of a form-encoded span at *i; advances *i. */
 static int
@@ -34,8 +23,8 @@ decode_at(const char *p, size_t n, size_t *i)
         return ' ';
     }
     if (c == '%' && *i + 2 < n) {
-        int hi = hexval((unsigned char)p[*i + 1]);
-        int lo = hexval((unsigned char)p[*i + 2]);
+        int hi = weft_hex_digit((unsigned char)p[*i + 1]);
+        int lo = weft_hex_digit((unsigned char)p[*i + 2]);
         if (hi >= 0 && lo >= 0) {
             *i += 3;
             return hi << 4 | lo;
