@@ -65,8 +65,8 @@ long bench_peak_rss_kb(void);
  * stdout) and exit(1): for the library bugs a benchmark trips over, which
  * are not results. Callable from several threads: the first caller reports
  * and exits, any other waits for that exit. */
-_Noreturn void bench_fail(const char *sub, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void bench_fail(const char *sub, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 2, 3)));
 
 /* Print "weft-bench SUB: <message> (see weft-bench SUB --help)" on stderr;
  * returns 2, the exit status of a usage error. */

@@ -74,7 +74,8 @@ weft_ws_broadcast_text(weft_http_server *s, weft_ws_conn *const *conns, size_t n
     g_nbroadcast++;
     g_ws_conns += n;
     g_ws_last_n = n < 16 ? n : 16;
-    memcpy(g_ws_last, conns, g_ws_last_n * sizeof *conns);
+    if (g_ws_last_n > 0)
+        memcpy(g_ws_last, conns, g_ws_last_n * sizeof *conns);
     snprintf(g_ws_json, sizeof g_ws_json, "%.*s", (int)len, data);
     return (int)n;
 }
