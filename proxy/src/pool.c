@@ -29,7 +29,6 @@
 
 #define Q_CAP 16384 /* queued publishes per node */
 #define MAX_TRIES 3
-#define BREAKER_MS 10000
 #define HEALTH_MS 5000
 #define LISTEN "/proto.CommandStream/ListenCommands"
 
@@ -55,8 +54,8 @@ struct px_node {
     struct pub *sent; /* FIFO of sent, unacknowledged (mu) */
     size_t shead, slen;
     int writing; /* the sender is inside a write on st (mu) */
-    int connected, breaker_open, health_fails;
-    int64_t breaker_until;
+    int connected;
+    px_breaker br;
     char country[64], country_iso[8], p2p[256], mode[16];
 };
 
@@ -318,8 +317,7 @@ rx_main(void *arg)
         nd->st = st;
         nd->gen++;
         nd->connected = 1;
-        nd->breaker_open = 0;
-        nd->health_fails = 0;
+        px_breaker_health(&nd->br, 1, 0);
         pthread_cond_broadcast(&nd->cv);
         pthread_mutex_unlock(&nd->mu);
         weft_log(WEFT_LOG_INFO, "proxy", "msg=\"node connected\" node=%s", nd->addr);
@@ -368,9 +366,31 @@ node_usable(px_node *nd, int64_t now)
 {
     if (!nd->connected)
         return 0;
-    if (nd->breaker_open && now >= nd->breaker_until)
-        nd->breaker_open = 0; /* half-open: try it again */
-    return !nd->breaker_open;
+    return px_breaker_usable(&nd->br, now);
+}
+
+int
+px_breaker_usable(px_breaker *b, int64_t now)
+{
+    if (b->open && now >= b->until)
+        b->open = 0; /* half-open: one more failed check opens it again */
+    return !b->open;
+}
+
+int
+px_breaker_health(px_breaker *b, int ok, int64_t now)
+{
+    if (ok) {
+        b->fails = 0;
+        b->open = 0;
+        return 0;
+    }
+    if (++b->fails >= PX_BREAKER_FAILS && !b->open) {
+        b->open = 1;
+        b->until = now + PX_BREAKER_MS;
+        return 1;
+    }
+    return 0;
 }
 
 static void
@@ -385,18 +405,14 @@ check_health(px_node *nd)
     Proto__HealthResponse *h = rc == 0 ? proto__health_response__unpack(NULL, rlen, resp) : NULL;
     free(resp);
     pthread_mutex_lock(&nd->mu);
+    if (px_breaker_health(&nd->br, h && h->status, weft_mono_ms()))
+        weft_log(WEFT_LOG_WARN, "proxy", "msg=\"node unhealthy: breaker open\" node=%s", nd->addr);
     if (h && h->status) {
-        nd->health_fails = 0;
-        nd->breaker_open = 0;
         snprintf(nd->country, sizeof nd->country, "%s", h->country ? h->country : "");
         snprintf(nd->country_iso, sizeof nd->country_iso, "%s",
                  h->country_iso ? h->country_iso : "");
         snprintf(nd->p2p, sizeof nd->p2p, "%s", h->p2paddress ? h->p2paddress : "");
         snprintf(nd->mode, sizeof nd->mode, "%s", h->nodemode ? h->nodemode : "");
-    } else if (++nd->health_fails >= 3 && !nd->breaker_open) {
-        nd->breaker_open = 1;
-        nd->breaker_until = weft_mono_ms() + BREAKER_MS;
-        weft_log(WEFT_LOG_WARN, "proxy", "msg=\"node unhealthy: breaker open\" node=%s", nd->addr);
     }
     pthread_mutex_unlock(&nd->mu);
     if (h)

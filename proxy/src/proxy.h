@@ -74,6 +74,21 @@ void px_pool_subscribe(px_pool *pl, const char *topic);
 int px_pool_publish(px_pool *pl, const char *topic, const uint8_t *data, size_t len);
 /* Nodes connected now, and the total. */
 size_t px_pool_connected(px_pool *pl);
+/* A node's breaker: PX_BREAKER_FAILS failed health checks in a row open it
+ * for PX_BREAKER_MS; after that the node is tried again (half-open), and
+ * one more failure opens it again. A good check, or a new stream, closes it. */
+#define PX_BREAKER_FAILS 3
+#define PX_BREAKER_MS 10000
+typedef struct px_breaker {
+    int open, fails;
+    int64_t until; /* monotonic ms */
+} px_breaker;
+/* 1 when the breaker lets traffic through at now (ms). */
+int px_breaker_usable(px_breaker *b, int64_t now);
+/* One health result at now: ok closes the breaker; returns 1 when this
+ * failure opened it. */
+int px_breaker_health(px_breaker *b, int ok, int64_t now);
+
 /* Per node: address, connected, healthy (breaker closed), country. */
 typedef struct px_node_info {
     char addr[160];
