@@ -9,9 +9,9 @@
 #            tests with the js peer and the 8-process loopback run, which
 #            `make test` covers; MINIMAL_ALL=1 runs those too).
 # Each is configured with pkg-config able to see only the modules that
-# configuration may use (none for core, libsodium and liburing for network),
+# configuration may use (none for core; libsodium, liburing and libcjson for network),
 # so a lookup of anything else fails the configure, and the CMake cache must
-# name none of h2o, gRPC, cjose, libmaxminddb (nor libsodium, liburing for
+# name none of h2o, gRPC, cjose, libmaxminddb (nor libsodium, liburing, cJSON for
 # core). Then the libraries and programs built are compared with the lists.
 #
 # Usage: tests/install/minimal_build.sh [OUT_DIR]   (default: build-minimal)
@@ -140,7 +140,7 @@ run_tests() {
 }
 
 service_deps=(h2o grpc cjose maxminddb libmaxminddb)
-network_deps=(sodium libsodium uring liburing)
+network_deps=(sodium libsodium uring liburing libcjson)
 
 # ---- core: base and codec ----------------------------------------------------
 if configure_build core -- -DWEFT_BUILD_NETWORK=OFF -DWEFT_BUILD_BENCH=OFF; then
@@ -151,7 +151,7 @@ if configure_build core -- -DWEFT_BUILD_NETWORK=OFF -DWEFT_BUILD_BENCH=OFF; then
 fi
 
 # ---- network: base, codec, transport, mesh, weft-p2p --------------------------
-if configure_build network libsodium liburing -- -DWEFT_BUILD_SERVICE=OFF; then
+if configure_build network libsodium liburing libcjson -- -DWEFT_BUILD_SERVICE=OFF; then
     cache_free "$out/network" "${service_deps[@]}"
     built_is "$out/network" libraries base codec transport mesh mesh_sim
     built_is "$out/network" programs weft-codec weft-p2p
