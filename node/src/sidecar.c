@@ -33,7 +33,10 @@ static const char *const methods[] = {
     "/proto.CommandStream/ListTopics",
 };
 
-#define TOPIC_MAX 256
+/* The longest topic the router takes (weft_ps_subscribe and weft_ps_publish
+ * refuse 256 bytes and more); checked here so that clients get this error
+ * rather than a refused subscribe or a misleading publish reply. */
+#define TOPIC_MAX 255
 
 struct cmd {
     sc_client *c;
@@ -259,7 +262,7 @@ on_listen_message(node *n, sc_client *c, const uint8_t *p, size_t len)
         if (!topic_ok(topic, tlen)) {
             weft_metric_inc(n->m.publish_errors);
             reply_publish(c->call, "", NULL,
-                          "topic: expected 1..256 characters without control characters");
+                          "topic: expected 1..255 characters without control characters");
         } else if ((long long)r->data.len > max) {
             weft_metric_inc(n->m.dropped_too_big);
             char why[192];
@@ -275,7 +278,7 @@ on_listen_message(node *n, sc_client *c, const uint8_t *p, size_t len)
     case 2: /* SubscribeToTopic */
     case 3: /* UnSubscribeToTopic */
         if (!topic_ok(topic, tlen))
-            bad_request(n, c, "topic: expected 1..256 characters without control characters");
+            bad_request(n, c, "topic: expected 1..255 characters without control characters");
         else if (post_cmd(n, c, (int)r->command, topic, tlen, NULL, 0) < 0)
             weft_metric_inc(n->m.dropped_overload);
         break;
