@@ -82,6 +82,7 @@ struct weft_grpc_server {
     grpc_server *srv;
     grpc_completion_queue *cq;
     pthread_t th;
+    int port;
     atomic_int stopping;
     pthread_mutex_t mu; /* live, destroyed */
     size_t live;        /* call records not yet freed */
@@ -514,9 +515,9 @@ weft_grpc_start(const weft_grpc_config *cfg, int *err)
     s->srv = grpc_server_create(&ca, NULL);
     grpc_server_register_completion_queue(s->srv, s->cq, NULL);
     grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
-    int port = grpc_server_add_http2_port(s->srv, cfg->addr, creds);
+    s->port = grpc_server_add_http2_port(s->srv, cfg->addr, creds);
     grpc_server_credentials_release(creds);
-    if (port <= 0) {
+    if (s->port <= 0) {
         rc = WEFT_EINVAL;
         grpc_server_destroy(s->srv);
         grpc_completion_queue_shutdown(s->cq);
@@ -552,6 +553,12 @@ fail0:
     if (err)
         *err = rc;
     return NULL;
+}
+
+int
+weft_grpc_port(const weft_grpc_server *s)
+{
+    return s->port;
 }
 
 void

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "node.h"
+#include "weft/clock.h"
 #include "optimum_trace.pb-c.h"
 #include "p2p_stream.pb-c.h"
 #include "weft/common.h"
@@ -71,13 +72,6 @@ weft_grpc_start(const weft_grpc_config *cfg, int *err)
     snprintf(g_srv.addr, sizeof g_srv.addr, "%s", cfg->addr);
     g_srv.cfg.addr = g_srv.addr;
     return &g_srv;
-}
-
-int
-weft_grpc_port(const weft_grpc_server *s)
-{
-    (void)s;
-    return 0;
 }
 
 static void
@@ -196,15 +190,6 @@ weft_grpc_call_peer(const weft_grpc_call *c)
 {
     (void)c;
     return "ipv4:127.0.0.1:5555";
-}
-
-size_t
-weft_grpc_call_queued(weft_grpc_call *c)
-{
-    pthread_mutex_lock(&c->mu);
-    size_t q = c->qbytes;
-    pthread_mutex_unlock(&c->mu);
-    return q;
 }
 
 /* ---- playing a client ------------------------------------------------------------------- */
@@ -379,7 +364,7 @@ node_start(void)
     snprintf(g_n.country_iso, sizeof g_n.country_iso, "TL");
     cr_assert_eq(node_stats_init(&g_n), 0);
     cr_assert_eq(node_p2p_start(&g_n), 0);
-    g_n.mono_to_unix = node_unix_ns() - weft_loop_now(g_n.loop);
+    g_n.mono_to_unix = weft_unix_ns() - weft_loop_now(g_n.loop);
     cr_assert_eq(node_sidecar_start(&g_n), 0);
     g_started = 1;
     loop_start();
@@ -823,7 +808,7 @@ Test(node_sidecar, traces_go_to_subscribed_clients)
     cr_expect_eq(traces(sub, PROTO__RESPONSE_TYPE__MessageTraceMumP2P,
                         OPTIMUM__PB__TRACE_EVENT__TYPE__PUBLISH_MESSAGE, &ts),
                  1);
-    int64_t now = node_unix_ns();
+    int64_t now = weft_unix_ns();
     cr_expect(ts > now - 10000 * MS && ts <= now, "trace time %lld is not unix ns (now %lld)",
               (long long)ts, (long long)now);
     cr_expect_geq(traces(sub, PROTO__RESPONSE_TYPE__MessageTraceMumP2P,

@@ -412,7 +412,7 @@ Test(proxy_pool, no_node_connected)
 static void
 health_round(void)
 {
-    int before[NSC];
+    int before[NSC] = {0};
     for (size_t i = 0; i < g_nsc; i++)
         before[i] = get(&g_sc[i], &g_sc[i].health_calls);
     atomic_fetch_add(&g_offset_ms, 5000);

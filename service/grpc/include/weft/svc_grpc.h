@@ -53,6 +53,8 @@ typedef struct weft_grpc_config {
 /* Bind and start the completion-queue thread. NULL with *err when the
  * address cannot be bound (WEFT_EINVAL) or on ENOMEM. */
 weft_grpc_server *weft_grpc_start(const weft_grpc_config *cfg, int *err);
+/* The TCP port bound (the chosen one when the address asked for port 0). */
+int weft_grpc_port(const weft_grpc_server *s);
 /* Cancel every call (on_close runs), stop the thread, free. */
 void weft_grpc_stop(weft_grpc_server *s);
 
