@@ -153,7 +153,7 @@ fi
 # ---- network: base, codec, transport, mesh, weft-p2p --------------------------
 if configure_build network libsodium liburing libcjson -- -DWEFT_BUILD_SERVICE=OFF; then
     cache_free "$out/network" "${service_deps[@]}"
-    built_is "$out/network" libraries base codec transport mesh mesh_sim
+    built_is "$out/network" libraries base codec transport mesh mesh_sim testrig
     built_is "$out/network" programs weft-codec weft-p2p
     if [ "${MINIMAL_ALL:-0}" = 1 ]; then
         run_tests network
