@@ -232,43 +232,53 @@ weft_base64_encode(const uint8_t *p, size_t len, char *out, size_t cap)
     return encode64(b64_alphabet, 1, p, len, out, cap);
 }
 
-int
-weft_base64_decode(const char *s, size_t slen, uint8_t *out, size_t cap)
+/* One decoder for both alphabets. With padding the text is whole groups of
+ * four, the last ending in at most two '='; without, a last group of 2 or 3
+ * characters. Either way the bits after the last whole byte must be zero. */
+static int
+decode64(const char *alphabet, int padded, const char *s, size_t slen, uint8_t *out, size_t cap)
 {
     if ((s == NULL && slen > 0) || out == NULL || slen > INT_MAX)
         return WEFT_EINVAL;
-    if (slen % 4 != 0)
+    size_t n = slen;
+    if (padded) {
+        if (slen % 4 != 0)
+            return WEFT_EPROTO;
+        if (n > 0 && s[n - 1] == '=')
+            n -= n > 1 && s[n - 2] == '=' ? 2 : 1;
+    }
+    /* 4 characters carry 3 bytes; a lone character in the last group
+     * carries only 6 bits, less than a byte. */
+    size_t tail = n % 4;
+    if (tail == 1)
         return WEFT_EPROTO;
-    size_t pad = 0;
-    if (slen >= 4 && s[slen - 1] == '=')
-        pad = s[slen - 2] == '=' ? 2 : 1;
-    size_t need = slen / 4 * 3 - pad;
+    size_t need = n / 4 * 3 + (tail ? tail - 1 : 0);
     if (need > cap)
         return WEFT_ENOSPC;
     size_t o = 0;
-    for (size_t i = 0; i < slen; i += 4) {
-        int last = i + 4 == slen;
-        size_t data = last ? 4 - pad : 4; /* characters carrying bits */
-        uint32_t v = 0;
-        for (size_t j = 0; j < 4; j++) {
-            int d = 0;
-            if (j < data) {
-                d = digit_of(b64_alphabet, 64, s[i + j]);
-                if (d < 0)
-                    return WEFT_EPROTO; /* includes '=' before the end */
-            }
-            v = v << 6 | (uint32_t)d;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        int d = digit_of(alphabet, 64, s[i]);
+        if (d < 0)
+            return WEFT_EPROTO; /* outside the alphabet, or '=' before the end */
+        acc = (acc << 6) | (uint32_t)d;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (uint8_t)(acc >> bits);
+            acc &= (1u << bits) - 1;
         }
-        out[o++] = (uint8_t)(v >> 16);
-        if (data >= 3)
-            out[o++] = (uint8_t)(v >> 8);
-        if (data == 4)
-            out[o++] = (uint8_t)v;
-        /* Bits below the last whole byte must be zero (canonical text). */
-        if ((data == 2 && (v & 0xffff)) || (data == 3 && (v & 0xff)))
-            return WEFT_EPROTO;
     }
+    if (acc != 0)
+        return WEFT_EPROTO; /* the 2 or 4 bits after the last byte must be zero */
     return (int)o;
+}
+
+int
+weft_base64_decode(const char *s, size_t slen, uint8_t *out, size_t cap)
+{
+    return decode64(b64_alphabet, 1, s, slen, out, cap);
 }
 
 /* ---- base64url, RFC 4648 section 5 alphabet, no padding ------------------- */
@@ -282,34 +292,7 @@ weft_base64url_encode(const uint8_t *p, size_t len, char *out, size_t cap)
 int
 weft_base64url_decode(const char *s, size_t slen, uint8_t *out, size_t cap)
 {
-    if ((s == NULL && slen > 0) || out == NULL || slen > INT_MAX)
-        return WEFT_EINVAL;
-    /* 4 characters carry 3 bytes; a lone character in the last group
-     * carries only 6 bits, less than a byte. */
-    size_t tail = slen % 4;
-    if (tail == 1)
-        return WEFT_EPROTO;
-    size_t need = slen / 4 * 3 + (tail ? tail - 1 : 0);
-    if (need > cap)
-        return WEFT_ENOSPC;
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < slen; i++) {
-        int d = digit_of(b64url_alphabet, 64, s[i]);
-        if (d < 0)
-            return WEFT_EPROTO; /* includes '+', '/' and any '=' */
-        acc = (acc << 6) | (uint32_t)d;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (uint8_t)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    if (acc != 0)
-        return WEFT_EPROTO; /* the 2 or 4 bits after the last byte must be zero */
-    return (int)o;
+    return decode64(b64url_alphabet, 0, s, slen, out, cap);
 }
 
 /* ---- hex ---------------------------------------------------------------- */
