@@ -422,7 +422,11 @@ measure_one(const shape *sh, const shape_data *d, const char *backend, enum code
     codec_ctx c;
     bench_case bc;
     bench_measure_opts mo;
-    int is_isal = strcmp(backend, "isal") == 0;
+#ifdef WEFT_BENCH_HAVE_ISAL
+    int is_isal = isal_backend(backend, NULL);
+#else
+    int is_isal = strncmp(backend, "isal", 4) == 0;
+#endif
     uint64_t seed = o->seed ^ ((uint64_t)sh->op << 56) ^ 0x636f646563ULL;
     int rc;
 
@@ -443,7 +447,7 @@ measure_one(const shape *sh, const shape_data *d, const char *backend, enum code
             fprintf(stderr, "weft-bench codec: isal: pieces over 2 GiB; skipped\n");
             return 1;
         }
-        isal_setup(&c, &bc, seed);
+        isal_setup(&c, &bc, backend, seed);
 #else
         fail("built without ISA-L");
 #endif
@@ -472,6 +476,7 @@ measure_one(const shape *sh, const shape_data *d, const char *backend, enum code
     mo.min_run_ms = o->min_ms;
     mo.cold = o->cold;
     mo.cold_max_iters = 16;
+    mo.cpu_time = o->cpu_time;
     bench_measure(&bc, &mo, &res->st);
 
     /* The last timed op's output must still be right. */

@@ -36,6 +36,7 @@ typedef struct codec_opts {
     int systematic;
     int json;
     int cold;
+    int cpu_time; /* --cpu-time: thread CPU clock */
     int grid;
     const char *plot;
     unsigned runs;
@@ -88,14 +89,16 @@ typedef struct codec_ctx {
     const uint8_t *decoded;
     size_t decoded_len;
     /* ISA-L */
-    int rows;           /* rows of the coding matrix given to ec_encode_data */
-    uint8_t *mat;       /* rows x k (decode: the k x k shard coefficient matrix) */
-    uint8_t *work;      /* decode: copy of mat, destroyed by gf_invert_matrix */
-    uint8_t *inv;       /* decode: inverse */
-    uint8_t *tbls;      /* 32 * k * rows */
-    uint8_t **src;      /* k source pointers */
-    uint8_t **coef_src; /* recode: k coefficient vectors of the held shards */
-    uint8_t **coef_out; /* recode: n output coefficient vectors */
+    void (*ec)(int len, int k, int rows, unsigned char *tbls, unsigned char **src,
+               unsigned char **out); /* ec_encode_data or one ISA's form of it */
+    int rows;                        /* rows of the coding matrix given to ec_encode_data */
+    uint8_t *mat;                    /* rows x k (decode: the k x k shard coefficient matrix) */
+    uint8_t *work;                   /* decode: copy of mat, destroyed by gf_invert_matrix */
+    uint8_t *inv;                    /* decode: inverse */
+    uint8_t *tbls;                   /* 32 * k * rows */
+    uint8_t **src;                   /* k source pointers */
+    uint8_t **coef_src;              /* recode: k coefficient vectors of the held shards */
+    uint8_t **coef_out;              /* recode: n output coefficient vectors */
     uint8_t *coef_mem;
 } codec_ctx;
 
@@ -148,8 +151,12 @@ int measure_one(const shape *sh, const shape_data *d, const char *backend, enum 
 #ifdef WEFT_BENCH_HAVE_ISAL
 /* bench_codec_isal.c */
 
-/* Build the ISA-L matrix, tables and buffers for c->sh; point bc at the op. */
-void isal_setup(codec_ctx *c, bench_case *bc, uint64_t seed);
+/* Build the ISA-L matrix, tables and buffers for c->sh; point bc at the op.
+ * backend is "isal" (ISA-L's own dispatch) or "isal-sse", "isal-avx2",
+ * "isal-avx512" (that ISA's ec_encode_data, called directly). */
+void isal_setup(codec_ctx *c, bench_case *bc, const char *backend, uint64_t seed);
+/* Whether backend names an ISA-L backend; *ok says whether this CPU runs it. */
+int isal_backend(const char *backend, int *ok);
 /* Abort unless the last op's output is right. */
 void isal_verify(codec_ctx *c);
 #endif

@@ -66,6 +66,7 @@ emit_json(const codec_result *r, const codec_opts *o, const char *impl_auto)
     bench_json_u64(&j, "msg_bytes", r->sh.msg);
     bench_json_bool(&j, "systematic", r->sh.systematic);
     bench_json_bool(&j, "cold", o->cold);
+    bench_json_str(&j, "clock", o->cpu_time ? "thread_cpu" : "monotonic");
     bench_json_f64(&j, "gbps", r->gbps, 4);
     if (r->sh.op == OP_RECODE)
         bench_json_f64(&j, "read_gbps", r->read_gbps, 4);
@@ -76,6 +77,7 @@ emit_json(const codec_result *r, const codec_opts *o, const char *impl_auto)
     bench_json_f64(&j, "max_gbps", r->max_gbps, 4);
     bench_json_str(&j, "cpu", bench_cpu_model());
     bench_json_str(&j, "cpu_features", weft_cpu_features());
+    bench_json_f64(&j, "core_ghz", bench_core_ghz(), 2);
     bench_json_str(&j, "impl_auto", impl_auto);
     bench_json_u64(&j, "seed", o->seed);
     bench_json_i64(&j, "peak_rss_kb", bench_peak_rss_kb());
@@ -245,7 +247,9 @@ bench_codec_usage(FILE *out)
             "                 default 1; decode always consumes exactly k\n"
             "  --msg BYTES    message size; suffixes K, M, G (also KiB...) are powers of 1024\n"
             "  --backend B    only these backends (comma list): a weft kernel set name\n"
-            "                 (ref, ssse3, avx2, avx512, gfni, gfni256, neon) or isal\n"
+            "                 (ref, ssse3, avx2, avx512, gfni, gfni256, neon), isal (ISA-L's\n"
+            "                 own dispatch) or isal-sse, isal-avx2, isal-avx512 (that ISA's\n"
+            "                 ec_encode_data_* called directly, to compare equal widths)\n"
             "  --systematic   encode: the first k shards are the pieces themselves\n"
             "  --variant V    only these weft variants (comma list): copy, borrowed (decode),\n"
             "                 iov (encode); default copy and borrowed for decode, copy and\n"
@@ -255,6 +259,9 @@ bench_codec_usage(FILE *out)
             "  --seed S       seed of the message, coefficients and shards (default 1)\n"
             "  --cold         flush caches (write a 64 MiB buffer) before every op,\n"
             "                 untimed; runs then hold at most 16 ops\n"
+            "  --cpu-time     time with the thread's CPU clock (CLOCK_THREAD_CPUTIME_ID):\n"
+            "                 time descheduled on a shared machine is left out; the\n"
+            "                 \"clock\" field says which clock timed a line\n"
             "  --json         one JSON object per line instead of a table\n"
             "  --grid         sweep k in {4,8,16,32,64,128} x msg in {64KiB,1MiB,16MiB}\n"
             "                 x ops; --op, --k and --msg narrow the sweep\n"
@@ -365,10 +372,21 @@ select_backends(const char *arg, const char **names, size_t cap)
             usage_error("too many backends");
             return -1;
         }
-        if (strcmp(tok, "isal") == 0) {
+        if (strncmp(tok, "isal", 4) == 0) {
 #ifndef WEFT_BENCH_HAVE_ISAL
             usage_error("this weft-bench was built without ISA-L");
             return -1;
+#else
+            int ok = 0;
+            if (!isal_backend(tok, &ok)) {
+                usage_error("unknown backend '%s' (isal, isal-sse, isal-avx2, isal-avx512)", tok);
+                return -1;
+            }
+            if (!ok) {
+                fprintf(stderr, "weft-bench codec: backend '%s' is not available on this CPU\n",
+                        tok);
+                return -1;
+            }
 #endif
         } else if (!weft_impl_compiled(tok)) {
             usage_error("unknown backend '%s'", tok);
@@ -399,6 +417,7 @@ enum {
     OPT_MIN_MS,
     OPT_SEED,
     OPT_COLD,
+    OPT_CPU_TIME,
     OPT_JSON,
     OPT_GRID,
     OPT_PLOT,
@@ -416,6 +435,7 @@ static const struct option long_opts[] = {
     {"min-ms", required_argument, NULL, OPT_MIN_MS},
     {"seed", required_argument, NULL, OPT_SEED},
     {"cold", no_argument, NULL, OPT_COLD},
+    {"cpu-time", no_argument, NULL, OPT_CPU_TIME},
     {"json", no_argument, NULL, OPT_JSON},
     {"grid", no_argument, NULL, OPT_GRID},
     {"plot", required_argument, NULL, OPT_PLOT},
@@ -479,6 +499,7 @@ parse_args(int argc, char **argv, codec_opts *o)
                 return usage_error("--seed wants an unsigned integer");
             break;
         case OPT_COLD: o->cold = 1; break;
+        case OPT_CPU_TIME: o->cpu_time = 1; break;
         case OPT_JSON: o->json = 1; break;
         case OPT_GRID: o->grid = 1; break;
         case OPT_PLOT: o->plot = optarg; break;
@@ -596,7 +617,7 @@ bench_codec_main(int argc, char **argv)
                     fail("weft_gf_force(%s): %s", impl_auto, weft_strerror(rc));
                 data_init(&d, &sh, o.seed ^ ((uint64_t)sh.k << 32));
                 for (ib = 0; ib < (size_t)nb; ib++) {
-                    int is_isal = strcmp(backends[ib], "isal") == 0;
+                    int is_isal = strncmp(backends[ib], "isal", 4) == 0;
                     unsigned vars = is_isal ? 1u << VAR_IN_PLACE : variants_for(&sh, &o);
                     int v;
 

@@ -6,6 +6,12 @@
  * k x k shard coefficient matrix, all timed; recode with one random row per
  * shard over the held payloads and coefficient vectors. Outputs are checked
  * against the scalar oracle in bench_codec.c. Empty without ISA-L.
+ *
+ * "isal" goes through ISA-L's own dispatch (on an AVX-512 CPU its avx512
+ * kernels); "isal-sse", "isal-avx2" and "isal-avx512" call that ISA's
+ * ec_encode_data_* directly (libisal exports them), so weft's ssse3, avx2
+ * and avx512 sets can be compared with ISA-L's kernels of the same width on
+ * any x86 CPU that has the ISA.
  */
 #include <string.h>
 
@@ -14,12 +20,41 @@
 #ifdef WEFT_BENCH_HAVE_ISAL
 #include <isa-l/erasure_code.h>
 
+/* Exported by libisal (2.30) but not declared in erasure_code.h. */
+void ec_encode_data_avx512(int len, int k, int rows, unsigned char *gftbls, unsigned char **data,
+                           unsigned char **coding);
+
+static const struct {
+    const char *name;
+    const char *weft_set; /* a weft kernel set needing the same CPU features */
+    void (*ec)(int, int, int, unsigned char *, unsigned char **, unsigned char **);
+} isal_backends[] = {
+    {"isal", NULL, ec_encode_data},
+    {"isal-sse", "ssse3", ec_encode_data_sse},
+    {"isal-avx2", "avx2", ec_encode_data_avx2},
+    {"isal-avx512", "avx512", ec_encode_data_avx512},
+};
+
+int
+isal_backend(const char *backend, int *ok)
+{
+    for (size_t i = 0; i < sizeof(isal_backends) / sizeof(isal_backends[0]); i++) {
+        if (strcmp(backend, isal_backends[i].name) == 0) {
+            if (ok)
+                *ok =
+                    !isal_backends[i].weft_set || weft_gf_impl_available(isal_backends[i].weft_set);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void
 isal_encode_op(void *arg)
 {
     codec_ctx *c = arg;
 
-    ec_encode_data((int)c->d->gen.piece_size, (int)c->sh->k, c->rows, c->tbls, c->src, c->out);
+    c->ec((int)c->d->gen.piece_size, (int)c->sh->k, c->rows, c->tbls, c->src, c->out);
 }
 
 static void
@@ -32,7 +67,7 @@ isal_decode_op(void *arg)
     if (gf_invert_matrix(c->work, c->inv, k) != 0)
         fail("isal decode: gf_invert_matrix says the shard matrix is singular");
     ec_init_tables(k, k, c->inv, c->tbls);
-    ec_encode_data((int)c->d->gen.piece_size, k, k, c->tbls, c->src, c->out);
+    c->ec((int)c->d->gen.piece_size, k, k, c->tbls, c->src, c->out);
 }
 
 /* A recoded shard from k held ones: one random row r, then payload = r * payloads and
@@ -47,17 +82,22 @@ isal_recode_op(void *arg)
     for (j = 0; j < c->sh->n; j++) {
         weft_rng_coefs(&c->rng, c->mat, (size_t)k);
         ec_init_tables(k, 1, c->mat, c->tbls);
-        ec_encode_data((int)c->d->gen.piece_size, k, 1, c->tbls, c->src, &c->out[j]);
-        ec_encode_data(k, k, 1, c->tbls, c->coef_src, &c->coef_out[j]);
+        c->ec((int)c->d->gen.piece_size, k, 1, c->tbls, c->src, &c->out[j]);
+        c->ec(k, k, 1, c->tbls, c->coef_src, &c->coef_out[j]);
     }
 }
 
 void
-isal_setup(codec_ctx *c, bench_case *bc, uint64_t seed)
+isal_setup(codec_ctx *c, bench_case *bc, const char *backend, uint64_t seed)
 {
     const shape *sh = c->sh;
     const shape_data *d = c->d;
     size_t k = sh->k, piece = d->gen.piece_size, i, j;
+
+    c->ec = ec_encode_data;
+    for (i = 0; i < sizeof(isal_backends) / sizeof(isal_backends[0]); i++)
+        if (strcmp(backend, isal_backends[i].name) == 0)
+            c->ec = isal_backends[i].ec;
 
     oracle_init();
     bc->ctx = c;

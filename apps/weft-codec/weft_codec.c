@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "weft/codec.h"
+#include "weft/commit.h"
 
 #ifndef WEFT_VERSION
 #define WEFT_VERSION "0.0.0"
@@ -525,8 +526,8 @@ main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version")) {
-        printf("weft-codec %s\nkernels: %s\ncpu features: %s\navailable:", WEFT_VERSION,
-               weft_gf_impl_name(), weft_cpu_features());
+        printf("weft-codec %s (commit %s, %s)\nkernels: %s\ncpu features: %s\navailable:",
+               WEFT_VERSION, WEFT_COMMIT, WEFT_DESCRIBE, weft_gf_impl_name(), weft_cpu_features());
         for (const char *const *l = weft_gf_impl_list(); *l; l++)
             if (weft_gf_impl_available(*l))
                 printf(" %s", *l);

@@ -46,6 +46,8 @@
  * are valid for i < rank; ncopied = slots below rank whose payload lives in
  * data and tails; complete implies rank = k, data holds the pieces in order,
  * lo/hi point into data and raw is the identity.
+ * Large copies: heads are copied with non-temporal stores when the data would
+ * not stay cached until the solve anyway (see weft_dec_new).
  * Memory: the message, 3 k^2 coefficient bytes, k x shift tail bytes (32 KiB,
  * or 64 k above k = 512) and O(k), all allocated by weft_dec_new.
  */
@@ -63,6 +65,7 @@ struct weft_decoder {
     uint32_t rank;
     int complete;
     uint32_t ncopied;     /* slots whose payload was copied into data and tails */
+    int stream_copy;      /* copy heads in with non-temporal stores (see weft_dec_new) */
     size_t shift;         /* a copied slot's head sits this far into its span */
     size_t head;          /* piece_size - shift: payload bytes read through lo */
     uint8_t *data;        /* k x piece_size: copied slot heads; the message at the end */
@@ -117,6 +120,12 @@ weft_dec_new(const weft_gen *gen, int *err)
     dec->gen = *gen;
     dec->shift = shift_for(gen->k, gen->piece_size);
     dec->head = gen->piece_size - dec->shift;
+    /* The copied heads are read again only by the solve, after k pushes. When
+     * the decoder's data and as much of the caller's shards exceed half of the
+     * last level cache, they are evicted before that: copy them with
+     * non-temporal stores (no read for ownership, no eviction of the
+     * caller's data). */
+    dec->stream_copy = total > weft_gf_caches.l3 / 4;
     dec->data = weft_alloc64((size_t)total);
     dec->tails = weft_alloc64((size_t)k * dec->shift);
     dec->lo = malloc(sizeof(*dec->lo) * (size_t)k);
@@ -291,7 +300,10 @@ push(weft_decoder *dec, const uint8_t *coefs, const uint8_t *payload, int borrow
     } else {
         uint8_t *h = dec->data + (size_t)slot * dec->gen.piece_size + dec->shift;
         uint8_t *t = dec->tails + (size_t)slot * dec->shift;
-        memcpy(h, payload, dec->head);
+        if (dec->stream_copy)
+            weft_gf_copy_stream(h, payload, dec->head);
+        else
+            memcpy(h, payload, dec->head);
         memcpy(t, payload + dec->head, dec->shift);
         dec->lo[slot] = h;
         dec->hi[slot] = t;

@@ -54,6 +54,7 @@ static void
 init_once(void)
 {
     weft_gf_tables_init();
+    weft_gf_cache_probe();
     cpu_feats = weft_cpu_probe();
     static const struct {
         unsigned bit;

@@ -48,6 +48,30 @@ void weft_gf_tables_init(void);
 void weft_gf_ref_mul(uint8_t *dst, const uint8_t *src, uint8_t c, size_t len);
 void weft_gf_ref_muladd(uint8_t *dst, const uint8_t *src, uint8_t c, size_t len);
 
+/* Cache sizes in bytes, read once by weft_gf_cache_probe() (from weft_init)
+ * before any kernel runs; tests may set smaller ones to reach every blocking
+ * path with small buffers. */
+typedef struct weft_gf_cache {
+    size_t l1d, l2, l3;
+} weft_gf_cache;
+extern weft_gf_cache weft_gf_caches;
+void weft_gf_cache_probe(void);
+
+/* How one fused dot call is blocked (gf_plan.c): bytes per chunk (a
+ * multiple of step), whether the first row group prefetches the next chunk
+ * of the sources, whether final rows go out with non-temporal stores. */
+typedef struct weft_gf_plan {
+    size_t chunk;
+    int prefetch;
+    int stream;
+} weft_gf_plan;
+void weft_gf_plan_make(weft_gf_plan *p, size_t step, size_t sblock, size_t rows, size_t nsrc,
+                       size_t nrows, size_t len);
+
+/* memcpy through non-temporal stores (x86; elsewhere memcpy), for copies
+ * that will have left the caches before they are read. */
+void weft_gf_copy_stream(uint8_t *dst, const uint8_t *src, size_t len);
+
 /* The CPU features seen (WEFT_CPU_* bits), probed once. */
 unsigned weft_cpu_probe(void);
 

@@ -1,55 +1,32 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * SSSE3 kernels: split 4-bit tables looked up with pshufb, 16 bytes a step.
- * Compiled with -mssse3 only.
+ * SSSE3 kernels: split 4-bit tables looked up with pshufb, 16 bytes a
+ * vector, two vectors of up to 4 rows a step (the 16 xmm registers hold 8
+ * accumulators, 4 nibble vectors, 2 tables and the mask; four vectors a
+ * step would spill). Compiled with -mssse3 only.
  */
 #include <tmmintrin.h>
 
 #include "gf_internal.h"
 
-typedef struct {
-    __m128i lo, hi;
-} nib_tbl;
-typedef struct {
-    __m128i l, h;
-} nib_src;
-
-static inline nib_tbl
-tbl_make(uint8_t c)
-{
-    nib_tbl t = {_mm_loadu_si128((const __m128i *)weft_gf_nib_table[c]),
-                 _mm_loadu_si128((const __m128i *)(weft_gf_nib_table[c] + 16))};
-    return t;
-}
-
-static inline nib_src
-xprep(__m128i x)
-{
-    const __m128i m = _mm_set1_epi8(0x0f);
-    nib_src s = {_mm_and_si128(x, m), _mm_and_si128(_mm_srli_epi64(x, 4), m)};
-    return s;
-}
-
-static inline __m128i
-mult(nib_src s, nib_tbl t)
-{
-    return _mm_xor_si128(_mm_shuffle_epi8(t.lo, s.l), _mm_shuffle_epi8(t.hi, s.h));
-}
-
 #define SET ssse3
 #define VEC __m128i
 #define VBYTES 16
+#define NV 1
+#define ROWS 8
 #define VLOAD(p) _mm_loadu_si128((const __m128i *)(const void *)(p))
 #define VSTORE(p, v) _mm_storeu_si128((__m128i *)(void *)(p), (v))
+#define VSTREAM(p, v) _mm_stream_si128((__m128i *)(void *)(p), (v))
+#define VFENCE() _mm_sfence()
 #define VXOR(a, b) _mm_xor_si128((a), (b))
+#define VAND(a, b) _mm_and_si128((a), (b))
 #define VZERO() _mm_setzero_si128()
-#define TBL nib_tbl
-#define TBL_MAKE(c) tbl_make(c)
-#define XP nib_src
-#define XPREP(v) xprep(v)
-#define MULT(p, t) mult((p), (t))
-#define ROWS 4
-#include "gf_simd_tmpl.h"
+#define VSET1(b) _mm_set1_epi8((char)(b))
+#define VSRL4(v) _mm_srli_epi64((v), 4)
+#define VBCAST16(p) _mm_loadu_si128((const __m128i *)(const void *)(p))
+#define VSHUF(t, i) _mm_shuffle_epi8((t), (i))
+#define VPREFETCH(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
+#include "gf_nib_tmpl.h"
 
 const weft_gf_kernels weft_gf_ssse3_kernels = {
     .name = "ssse3",
