@@ -9,6 +9,8 @@
  *   weft-p2p ping MA [--count N] [--key DIR]
  *   weft-p2p identify MA [--key DIR]     print the remote's identify as JSON
  *   weft-p2p pubsub --mode M --topic T ... a topic mesh node (mesh/cli/weft_p2p_pubsub.c)
+ *   weft-p2p dht find-peer|get|put|provide|find-providers|serve ...
+ *                                        the Kademlia DHT (weft_p2p_dht.c)
  *
  * Exit status: 0 success, 1 the remote failed (unreachable, refused, bad
  * identity, timeout), 2 bad usage or input. WEFT_TRANSPORT=epoll selects the
@@ -23,8 +25,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "weft/commit.h"
 #include "weft/host.h"
 #include "weft/log.h"
+#include "weft_p2p_dht.h"    /* the dht command */
 #include "weft_p2p_pubsub.h" /* the pubsub command */
 
 #ifndef WEFT_VERSION
@@ -61,7 +65,11 @@ static const char help[] =
     "  pubsub --mode gossipsub|rlnc|optimum --topic T [--listen MA] [--peer MA]...\n"
     "         [--publish N [--size BYTES] [--interval MS]] [--expect N] [--timeout S] ...\n"
     "                                    a topic mesh node printing JSON lines\n"
-    "                                    (weft-p2p pubsub --help for every option)\n\n"
+    "                                    (weft-p2p pubsub --help for every option)\n"
+    "  dht find-peer ID | get KEY | put KEY VALUE | provide KEY | find-providers KEY | serve\n"
+    "      [--peer MA]... [--listen MA] [--mode client|server] [--key DIR] [--timeout S]\n"
+    "                                    the Kademlia DHT (/ipfs/kad/1.0.0), JSON lines\n"
+    "                                    (weft-p2p dht --help for keys and values)\n\n"
     "Without --key a fresh identity is used. MA: /ip4/127.0.0.1/tcp/4001[/p2p/12D3KooW...].\n"
     "Environment: WEFT_TRANSPORT=epoll|uring, WEFT_LOG_LEVEL=debug|info|warn|error.\n"
     "Exit: 0 success, 1 remote failure, 2 usage or input error.\n";
@@ -305,6 +313,10 @@ connect_to(const char *ma_text, const char *keydir, long timeout, weft_loop **lp
     weft_identity_wipe(&id);
     static struct dial_state d;
     int rc = weft_host_dial(h, &ma, dialed, &d);
+    if (rc == WEFT_ERESOLVE) { /* the remote's name, not our input: exit 1 */
+        fprintf(stderr, "weft-p2p: %s: %s\n", ma_text, weft_strerror(rc));
+        exit(1);
+    }
     if (rc < 0)
         usage_error("dial %s: %s", ma_text, weft_strerror(rc));
     if (!run_until(l, &d.done, timeout * SEC) || d.status < 0) {
@@ -480,6 +492,10 @@ cmd_identify(int argc, char **argv)
     struct dial_state d = {0};
     struct id_state st = {0};
     int rc = weft_host_dial(h, &ma, dialed, &d);
+    if (rc == WEFT_ERESOLVE) {
+        fprintf(stderr, "weft-p2p: %s: %s\n", argv[optind], weft_strerror(rc));
+        return 1;
+    }
     if (rc < 0)
         usage_error("dial %s: %s", argv[optind], weft_strerror(rc));
     if (!run_until(l, &d.done, timeout * SEC) || d.status < 0) {
@@ -512,7 +528,7 @@ main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(cmd, "--version")) {
-        printf("weft-p2p %s\n", WEFT_VERSION);
+        printf("weft-p2p %s (commit %s, %s)\n", WEFT_VERSION, WEFT_COMMIT, WEFT_DESCRIBE);
         return 0;
     }
     argv++;
@@ -529,5 +545,7 @@ main(int argc, char **argv)
         return cmd_identify(argc, argv);
     if (!strcmp(cmd, "pubsub"))
         return weft_p2p_pubsub(argc, argv);
+    if (!strcmp(cmd, "dht"))
+        return weft_p2p_dht(argc, argv);
     usage_error("unknown command '%s'", cmd);
 }

@@ -14,24 +14,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "loop_testutil.h"
 #include "loopback.h"
 #include "weft/loop.h"
 #include "weft/rng.h"
 
 /* Not const: cr_make_param_array stores a plain void * to its array. */
-static int kinds[] = {WEFT_LOOP_URING, WEFT_LOOP_EPOLL};
-
-static weft_loop *
-new_loop(int kind)
-{
-    int err;
-    weft_loop *l = lb_loop_new(kind, 1 << 20, &err);
-    if (!l && kind == WEFT_LOOP_URING)
-        cr_skip_test("io_uring unavailable here: %s", weft_strerror(err));
-    cr_assert(l, "loop: %s", weft_strerror(err));
-    return l;
-}
-
 /* ---- echo ------------------------------------------------------------------- */
 
 struct echo {
@@ -691,5 +679,38 @@ ParameterizedTest(int *kind, loop, addresses)
     assert_same_inet(&cp, cpl, &sl, sll, "client peer vs server local");
     assert_same_inet(&sp, spl, &cl, cll, "server peer vs client local");
     cr_assert_neq(((struct sockaddr_in *)&cl)->sin_port, ((struct sockaddr_in *)&sl)->sin_port);
+    weft_loop_free(l);
+}
+
+ParameterizedTestParameters(loop, stop_before_run)
+{
+    return cr_make_param_array(int, kinds, 2);
+}
+
+/* A stop requested before weft_loop_run (weft-node's SIGTERM during
+ * start-up) ends the run at once instead of being forgotten; the run
+ * consumes it, so the next run waits again (here until its timer stops it). */
+static void
+stop_timer(weft_timer *t, void *user)
+{
+    (void)t;
+    weft_loop_stop(user);
+}
+
+ParameterizedTest(int *kind, loop, stop_before_run)
+{
+    weft_loop *l = new_loop(*kind);
+    weft_loop_stop(l);
+    int64_t t0 = weft_loop_now(l);
+    weft_timer guard;
+    weft_timer_init(&guard, stop_timer, l);
+    cr_assert_eq(weft_timer_arm(l, &guard, t0 + 3000000000LL), 0);
+    cr_assert_eq(weft_loop_run(l), 0);
+    cr_assert_lt(weft_loop_now(l) - t0, 1000000000LL, "a stop before the run was lost");
+    weft_timer_disarm(l, &guard);
+    cr_assert_eq(weft_timer_arm(l, &guard, weft_loop_now(l) + 50000000LL), 0);
+    int64_t t1 = weft_loop_now(l);
+    cr_assert_eq(weft_loop_run(l), 0);
+    cr_assert_geq(weft_loop_now(l) - t1, 40000000LL, "the earlier stop was not consumed");
     weft_loop_free(l);
 }

@@ -515,3 +515,34 @@ Test(multiaddr, append_p2p_limits)
     cr_assert_str_eq(out,
                      "/ip4/1.2.3.4/tcp/5/p2p/12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp");
 }
+
+/* weft_ma_resolve: ip forms as weft_ma_to_sockaddr; /dns4 resolved to IPv4
+ * only (localhost), the form alone checked with sa NULL; a name that does
+ * not resolve is WEFT_ERESOLVE with a reason; no TCP endpoint stays
+ * WEFT_ENOTSUP. */
+Test(multiaddr, resolve_names)
+{
+    weft_multiaddr ma;
+    struct sockaddr_storage sa;
+    socklen_t sl = 0;
+    int has = -1;
+    char err[256];
+    cr_assert_eq(weft_ma_parse("/dns4/localhost/tcp/4001", &ma), 0);
+    cr_assert_eq(weft_ma_resolve(&ma, 2000, &sa, &sl, NULL, &has, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(sa.ss_family, AF_INET);
+    const struct sockaddr_in *in = (const struct sockaddr_in *)&sa;
+    cr_assert_eq(ntohs(in->sin_port), 4001);
+    cr_assert_eq(ntohl(in->sin_addr.s_addr) >> 24, 127);
+    cr_assert_eq(has, 0);
+    cr_assert_eq(weft_ma_parse("/ip4/10.1.2.3/tcp/7", &ma), 0);
+    cr_assert_eq(weft_ma_resolve(&ma, 2000, &sa, &sl, NULL, &has, err, sizeof err), 0);
+    cr_assert_eq(ntohl(((const struct sockaddr_in *)&sa)->sin_addr.s_addr), 0x0A010203);
+    /* form only: nothing resolved, even a name that would not */
+    cr_assert_eq(weft_ma_parse("/dns6/no-such-host.invalid/tcp/9", &ma), 0);
+    cr_assert_eq(weft_ma_resolve(&ma, 0, NULL, NULL, NULL, &has, NULL, 0), 0);
+    cr_assert_eq(weft_ma_resolve(&ma, 2000, &sa, &sl, NULL, &has, err, sizeof err), WEFT_ERESOLVE);
+    cr_assert(strstr(err, "no-such-host.invalid"), "%s", err);
+    cr_assert_eq(weft_ma_parse("/dns4/example.com/udp/9", &ma), 0);
+    cr_assert_eq(weft_ma_resolve(&ma, 0, NULL, NULL, NULL, &has, NULL, 0), WEFT_ENOTSUP);
+    cr_assert_eq(weft_ma_to_sockaddr(&ma, &sa, &sl, NULL, &has), WEFT_ENOTSUP);
+}

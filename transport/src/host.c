@@ -20,6 +20,8 @@
 #include "host_internal.h"
 #include "weft/log.h"
 
+#define HOST_RESOLVE_MS 3000 /* the longest a dial waits for a /dns* name */
+
 #ifndef WEFT_VERSION
 #define WEFT_VERSION "0.1.0"
 #endif
@@ -173,6 +175,12 @@ peer_close(weft_peer *p, int reason)
     weft_timer_disarm(p->host->loop, &p->hs_timer);
     weft_timer_disarm(p->host->loop, &p->idle_timer);
     if (!p->conn) {
+        /* A dial still in flight holds p as its user: cancel it now (its
+         * callback runs here), or its completion would find p reaped. */
+        weft_conn *dc = p->connecting;
+        p->connecting = NULL;
+        if (dc)
+            weft_conn_abort(dc, reason ? reason : WEFT_ECLOSED);
         schedule_reap(p);
         return;
     }
@@ -633,10 +641,12 @@ static void
 on_dialed(weft_conn *c, void *user, int status)
 {
     weft_peer *p = user;
+    p->connecting = NULL;
     if (status < 0) {
         p->conn = NULL;
+        if (p->phase != PH_CLOSED) /* else cancelled by peer_close, which set the reason */
+            p->close_reason = status;
         p->phase = PH_CLOSED;
-        p->close_reason = status;
         p->host->stats.handshakes_failed++;
         schedule_reap(p);
         return;
@@ -653,8 +663,19 @@ weft_host_dial(weft_host *h, const weft_multiaddr *ma, weft_dial_fn done, void *
     weft_peer *p = peer_new(h, 1);
     if (!p)
         return -ENOMEM;
-    int rc = weft_ma_to_sockaddr(ma, &p->sa, &p->salen, &p->expected, &p->has_expected);
+    /* /dns4|dns6|dns are resolved here, each dial again (a redial follows
+     * a moved name), on this thread but never longer than HOST_RESOLVE_MS. */
+    char why[320];
+    int rc = weft_ma_resolve(ma, HOST_RESOLVE_MS, &p->sa, &p->salen, &p->expected, &p->has_expected,
+                             why, sizeof why);
     if (rc < 0) {
+        if (rc == WEFT_ERESOLVE) {
+            for (char *q = why; *q; q++) /* a name may hold anything but '/': keep the line whole */
+                if (*q == '"' || *q == '\\' || (unsigned char)*q < 0x20)
+                    *q = '?';
+            weft_log(WEFT_LOG_INFO, "host", "msg=\"dial: name resolution failed\" detail=\"%s\"",
+                     why);
+        }
         peer_free(p);
         return rc;
     }
@@ -666,7 +687,7 @@ weft_host_dial(weft_host *h, const weft_multiaddr *ma, weft_dial_fn done, void *
     p->dial_cb = done;
     p->dial_user = user;
     rc = weft_dial(h->loop, (struct sockaddr *)&p->sa, p->salen, h->cfg.handshake_timeout_ns,
-                   on_dialed, p, NULL);
+                   on_dialed, p, &p->connecting);
     if (rc < 0) {
         peer_free(p);
         return rc;

@@ -52,6 +52,7 @@ struct weft_host {
 struct weft_peer {
     weft_host *host;
     weft_conn *conn;
+    weft_conn *connecting; /* the TCP dial in flight (outbound, before conn) */
     int outbound;
     int phase;
     int close_reason;

@@ -176,6 +176,7 @@ loop_init_common(weft_loop *l, const struct loop_ops *ops, const weft_loop_confi
     memset(l, 0, sizeof *l);
     l->ops = ops;
     l->wake_fd = -1;
+    l->spare.fd = -1;
     if (cfg)
         l->cfg = *cfg;
     if (!l->cfg.send_queue_max)
@@ -199,6 +200,7 @@ loop_free_common(weft_loop *l)
     if (l->wake_fd >= 0)
         close(l->wake_fd);
     l->wake_fd = -1;
+    weft_fd_spare_free(&l->spare);
 }
 
 int
@@ -315,13 +317,18 @@ weft_loop_run_once(weft_loop *l, int64_t max_wait_ns)
 int
 weft_loop_run(weft_loop *l)
 {
-    l->stop = 0;
+    /* A stop requested before the run (a SIGTERM early in start-up) must
+     * end it at once, not be forgotten: the flag is consumed on the way
+     * out, so the loop can run again afterwards. */
+    int rc = 0;
     while (!l->stop) {
-        int rc = weft_loop_run_once(l, -1);
+        rc = weft_loop_run_once(l, -1);
         if (rc < 0 && rc != -EINTR)
-            return rc;
+            break;
+        rc = 0;
     }
-    return 0;
+    l->stop = 0;
+    return rc;
 }
 
 void
@@ -375,6 +382,8 @@ weft_listen(weft_loop *l, const struct sockaddr *sa, socklen_t salen, weft_accep
         free(ls);
         return rc;
     }
+    if (ls->fd >= 0 && l->spare.fd < 0)
+        (void)weft_fd_spare_init(&l->spare); /* none: EMFILE then waits for a free fd */
     ls->next = l->listeners;
     if (l->listeners)
         l->listeners->prev = ls;

@@ -204,8 +204,13 @@ on_accept_ready(weft_listener *ls)
         struct sockaddr_storage peer;
         socklen_t plen = sizeof peer;
         int fd = accept4(ls->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0)
-            return; /* EAGAIN, or a transient error (EMFILE...): try next wake */
+        if (fd < 0) {
+            /* Out of descriptors, the listener stays readable: shed the
+             * pending connection rather than wake for it forever. */
+            if (weft_fd_exhausted(errno) && weft_fd_spare_shed(&ls->loop->spare, ls->fd))
+                ls->loop->stats.accept_shed++;
+            return; /* EAGAIN, or a transient error: try next wake */
+        }
         tune_socket(fd);
         weft_conn *c = conn_new(ls->loop, fd);
         if (!c) {

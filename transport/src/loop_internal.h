@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "weft/buf.h"
+#include "weft/fdspare.h"
 #include "weft/loop.h"
 
 enum conn_state { CONN_CONNECTING, CONN_OPEN, CONN_CLOSING, CONN_CLOSED };
@@ -53,6 +54,7 @@ struct weft_loop {
     int wake_fd; /* eventfd of weft_loop_wake, or -1 */
     weft_wake_fn wake_fn;
     void *wake_user;
+    weft_fd_spare spare; /* taken with the first socket listener; shed on EMFILE */
 };
 
 struct weft_listener {

@@ -580,6 +580,10 @@ on_accept(weft_listener *ls, int res, unsigned flags)
         if (!ls->closing && res != -ECANCELED)
             arm_accept(ls);
     }
+    /* Out of descriptors: the accept was re-armed above and would fail at
+     * once again; shed the pending connection with the spare first. */
+    if (!ls->closing && weft_fd_exhausted(-res) && weft_fd_spare_shed(&ls->loop->spare, ls->fd))
+        ls->loop->stats.accept_shed++;
     if (res < 0 || ls->closing) {
         if (res >= 0)
             close(res);

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "weft/resolve.h"
 #include "weft/multiaddr.h"
 #include "weft/pb.h"
 
@@ -38,7 +39,15 @@ static const proto protos[] = {
     {53, "dns", V_DNS}, {54, "dns4", V_DNS}, {55, "dns6", V_DNS},  {421, "p2p", V_P2P},
 };
 
-enum { CODE_IP4 = 4, CODE_TCP = 6, CODE_IP6 = 41, CODE_P2P = 421 };
+enum {
+    CODE_IP4 = 4,
+    CODE_TCP = 6,
+    CODE_IP6 = 41,
+    CODE_DNS = 53,
+    CODE_DNS4 = 54,
+    CODE_DNS6 = 55,
+    CODE_P2P = 421
+};
 
 typedef struct component {
     const proto *pr;
@@ -364,22 +373,21 @@ weft_ma_parse(const char *text, weft_multiaddr *out)
 
 /* ---- sockaddr -------------------------------------------------------------------- */
 
-int
-weft_ma_to_sockaddr(const weft_multiaddr *ma, struct sockaddr_storage *sa, socklen_t *salen,
-                    weft_peer_id *peer, int *has_peer)
+/* A dialable TCP address: validate @ma, then split it into host, tcp and an
+ * optional p2p component (c[0..n)); the host's protocol is checked by the
+ * caller. More than three components name no TCP endpoint; a p2p third
+ * component fills *peer / *has_peer (either may be NULL). */
+static int
+tcp_components(const weft_multiaddr *ma, component c[3], int *n, weft_peer_id *peer, int *has_peer)
 {
     char text[WEFT_MA_TEXT_MAX];
-    component c[3];
     size_t off = 0;
-    int n = 0, rc;
-
-    if (ma == NULL || sa == NULL || salen == NULL || ma->len > WEFT_MA_MAX)
+    *n = 0;
+    if (ma == NULL || ma->len > WEFT_MA_MAX)
         return WEFT_EINVAL;
-    rc = walk(ma->bytes, ma->len, text);
+    int rc = walk(ma->bytes, ma->len, text);
     if (rc < 0)
         return rc;
-    /* Exactly ip4|ip6, tcp, then optionally p2p; dns* (resolve first),
-     * udp, a bare /p2p and anything longer name no TCP endpoint. */
     for (;;) {
         component next;
         rc = next_component(ma->bytes, ma->len, &off, &next);
@@ -387,16 +395,36 @@ weft_ma_to_sockaddr(const weft_multiaddr *ma, struct sockaddr_storage *sa, sockl
             return rc;
         if (rc == 0)
             break;
-        if (n == 3)
+        if (*n == 3)
             return WEFT_ENOTSUP;
-        c[n++] = next;
+        c[(*n)++] = next;
     }
-    if (n < 2 || (c[0].pr->code != CODE_IP4 && c[0].pr->code != CODE_IP6) ||
-        c[1].pr->code != CODE_TCP || (n == 3 && c[2].pr->code != CODE_P2P))
+    if (*n < 2 || c[1].pr->code != CODE_TCP || (*n == 3 && c[2].pr->code != CODE_P2P))
         return WEFT_ENOTSUP;
-    if (n == 3 && peer != NULL && weft_peer_id_from_bytes(c[2].val, c[2].vlen, peer) < 0)
+    if (*n == 3 && peer != NULL && weft_peer_id_from_bytes(c[2].val, c[2].vlen, peer) < 0)
         return WEFT_EPROTO; /* cannot happen: walk() validated it */
+    if (has_peer != NULL)
+        *has_peer = *n == 3;
+    return 0;
+}
 
+int
+weft_ma_to_sockaddr(const weft_multiaddr *ma, struct sockaddr_storage *sa, socklen_t *salen,
+                    weft_peer_id *peer, int *has_peer)
+{
+    component c[3];
+    int n;
+    if (sa == NULL || salen == NULL)
+        return WEFT_EINVAL;
+    /* Exactly ip4|ip6, tcp, then optionally p2p; dns* (resolve first),
+     * udp, a bare /p2p and anything longer name no TCP endpoint. */
+    weft_peer_id id;
+    int hp = 0;
+    int rc = tcp_components(ma, c, &n, peer ? &id : NULL, &hp);
+    if (rc < 0)
+        return rc;
+    if (c[0].pr->code != CODE_IP4 && c[0].pr->code != CODE_IP6)
+        return WEFT_ENOTSUP;
     uint16_t port = (uint16_t)(c[1].val[0] << 8 | c[1].val[1]);
     memset(sa, 0, sizeof *sa);
     if (c[0].pr->code == CODE_IP4) {
@@ -412,9 +440,48 @@ weft_ma_to_sockaddr(const weft_multiaddr *ma, struct sockaddr_storage *sa, sockl
         memcpy(&in6->sin6_addr, c[0].val, 16);
         *salen = sizeof *in6;
     }
+    if (peer != NULL && hp)
+        *peer = id;
     if (has_peer != NULL)
-        *has_peer = n == 3;
+        *has_peer = hp;
     return 0;
+}
+
+int
+weft_ma_resolve(const weft_multiaddr *ma, int timeout_ms, struct sockaddr_storage *sa,
+                socklen_t *salen, weft_peer_id *peer, int *has_peer, char *err, size_t cap)
+{
+    component c[3];
+    int n;
+    if (err && cap)
+        err[0] = 0;
+    if (ma == NULL || ma->len > WEFT_MA_MAX)
+        return WEFT_EINVAL;
+    uint64_t first = ma->len ? ma->bytes[0] : 0; /* dns codes are one-byte varints */
+    int dns = first == CODE_DNS || first == CODE_DNS4 || first == CODE_DNS6;
+    if (!dns) {
+        if (!sa) { /* the form alone */
+            struct sockaddr_storage tmp;
+            socklen_t tl;
+            return weft_ma_to_sockaddr(ma, &tmp, &tl, peer, has_peer);
+        }
+        return weft_ma_to_sockaddr(ma, sa, salen, peer, has_peer);
+    }
+    int rc = tcp_components(ma, c, &n, peer, has_peer);
+    if (rc < 0)
+        return rc;
+    if (!sa)
+        return 0;
+    if (!salen || timeout_ms <= 0)
+        return WEFT_EINVAL;
+    char host[256];
+    if (c[0].vlen >= sizeof host)
+        return WEFT_EPROTO;
+    memcpy(host, c[0].val, c[0].vlen);
+    host[c[0].vlen] = 0;
+    unsigned port = (unsigned)(c[1].val[0] << 8 | c[1].val[1]);
+    int family = first == CODE_DNS4 ? AF_INET : first == CODE_DNS6 ? AF_INET6 : AF_UNSPEC;
+    return weft_resolve(host, port, family, timeout_ms, sa, salen, err, cap);
 }
 
 int

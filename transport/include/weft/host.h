@@ -102,7 +102,9 @@ WEFT_API size_t weft_host_listen_addrs(const weft_host *h, weft_multiaddr *out, 
 
 /* Dial; done(h, peer, 0, user) once the connection is upgraded (also
  * delivered as on_peer up), or done(h, NULL, err, user). A /p2p/ component
- * must match the remote's authenticated id, else WEFT_EAUTH. */
+ * must match the remote's authenticated id, else WEFT_EAUTH. A /dns4,
+ * /dns6 or /dns name is resolved by this call (weft_ma_resolve), blocking
+ * it for at most 3 s; a name that does not resolve returns WEFT_ERESOLVE. */
 typedef void (*weft_dial_fn)(weft_host *h, weft_peer *p, int status, void *user);
 WEFT_NODISCARD WEFT_API int weft_host_dial(weft_host *h, const weft_multiaddr *ma,
                                            weft_dial_fn done, void *user);

@@ -83,7 +83,9 @@ WEFT_API int64_t weft_loop_now(const weft_loop *loop);
  * what is ready. Returns the number of events handled or -errno. Not for
  * simulated nodes (drive the weft_simnet instead). */
 WEFT_API int weft_loop_run_once(weft_loop *loop, int64_t max_wait_ns);
-/* Run until weft_loop_stop (from a callback or a signal handler). */
+/* Run until weft_loop_stop (from a callback, another thread or a signal
+ * handler). A stop requested before the call makes it return at once; each
+ * return consumes the request, so a later call runs again. */
 WEFT_API int weft_loop_run(weft_loop *loop);
 WEFT_API void weft_loop_stop(weft_loop *loop);
 
@@ -167,6 +169,7 @@ typedef struct weft_loop_stats {
     uint64_t conns_open, conns_accepted, conns_dialed, conns_closed;
     uint64_t bytes_in, bytes_out;
     uint64_t send_refused; /* WEFT_ELIMIT answers */
+    uint64_t accept_shed;  /* connections accepted and closed at once: out of descriptors */
 } weft_loop_stats;
 WEFT_API void weft_loop_get_stats(const weft_loop *loop, weft_loop_stats *out);
 

@@ -47,11 +47,22 @@ WEFT_API int weft_ma_to_text(const weft_multiaddr *ma, char *out, size_t cap);
 
 /* The TCP endpoint a multiaddr names (/ip4|ip6/.../tcp/PORT[/p2p/ID]).
  * peer (may be NULL) receives the /p2p/ component and *has_peer says
- * whether there was one. dns* components are WEFT_ENOTSUP here (resolve
- * first). Returns 0, WEFT_ENOTSUP, WEFT_EPROTO. */
+ * whether there was one. dns* components are WEFT_ENOTSUP here
+ * (weft_ma_resolve takes them). Returns 0, WEFT_ENOTSUP, WEFT_EPROTO. */
 WEFT_NODISCARD WEFT_API int weft_ma_to_sockaddr(const weft_multiaddr *ma,
                                                 struct sockaddr_storage *sa, socklen_t *salen,
                                                 weft_peer_id *peer, int *has_peer);
+/* As weft_ma_to_sockaddr, and /dns4|dns6|dns/NAME/tcp/PORT[/p2p/ID] too:
+ * the name is resolved (weft/resolve.h: dns4 IPv4 only, dns6 IPv6 only,
+ * dns either), blocking the caller for at most timeout_ms; call it again
+ * to resolve again (a redial). With sa NULL only the form is checked and
+ * the peer id extracted, nothing resolved. Returns 0, WEFT_ERESOLVE (why in
+ * err, cap bytes, may be NULL), WEFT_ENOTSUP (no TCP endpoint), WEFT_EPROTO,
+ * WEFT_EINVAL. */
+WEFT_NODISCARD WEFT_API int weft_ma_resolve(const weft_multiaddr *ma, int timeout_ms,
+                                            struct sockaddr_storage *sa, socklen_t *salen,
+                                            weft_peer_id *peer, int *has_peer, char *err,
+                                            size_t cap);
 /* /ip4|ip6/ADDR/tcp/PORT from a sockaddr. An IPv4-mapped IPv6 address
  * (::ffff:a.b.c.d, a v4 peer on a dual-stack socket) becomes /ip4, as in
  * go-multiaddr. Returns 0, WEFT_ENOTSUP (another family) or WEFT_EINVAL
