@@ -31,6 +31,7 @@
 #include <malloc.h>
 #endif
 
+#include "bench_mesh_topo.h"
 #include "bench_util.h"
 #include "weft/codec.h"
 #include "weft/ps_sim.h"
@@ -50,6 +51,7 @@ typedef struct mesh_opts {
     uint64_t msg;
     unsigned publishes;
     double link_mbps;
+    double host_mbps; /* per-host uplink and downlink, shared by its connections; 0 = none */
     double lat_min_ms, lat_max_ms, jitter_ms;
     double loss_pct;
     uint64_t seed;
@@ -60,6 +62,8 @@ typedef struct mesh_opts {
     const char *policy;  /* NULL: the router's default */
     int idontwant;       /* gossipsub only */
     double warmup_s, timeout_s, gap_ms;
+    const char *topology; /* --topology FILE: this graph and latencies, not random ones */
+    mesh_topo topo;
 } mesh_opts;
 
 /* What one mode's run produced. */
@@ -262,6 +266,7 @@ run_mode(const mesh_opts *o, int mode, mesh_result *r)
     memset(&sc, 0, sizeof(sc));
     sc.seed = o->seed;
     sc.link = lp;
+    sc.host_up_bps = sc.host_down_bps = (uint64_t)(o->host_mbps * 1e6);
     sc.on_deliver = on_deliver;
     sc.user = &st;
     sim = weft_ps_sim_new(&sc, &r->cfg, o->nodes, &err);
@@ -278,8 +283,12 @@ run_mode(const mesh_opts *o, int mode, mesh_result *r)
     err = weft_ps_sim_subscribe_all(sim, TOPIC);
     if (err < 0)
         fail("subscribe: %s", weft_strerror(err));
-    r->edges = weft_ps_sim_connect_random(sim, peers, &lp, (int64_t)(o->lat_min_ms * MS),
-                                          (int64_t)(o->lat_max_ms * MS), o->seed ^ 0x746f706fULL);
+    if (o->topology != NULL)
+        r->edges = mesh_topo_connect(sim, &o->topo, &lp);
+    else
+        r->edges =
+            weft_ps_sim_connect_random(sim, peers, &lp, (int64_t)(o->lat_min_ms * MS),
+                                       (int64_t)(o->lat_max_ms * MS), o->seed ^ 0x746f706fULL);
     if (r->edges < 0)
         fail("connect: %s", weft_strerror((int)r->edges));
 
@@ -414,6 +423,7 @@ emit(const mesh_opts *o, const mesh_result *r)
         bench_json_u64(&j, "publishes", r->publishes);
         bench_json_u64(&j, "runs", r->publishes);
         bench_json_f64(&j, "link_mbps", o->link_mbps, 3);
+        bench_json_f64(&j, "host_mbps", o->host_mbps, 3);
         bench_json_f64(&j, "latency_ms_min", o->lat_min_ms, 3);
         bench_json_f64(&j, "latency_ms_max", o->lat_max_ms, 3);
         bench_json_f64(&j, "loss_pct", o->loss_pct, 3);
@@ -457,6 +467,11 @@ emit(const mesh_opts *o, const mesh_result *r)
         bench_json_f64(&j, "queued_max_mib", (double)r->queued_sum_max / 1048576.0, 1);
         bench_json_f64(&j, "rx_partial_max_mib", (double)r->rx_sum_max / 1048576.0, 1);
         bench_json_f64(&j, "in_flight_max_mib", (double)r->inflight_max / 1048576.0, 1);
+        if (o->topology != NULL) {
+            bench_json_str(&j, "topology", o->topology);
+            /* last: per publish, in publish order (a CDF beside the testbed's) */
+            bench_json_f64_array(&j, "tta_ms", r->tta_ms, n, 2);
+        }
         bench_json_end(&j, stdout);
     } else {
         printf("  %-9s %6.4f %9.1f %9.1f %9.1f %9.1f %8.3f %10" PRIu64 " %10" PRIu64 " %8" PRIu64
@@ -565,6 +580,9 @@ bench_mesh_usage(FILE *out)
             "  --publishes P      messages, one after the other (default 10)\n"
             "  --link-mbps B      bandwidth per connection and direction, Mbit/s; 0 = none\n"
             "                     (default 50)\n"
+            "  --host-mbps B      besides: every node's uplink and downlink, shared by all\n"
+            "                     its connections (an access link, as the testbed shapes\n"
+            "                     it), Mbit/s; 0 = none (default)\n"
             "  --latency-ms A-B   one-way latency per link, uniform in [A, B] ms (default\n"
             "                     20-100)\n"
             "  --jitter-ms J      extra delay per segment, uniform in [0, J] (default 0)\n"
@@ -581,6 +599,11 @@ bench_mesh_usage(FILE *out)
             "  --gap MS           virtual ms of quiet after each publish (default 5000)\n"
             "  --json             one JSON object per mode instead of a table\n"
             "  --plot F.png       delivery-delay CDF per mode with gnuplot (pngcairo)\n"
+            "  --topology FILE    this graph instead of a random one: 'nodes N', then\n"
+            "                     'edge A B MS' lines (hosts 1..N, one-way latency per\n"
+            "                     edge; --latency-ms and --nodes are then unused); the\n"
+            "                     testbed writes one (testbed/README.md). Adds topology\n"
+            "                     and tta_ms (time-to-all per publish) to --json\n"
             "  -h, --help         this text\n"
             "\n"
             "A publish ends when every other node has delivered it, or at its cutoff. Then\n"
@@ -697,6 +720,8 @@ enum {
     OPT_GAP,
     OPT_JSON,
     OPT_PLOT,
+    OPT_TOPOLOGY,
+    OPT_HOST,
 };
 
 static const struct option long_opts[] = {
@@ -722,6 +747,8 @@ static const struct option long_opts[] = {
     {"gap", required_argument, NULL, OPT_GAP},
     {"json", no_argument, NULL, OPT_JSON},
     {"plot", required_argument, NULL, OPT_PLOT},
+    {"topology", required_argument, NULL, OPT_TOPOLOGY},
+    {"host-mbps", required_argument, NULL, OPT_HOST},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -851,12 +878,27 @@ parse_args(int argc, char **argv, mesh_opts *o)
             break;
         case OPT_JSON: o->json = 1; break;
         case OPT_PLOT: o->plot = optarg; break;
+        case OPT_HOST:
+            if (parse_double(optarg, &o->host_mbps) != 0 || o->host_mbps > 1e6)
+                return usage_error("--host-mbps wants 0..1000000");
+            break;
+        case OPT_TOPOLOGY: {
+            char err[512];
+            if (o->topology != NULL)
+                return usage_error("--topology given twice");
+            if (mesh_topo_load(optarg, &o->topo, err, sizeof err) != 0)
+                return usage_error("%s", err);
+            o->topology = optarg;
+            break;
+        }
         case 'h': bench_mesh_usage(stdout); return 0;
         default: return usage_error("bad option or missing argument: %s", argv[optind - 1]);
         }
     }
     if (optind < argc)
         return usage_error("unexpected argument '%s'", argv[optind]);
+    if (o->topology != NULL)
+        o->nodes = o->topo.nodes; /* the file's hosts, whatever --nodes said */
     return -1;
 }
 
@@ -897,5 +939,6 @@ bench_mesh_main(int argc, char **argv)
         free(res[m].node_ms);
         free(res[m].tta_ms);
     }
+    mesh_topo_free(&o.topo);
     return rc;
 }

@@ -26,59 +26,7 @@
 #include "weft/pb.h"
 #include "weft/ps_sim.h"
 
-#define MS 1000000LL
-/* Bytes handed to the connection at a time, and only once its queue is
- * empty: one segment of the simulated TCP. The connection calls on_writable
- * as each segment leaves, so the link never waits for us, and its send
- * queue (whose capacity is never given back) stays at one window. */
-#define SEND_WINDOW ((size_t)16 << 10)
-#define KEEP_BUF ((size_t)4 << 10) /* larger idle buffers are freed */
-#define SLICE_NS MS                /* weft_ps_sim_run_until checks stop this often */
-#define HELLO_MAX WEFT_PEER_ID_MAX
-#define ALL_PROTOS (WEFT_PS_PROTO_MESHSUB | WEFT_PS_PROTO_MESHSUB12 | WEFT_PS_PROTO_RLNC)
-
-struct snode;
-
-/* One end of a connection. */
-struct sconn {
-    struct snode *nd;
-    weft_conn *c;       /* NULL while dialling */
-    weft_ps_peer *peer; /* set once the other side's hello arrived */
-    int outbound;
-    int hello_in;
-    /* reader: header bytes (proto byte, then the uvarint), then the body */
-    uint8_t hdr[1 + WEFT_UVARINT_MAX];
-    size_t nhdr;
-    size_t want; /* body length, SIZE_MAX while reading a header */
-    unsigned proto;
-    weft_buf body;
-    /* writer: bytes not yet handed to the connection, from outq_head on */
-    weft_buf outq;
-    size_t outq_head;
-    struct sconn *next, *prev;
-};
-
-struct snode {
-    weft_ps_sim *s;
-    size_t index;
-    weft_loop *loop;
-    weft_listener *ls;
-    weft_ps *ps;
-    weft_timer tick;
-    int64_t tick_ns;
-    struct sconn *conns;
-    weft_ps_sim_stats st; /* the simulation's counters; ps and bytes filled on demand */
-};
-
-struct weft_ps_sim {
-    weft_ps_sim_config cfg;
-    weft_simnet *net;
-    struct snode *nodes;
-    size_t n;
-    size_t max_frame;
-    int stop;
-    int closing;
-};
+#include "ps_sim_internal.h"
 
 static void conn_data(weft_conn *c, void *user, const uint8_t *data, size_t len);
 static void conn_writable(weft_conn *c, void *user);
@@ -110,6 +58,7 @@ static void
 sconn_free(struct sconn *sc)
 {
     struct snode *nd = sc->nd;
+    ps_sim_host_forget(nd, sc);
     if (sc->prev)
         sc->prev->next = sc->next;
     else
@@ -130,8 +79,8 @@ sconn_queued(const struct sconn *sc)
 /* ---- output ------------------------------------------------------------------------- */
 
 /* Hand queued bytes to the connection, keeping at most SEND_WINDOW there. */
-static void
-pump(struct sconn *sc)
+void
+ps_sim_pump(struct sconn *sc)
 {
     weft_conn *c = sc->c;
     /* Only into an empty queue: then its buffer never grows past one window. */
@@ -139,6 +88,8 @@ pump(struct sconn *sc)
         size_t n = sc->outq.len - sc->outq_head;
         if (n > SEND_WINDOW)
             n = SEND_WINDOW;
+        if (!ps_sim_up_take(sc, n))
+            return; /* the host's uplink is busy: called again in turn */
         if (weft_conn_send(c, sc->outq.base + sc->outq_head, n) < 0)
             return; /* closed (on_close follows) or refused (on_writable follows) */
         sc->outq_head += n;
@@ -175,7 +126,7 @@ sconn_send(struct sconn *sc, const uint8_t *hdr, size_t hl, const uint8_t *body,
     queued += hl + len;
     if (queued > sc->nd->st.queued_max)
         sc->nd->st.queued_max = queued;
-    pump(sc);
+    ps_sim_pump(sc);
     return 0;
 }
 
@@ -252,8 +203,8 @@ reader_reset(struct sconn *sc)
 
 /* Parse bytes into hellos and frames. Returns 0 or < 0 (bad framing, or
  * the connection is to be closed). */
-static int
-parse(struct sconn *sc, const uint8_t *data, size_t len)
+int
+ps_sim_parse(struct sconn *sc, const uint8_t *data, size_t len)
 {
     weft_ps_sim *s = sc->nd->s;
     while (len) {
@@ -327,7 +278,7 @@ static void
 conn_data(weft_conn *c, void *user, const uint8_t *data, size_t len)
 {
     struct sconn *sc = user;
-    int rc = parse(sc, data, len);
+    int rc = ps_sim_down_data(sc, data, len);
     if (rc < 0) {
         if (rc != WEFT_ELIMIT)
             sc->nd->st.frames_bad++;
@@ -339,7 +290,7 @@ static void
 conn_writable(weft_conn *c, void *user)
 {
     (void)c;
-    pump(user);
+    ps_sim_pump(user);
 }
 
 static void
@@ -438,6 +389,7 @@ node_init(weft_ps_sim *s, size_t i, const weft_ps_config *tmpl)
     nd->s = s;
     nd->index = i;
     weft_timer_init(&nd->tick, on_tick, nd);
+    ps_sim_host_init(nd);
     nd->loop = weft_simnet_add_node(s->net, weft_ps_sim_ip(i));
     if (!nd->loop)
         return -ENOMEM;
@@ -524,8 +476,10 @@ weft_ps_sim_free(weft_ps_sim *s)
         return;
     s->closing = 1;
     for (size_t i = 0; i < s->n; i++)
-        if (s->nodes[i].loop)
+        if (s->nodes[i].loop) {
             weft_timer_disarm(s->nodes[i].loop, &s->nodes[i].tick);
+            ps_sim_host_forget(&s->nodes[i], NULL);
+        }
     /* Closing the network runs every on_close (and every failed dial), which
      * frees the records; the routers are not told. */
     weft_simnet_free(s->net);

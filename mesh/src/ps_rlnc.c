@@ -4,12 +4,17 @@
  * messages on /weft/rlnc/1.0.0, over the GossipSub topic meshes of
  * ps_core.c.
  *
- * Every message is a generation keyed by its id (SHA-256 of the message).
- * A relay verifies the publisher's signature once per id, feeds each shard
+ * Every message is a generation keyed by its id, unique per publish:
+ * weft_rlnc_msg_id over publisher, seqno, topic and SHA-256 of the message
+ * (docs/spec/message-ids.md). The publisher signs id, topic, generation
+ * shape and seqno. A relay verifies that signature once per id (the first
+ * shard), refuses later shards whose header differs, feeds each shard
  * to the generation's decoder (which is also its recoder), and once its
  * rank reaches ceil(threshold * k) forwards recoded shards as the policy
  * (rl_policy) decides: never to the sender, never more than k per peer per
- * message. At rank k it decodes, checks SHA-256(message) == id, delivers
+ * message. At rank k it decodes, recomputes the id from the header's
+ * publisher, seqno and topic and the decoded message, and only if it
+ * matches delivers
  * and tells its mesh peers "complete" so they stop sending. A generation
  * that stalls below rank k asks peers that have the message (they said
  * complete or announced it by IHAVE) with a want; they answer with fresh
@@ -408,16 +413,23 @@ decoded(weft_ps *ps, rl_gen *g, weft_ps_peer *from)
 {
     size_t len;
     const uint8_t *msg = weft_dec_message(g->dec, &len);
-    uint8_t h[32];
+    uint8_t h[32], want[32];
     weft_bytes id = ps_b(g->id, 32), topic = ps_b(g->t->name, g->t->nlen);
     crypto_hash_sha256(h, msg ? msg : (const uint8_t *)"", len);
+    int bad = !msg ||
+              weft_rlnc_msg_id(ps_b(g->origin.bytes, g->origin.len), g->seqno, topic, h, want) ||
+              sodium_memcmp(want, g->id, 32);
     gen_end_partial(ps, g);
-    if (!msg || memcmp(h, g->id, 32)) {
-        /* A polluted generation: some shard was not what its header said. */
+    if (bad) {
+        /* A polluted generation: some shard was not what its header said,
+         * or the id was not made from this publisher, seqno, topic and
+         * message (a spliced or forged header). */
         g->state = GEN_BAD;
         g->done_at = ps_now(ps);
         ps->st.gens_polluted++;
-        ps_trace(ps, WEFT_TRACE_REJECT_MESSAGE, from, id, topic, "SHA-256 mismatch", ps_b(NULL, 0));
+        ps_trace(ps, WEFT_TRACE_REJECT_MESSAGE, from, id, topic,
+                 "message id mismatch: not SHA-256 of its publisher, seqno, topic and message",
+                 ps_b(NULL, 0));
         gen_release(ps, g);
         return;
     }
@@ -459,7 +471,7 @@ gen_start(weft_ps *ps, weft_ps_peer *from, ps_topic *t, const weft_rpc_shard *s,
     }
     weft_buf_reset(&ps->scratch);
     if (weft_rlnc_sig_input(s->msg_id, s->topic, v->gen.k, v->gen.piece_size, v->gen.message_len,
-                            &ps->scratch) ||
+                            s->seqno, &ps->scratch) ||
         weft_verify(pk, ps->scratch.base, ps->scratch.len, s->signature.p)) {
         *why = "invalid signature";
         ps->st.drop_bad_signature++;
@@ -546,7 +558,7 @@ ps_rlnc_on_shard(weft_ps *ps, weft_ps_peer *from, const weft_rpc_shard *s)
             return 0;
         }
     } else if (g->t != t || memcmp(&g->gen, &v.gen, sizeof v.gen) || s->from.len != g->origin.len ||
-               memcmp(s->from.p, g->origin.bytes, g->origin.len)) {
+               memcmp(s->from.p, g->origin.bytes, g->origin.len) || s->seqno != g->seqno) {
         ps->st.shards_invalid++;
         ps_score_invalid(ps, from, t);
         ps_trace(ps, WEFT_TRACE_REJECT_MESSAGE, from, s->msg_id, topic,
@@ -733,10 +745,16 @@ ps_rlnc_publish(weft_ps *ps, ps_topic *t, const uint8_t *data, size_t len, uint8
                 size_t *id_len)
 {
     const weft_ps_config *c = &ps->cfg;
-    crypto_hash_sha256(id, data ? data : (const uint8_t *)"", len);
+    uint8_t h[32];
+    uint64_t seqno = ++ps->seqno; /* never reused, whatever happens next */
+    crypto_hash_sha256(h, data ? data : (const uint8_t *)"", len);
+    int idr =
+        weft_rlnc_msg_id(ps_b(ps->self.bytes, ps->self.len), seqno, ps_b(t->name, t->nlen), h, id);
+    if (idr)
+        return idr;
     *id_len = 32;
     if (ps_map_get(&ps->gens, id, 32))
-        return WEFT_EINVAL; /* the same message again: its id is taken */
+        weft_panic("RLNC message id collision"); /* a fresh seqno makes a fresh id */
     rl_gen *g = calloc(1, sizeof *g);
     if (!g)
         return -ENOMEM;
@@ -759,7 +777,7 @@ ps_rlnc_publish(weft_ps *ps, ps_topic *t, const uint8_t *data, size_t len, uint8
     memcpy(g->id, id, 32);
     g->t = t;
     g->origin = ps->self;
-    g->seqno = ++ps->seqno;
+    g->seqno = seqno;
     g->gen = *weft_enc_gen(g->enc);
     g->need = 1;
     g->own = 1;
@@ -769,7 +787,7 @@ ps_rlnc_publish(weft_ps *ps, ps_topic *t, const uint8_t *data, size_t len, uint8
     ps->rl_mem += len;
     weft_buf_reset(&ps->scratch);
     int r = weft_rlnc_sig_input(ps_b(id, 32), ps_b(t->name, t->nlen), g->gen.k, g->gen.piece_size,
-                                g->gen.message_len, &ps->scratch);
+                                g->gen.message_len, g->seqno, &ps->scratch);
     if (r)
         return r;
     weft_sign(&c->identity, ps->scratch.base, ps->scratch.len, g->sig);

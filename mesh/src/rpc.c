@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "weft/pb.h"
 #include "weft/ps_rpc.h"
 
@@ -875,11 +877,11 @@ put_le(uint8_t *p, uint32_t v, size_t n)
 /* msg_id must be 32 bytes and k fit in 16 bits: WEFT_EINVAL otherwise. */
 int
 weft_rlnc_sig_input(weft_bytes msg_id, weft_bytes topic, uint32_t k, uint32_t piece_size,
-                    uint32_t message_len, weft_buf *out)
+                    uint32_t message_len, uint64_t seqno, weft_buf *out)
 {
     if (msg_id.len != 32 || msg_id.p == NULL || k > UINT16_MAX)
         return WEFT_EINVAL;
-    size_t total = sizeof RLNC_SIG_PREFIX - 1 + 32 + weft_uvarint_len(topic.len) + 2 + 4 + 4;
+    size_t total = sizeof RLNC_SIG_PREFIX - 1 + 32 + weft_uvarint_len(topic.len) + 2 + 4 + 4 + 8;
     uint8_t *start, *p;
     if (sz_add(&total, topic.len) != 0)
         return WEFT_ETOOBIG;
@@ -898,6 +900,33 @@ weft_rlnc_sig_input(weft_bytes msg_id, weft_bytes topic, uint32_t k, uint32_t pi
     p = put_le(p, k, 2);
     p = put_le(p, piece_size, 4);
     p = put_le(p, message_len, 4);
+    p = put_le(p, (uint32_t)seqno, 4);
+    p = put_le(p, (uint32_t)(seqno >> 32), 4);
     commit(out, start, p, total);
+    return 0;
+}
+
+#define RLNC_ID_PREFIX "weft-rlnc-id:"
+
+int
+weft_rlnc_msg_id(weft_bytes from, uint64_t seqno, weft_bytes topic, const uint8_t msg_sha256[32],
+                 uint8_t out[32])
+{
+    if (from.len == 0 || from.p == NULL || topic.len > UINT16_MAX || (topic.len && !topic.p))
+        return WEFT_EINVAL;
+    uint8_t hdr[10], seq[8];
+    crypto_hash_sha256_state st;
+    crypto_hash_sha256_init(&st);
+    crypto_hash_sha256_update(&st, (const uint8_t *)RLNC_ID_PREFIX, sizeof RLNC_ID_PREFIX - 1);
+    crypto_hash_sha256_update(&st, hdr, weft_uvarint_put(hdr, from.len));
+    crypto_hash_sha256_update(&st, from.p, from.len);
+    for (int i = 0; i < 8; i++)
+        seq[i] = (uint8_t)(seqno >> (56 - 8 * i));
+    crypto_hash_sha256_update(&st, seq, 8);
+    crypto_hash_sha256_update(&st, hdr, weft_uvarint_put(hdr, topic.len));
+    if (topic.len)
+        crypto_hash_sha256_update(&st, topic.p, topic.len);
+    crypto_hash_sha256_update(&st, msg_sha256, 32);
+    crypto_hash_sha256_final(&st, out);
     return 0;
 }

@@ -808,13 +808,15 @@ Test(rpc_roundtrip, rlnc_sig_input_layout)
         mid[i] = (uint8_t)i;
     weft_buf b;
     weft_buf_init(&b, NULL, 0, 0);
-    cr_assert_eq(
-        weft_rlnc_sig_input((weft_bytes){mid, 32}, B("opt"), 4, 0x01020304, 0xA0B0C0D0, &b), 0);
-    uint8_t want[10 + 32 + 1 + 3 + 2 + 4 + 4];
+    cr_assert_eq(weft_rlnc_sig_input((weft_bytes){mid, 32}, B("opt"), 4, 0x01020304, 0xA0B0C0D0,
+                                     0x1122334455667788ULL, &b),
+                 0);
+    uint8_t want[10 + 32 + 1 + 3 + 2 + 4 + 4 + 8];
     memcpy(want, "weft-rlnc:", 10);
     memcpy(want + 10, mid, 32);
     memcpy(want + 42, "\x03opt", 4);
     memcpy(want + 46, "\x04\x00\x04\x03\x02\x01\xD0\xC0\xB0\xA0", 10);
+    memcpy(want + 56, "\x88\x77\x66\x55\x44\x33\x22\x11", 8);
     assert_bytes((weft_bytes){b.base, b.len}, (weft_bytes){want, sizeof want}, "rlnc sig input");
 
     /* A 200-byte topic takes a 2-byte length. */
@@ -822,14 +824,16 @@ Test(rpc_roundtrip, rlnc_sig_input_layout)
     memset(topic, 'q', sizeof topic);
     weft_buf_reset(&b);
     cr_assert_eq(
-        weft_rlnc_sig_input((weft_bytes){mid, 32}, (weft_bytes){topic, 200}, 65535, 1, 1, &b), 0);
-    cr_assert_eq(b.len, 10 + 32 + 2 + 200 + 10);
+        weft_rlnc_sig_input((weft_bytes){mid, 32}, (weft_bytes){topic, 200}, 65535, 1, 1, 0, &b),
+        0);
+    cr_assert_eq(b.len, 10 + 32 + 2 + 200 + 10 + 8);
     cr_assert(b.base[42] == 0xC8 && b.base[43] == 0x01);
     cr_assert(b.base[244] == 0xFF && b.base[245] == 0xFF);
 
     size_t before = b.len;
-    cr_assert_eq(weft_rlnc_sig_input((weft_bytes){mid, 31}, B("t"), 4, 1, 1, &b), WEFT_EINVAL);
-    cr_assert_eq(weft_rlnc_sig_input((weft_bytes){mid, 32}, B("t"), 65536, 1, 1, &b), WEFT_EINVAL);
+    cr_assert_eq(weft_rlnc_sig_input((weft_bytes){mid, 31}, B("t"), 4, 1, 1, 0, &b), WEFT_EINVAL);
+    cr_assert_eq(weft_rlnc_sig_input((weft_bytes){mid, 32}, B("t"), 65536, 1, 1, 0, &b),
+                 WEFT_EINVAL);
     cr_assert_eq(b.len, before);
     weft_buf_free(&b);
 }

@@ -72,7 +72,7 @@ typedef struct weft_rpc_msg {
 /* RLNC Shard. */
 typedef struct weft_rpc_shard {
     weft_bytes topic;     /* 1 */
-    weft_bytes msg_id;    /* 2: SHA-256 of the message (32 bytes) */
+    weft_bytes msg_id;    /* 2: weft_rlnc_msg_id (32 bytes) */
     weft_bytes from;      /* 3: publisher peer id bytes */
     uint64_t seqno;       /* 4 */
     weft_bytes signature; /* 5: Ed25519 over weft_rlnc_sig_input() */
@@ -167,10 +167,22 @@ WEFT_NODISCARD WEFT_API int weft_rpc_sig_input(const weft_rpc_msg *m, weft_buf *
 
 /* The bytes an RLNC publisher signs: "weft-rlnc:" || msg_id(32) ||
  * uvarint(topic length) || topic || k (u16 LE) || piece_size (u32 LE) ||
- * message_len (u32 LE). Appended to out. */
+ * message_len (u32 LE) || seqno (u64 LE). Appended to out. The publisher
+ * is bound by its key (the signer is the shard's `from`), so a relay can
+ * change neither id, topic, seqno nor generation shape of a first shard. */
 WEFT_NODISCARD WEFT_API int weft_rlnc_sig_input(weft_bytes msg_id, weft_bytes topic, uint32_t k,
                                                 uint32_t piece_size, uint32_t message_len,
-                                                weft_buf *out);
+                                                uint64_t seqno, weft_buf *out);
+
+/* The RLNC message id (docs/spec/message-ids.md): SHA-256 over
+ * "weft-rlnc-id:" || uvarint(|from|) || from || seqno (u64 BE) ||
+ * uvarint(|topic|) || topic || SHA-256(message), where from is the
+ * publisher's peer id bytes and msg_sha256 the SHA-256 of the message.
+ * Unique per publish (a publisher never reuses a seqno) and bound to its
+ * topic; a receiver recomputes it after decoding. Returns 0, or WEFT_EINVAL
+ * for an empty from or a topic over 65535 bytes. */
+WEFT_NODISCARD WEFT_API int weft_rlnc_msg_id(weft_bytes from, uint64_t seqno, weft_bytes topic,
+                                             const uint8_t msg_sha256[32], uint8_t out[32]);
 
 /* ---- length-prefixed framing of a stream --------------------------------- */
 

@@ -64,6 +64,11 @@ typedef struct weft_ps_sim_config {
     void (*on_deliver)(void *user, size_t node, const weft_ps_msg *m, int64_t now_ns);
     void (*on_trace)(void *user, size_t node, const weft_ps_trace *ev);
     void *user;
+    /* Per-host links, shared by all of a node's connections (an access link,
+     * as the testbed's tbf shapes it); 0 = none, only the per-link
+     * bandwidth. The uplink serves the node's connections in turn, one
+     * window each; the downlink carries inbound bytes in arrival order. */
+    uint64_t host_up_bps, host_down_bps;
 } weft_ps_sim_config;
 
 /* Counters of one node: its router's and the simulation's own. */
