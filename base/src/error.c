@@ -24,6 +24,7 @@ static const struct err_text texts[] = {
     {WEFT_ECHECKSUM, "checksum mismatch"},
     {WEFT_ELIMIT, "a configured limit was reached"},
     {WEFT_EAGAIN, "resource temporarily unavailable (would block)"},
+    {WEFT_ERESOLVE, "host name resolution failed"},
 
     {WEFT_ETRUNC, "shard length does not match its header (truncated or trailing bytes)"},
     {WEFT_EVERSION, "unknown shard format version (expected 1)"},

@@ -85,3 +85,26 @@ weft_log(int lvl, const char *module, const char *fmt, ...)
     else
         fprintf(stderr, "%s\n", line);
 }
+
+int
+weft_log_allow(weft_log_limit *l, uint32_t per_sec, uint64_t *suppressed)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (suppressed)
+        *suppressed = 0;
+    if (now - l->window_ms >= 1000 || now < l->window_ms) {
+        l->window_ms = now;
+        l->used = 0;
+        if (suppressed)
+            *suppressed = l->suppressed;
+        l->suppressed = 0;
+    }
+    if (l->used >= per_sec) {
+        l->suppressed++;
+        return 0;
+    }
+    l->used++;
+    return 1;
+}

@@ -148,3 +148,20 @@ weft_put_lp(weft_buf *b, const void *p, size_t len)
     b->len += n + len;
     return 0;
 }
+
+int
+weft_pb_find_nul(const uint8_t *b, size_t n, const uint32_t *fields, size_t nfields)
+{
+    weft_pb_reader r;
+    weft_pb_reader_init(&r, b, n);
+    weft_pb_field f;
+    int rc;
+    while ((rc = weft_pb_next(&r, &f)) == 1) {
+        if (f.wire != WEFT_PB_LEN || !memchr(f.data, 0, f.len))
+            continue;
+        for (size_t i = 0; i < nfields; i++)
+            if (fields[i] == f.num)
+                return (int)f.num;
+    }
+    return rc < 0 ? rc : 0;
+}

@@ -5,13 +5,16 @@
  * oversized bodies (Content-Length and chunked) answered 413 in JSON without
  * calling the handler, status and content type from the handler, stop with
  * an idle connection open, restart on the same port, bind failures, and the
- * query-string and reply helpers.
+ * query-string and reply helpers; deferred answers from another thread
+ * (in order on a keep-alive connection, and dropped harmlessly when the
+ * client left or the server stopped first).
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -43,6 +46,30 @@ copy_span(char *dst, size_t cap, const char *s, size_t n)
         n = cap - 1;
     memcpy(dst, s, n);
     dst[n] = '\0';
+}
+
+/* Deferred: /later?ms=N is answered from a thread N ms after the handler
+ * returned, with the body "later N". */
+struct later {
+    weft_http_ticket *t;
+    int ms;
+};
+static atomic_int answered;
+
+static void *
+later_main(void *arg)
+{
+    struct later *l = arg;
+    usleep((useconds_t)l->ms * 1000);
+    weft_http_resp r = {0};
+    char body[32];
+    snprintf(body, sizeof body, "later %d", l->ms);
+    weft_http_reply(&r, 202, "text/plain", body);
+    weft_http_answer(l->t, &r);
+    cr_assert_null(r.body, "the answer did not take the body");
+    atomic_fetch_add(&answered, 1);
+    free(l);
+    return NULL;
 }
 
 static void
@@ -82,6 +109,18 @@ handler(void *user, const weft_http_req *req, weft_http_resp *resp)
         resp->body = malloc(resp->body_len);
         memset(resp->body, 'x', resp->body_len);
         resp->content_type = "application/octet-stream";
+    } else if (req->path_len == 6 && memcmp(req->path, "/later", 6) == 0) {
+        char v[16];
+        struct later *l = malloc(sizeof *l);
+        cr_assert_not_null(l);
+        l->ms =
+            weft_http_query_get(req->query, req->query_len, "ms", v, sizeof v) > 0 ? atoi(v) : 0;
+        l->t = weft_http_defer(resp);
+        cr_assert_not_null(l->t);
+        cr_assert_null(weft_http_defer(resp), "a request deferred twice");
+        pthread_t th;
+        cr_assert_eq(pthread_create(&th, NULL, later_main, l), 0);
+        pthread_detach(th);
     } else if (req->path_len == 6 && memcmp(req->path, "/empty", 6) == 0) {
         resp->status = 204;
     } else {
@@ -591,6 +630,71 @@ qget(const char *q, const char *key, char *out, size_t cap)
     return weft_http_query_get(q, strlen(q), key, out, cap);
 }
 
+/* A raw connection from source address src; the caller closes it. */
+static int
+raw_from(uint16_t port, const char *src)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert_geq(fd, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    inet_pton(AF_INET, src, &a.sin_addr);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&to, sizeof to), 0);
+    return fd;
+}
+
+/* Whether the server closed fd within ms. */
+static int
+closed_soon(int fd, int ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    char b[64];
+    return poll(&p, 1, ms) == 1 && recv(fd, b, sizeof b, MSG_DONTWAIT) <= 0;
+}
+
+Test(http, connection_caps_per_address_and_in_total)
+{
+    weft_http_config cfg = {
+        .host = "127.0.0.1", .handler = handler, .max_conns = 10, .max_conns_per_ip = 4};
+    int err = 1;
+    weft_http_server *s = weft_http_start(&cfg, &err);
+    cr_assert_not_null(s);
+    uint16_t port = weft_http_port(s);
+    int fds[14], closed = 0;
+    for (int i = 0; i < 6; i++)
+        fds[i] = raw_from(port, "127.0.0.1");
+    for (int i = 0; i < 6; i++)
+        closed += closed_soon(fds[i], 300);
+    cr_expect_eq(closed, 2, "127.0.0.1: %d of 6 closed, want 2 (4 per address)", closed);
+    closed = 0;
+    for (int i = 6; i < 14; i++)
+        fds[i] = raw_from(port, i < 10 ? "127.0.0.2" : "127.0.0.3");
+    for (int i = 6; i < 14; i++)
+        closed += closed_soon(fds[i], 300);
+    cr_expect_eq(closed, 2, "%d of 8 closed, want 2 (10 in all)", closed);
+    size_t open = 0;
+    unsigned long long lim = 0, nofd = 0;
+    weft_http_conn_stats(s, &open, &lim, &nofd);
+    cr_expect_eq(open, 10);
+    cr_expect_eq(lim, 4);
+    /* a kept connection that goes makes room: a request is served */
+    close(fds[0]);
+    usleep(100000);
+    struct client c;
+    struct resp r;
+    client_open(&c, port);
+    const char *req = "GET /query?name=ok HTTP/1.1\r\nHost: a\r\n\r\n";
+    client_send(&c, req, strlen(req));
+    cr_assert_eq(client_read(&c, &r), 0);
+    cr_expect_eq(r.status, 200);
+    close(c.fd);
+    for (int i = 1; i < 14; i++)
+        close(fds[i]);
+    weft_http_stop(s);
+}
+
 Test(http_query, decoding)
 {
     const char *q = "a=1&b=hello%20world&c=x+y&flag&e=&pct=%41%2b%zz%4&my%20key=v&a=2";
@@ -634,6 +738,21 @@ Test(http_query, length_limits_and_unterminated_input)
     cr_assert_str_eq(out, "%");
 }
 
+Test(http_query, nul_values_refused_and_presence)
+{
+    char out[64];
+
+    /* "%00" would cut a client id short: the value is refused, not aliased */
+    cr_assert_eq(qget("client_id=ab%00cd", "client_id", out, sizeof(out)), -1);
+    cr_assert_str_eq(out, "");
+    cr_assert(weft_http_query_has("client_id=ab%00cd", 17, "client_id"));
+    cr_assert(weft_http_query_has("a=1&flag", 8, "flag"));
+    cr_assert(weft_http_query_has("a=1&t%6fpic=", 12, "topic"));
+    cr_assert(!weft_http_query_has("mytopic=x", 9, "topic"));
+    cr_assert(!weft_http_query_has("topic=x", 4, "topic")); /* query_len bounds it */
+    cr_assert(!weft_http_query_has("", 0, "topic"));
+}
+
 Test(http_reply, reply_and_error)
 {
     weft_http_resp r = {0};
@@ -651,4 +770,70 @@ Test(http_reply, reply_and_error)
     cr_assert_str_eq(r.body, "{\"error\":\"bad \\\"x\\\"\\\\ \\n\\t\\u0001 é\"}");
     cr_assert_eq(r.body_len, strlen(r.body));
     free(r.body);
+}
+
+Test(http, deferred_answers_come_from_another_thread_in_order)
+{
+    weft_http_server *s = start(0, 0);
+    struct client c, d;
+    struct resp r;
+    const char slow[] = "GET /later?ms=300 HTTP/1.1\r\nHost: t\r\n\r\n";
+    const char fast[] = "GET /query?name=x HTTP/1.1\r\nHost: t\r\n\r\n";
+    atomic_store(&answered, 0);
+    client_open(&c, weft_http_port(s));
+    client_open(&d, weft_http_port(s));
+    int64_t t0 = weft_mono_ms();
+    client_send(&c, slow, sizeof(slow) - 1);
+    /* another client is served while the first waits */
+    client_send(&d, fast, sizeof(fast) - 1);
+    cr_assert_eq(client_read(&d, &r), 0);
+    cr_assert_eq(r.status, 200);
+    cr_assert_lt(weft_mono_ms() - t0, 250, "a deferred request held up another client");
+    cr_assert_eq(client_read(&c, &r), 0);
+    cr_assert_eq(r.status, 202);
+    cr_assert_str_eq(r.body, "later 300");
+    cr_assert_geq(weft_mono_ms() - t0, 290);
+    /* pipelined behind a deferred one: answered after it, in order */
+    char two[256];
+    int n = snprintf(two, sizeof(two), "GET /later?ms=100 HTTP/1.1\r\nHost: t\r\n\r\n%s", fast);
+    client_send(&c, two, (size_t)n);
+    cr_assert_eq(client_read(&c, &r), 0);
+    cr_assert_str_eq(r.body, "later 100");
+    cr_assert_eq(client_read(&c, &r), 0);
+    cr_assert_str_eq(r.body, "{\"name\":\"x\",\"n\":1}");
+    close(c.fd);
+    close(d.fd);
+    weft_http_stop(s);
+}
+
+Test(http, deferred_answer_after_client_left_or_server_stopped)
+{
+    weft_http_server *s = start(0, 0);
+    struct client c;
+    struct resp r;
+    atomic_store(&answered, 0);
+    /* the client leaves before the answer */
+    const char q1[] = "GET /later?ms=200 HTTP/1.1\r\nHost: t\r\n\r\n";
+    client_open(&c, weft_http_port(s));
+    client_send(&c, q1, sizeof(q1) - 1);
+    usleep(50000);
+    close(c.fd);
+    for (int i = 0; i < 100 && atomic_load(&answered) < 1; i++)
+        usleep(10000);
+    cr_assert_eq(atomic_load(&answered), 1);
+    /* the server still serves */
+    const char q2[] = "GET /query?name=y HTTP/1.1\r\nHost: t\r\n\r\n";
+    client_open(&c, weft_http_port(s));
+    client_send(&c, q2, sizeof(q2) - 1);
+    cr_assert_eq(client_read(&c, &r), 0);
+    cr_assert_eq(r.status, 200);
+    /* the server stops before the answer */
+    const char q3[] = "GET /later?ms=300 HTTP/1.1\r\nHost: t\r\n\r\n";
+    client_send(&c, q3, sizeof(q3) - 1);
+    usleep(50000);
+    weft_http_stop(s);
+    for (int i = 0; i < 100 && atomic_load(&answered) < 2; i++)
+        usleep(10000);
+    cr_assert_eq(atomic_load(&answered), 2, "the late answer did not return");
+    close(c.fd);
 }

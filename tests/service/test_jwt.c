@@ -803,7 +803,7 @@ Test(jwt, jwks_url_refusals)
 {
     cr_assert_null(
         weft_jwks_load_url("https://tenant.auth0.com/.well-known/jwks.json", g_err, sizeof g_err));
-    cr_assert(strstr(g_err, "https JWKS URLs are not supported"), "%s", g_err);
+    cr_assert(strstr(g_err, "weft_jwks_load, not here"), "%s", g_err);
     static const char *const bad[] = {"ftp://x/",        "http://",     "http://h:0/",
                                       "http://h:99999/", "http://u@h/", "http://h/a b",
                                       "http://[::1/"};

@@ -631,6 +631,83 @@ Test(ws, slow_consumer_is_cut_off)
     release_all();
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define WS_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WS_TEST_ASAN 1
+#endif
+#endif
+
+#ifdef WS_TEST_ASAN
+/* from the sanitizer runtime (gcc ships no header for it) */
+size_t __sanitizer_get_current_allocated_bytes(void);
+/* ASan keeps freed blocks in a quarantine (up to 256 MB) that RSS counts,
+ * so RSS says nothing there: measure the live heap instead, which is what
+ * an unbounded pong queue would grow. */
+static long
+rss_kib(void)
+{
+    return (long)(__sanitizer_get_current_allocated_bytes() / 1024);
+}
+#else
+static long
+rss_kib(void)
+{
+    char line[256];
+    long kib = -1;
+    FILE *f = fopen("/proc/self/status", "r");
+    cr_assert_not_null(f);
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+            break;
+    fclose(f);
+    return kib;
+}
+#endif
+
+/* A client that pings and never reads: the server's answers coalesce into
+ * one pending pong and count against the backlog, so memory stays flat.
+ * Before, each ping queued a pong of its own (tens of MB here). */
+Test(ws, ping_flood_from_a_non_reader_is_bounded)
+{
+    enum { PINGS = 400000, BATCH = 1000, FRAME = 6 + 125 };
+    static const uint8_t key[4] = {1, 2, 3, 4};
+    weft_http_server *s = start(0);
+    struct wsc *c = ws_open(weft_http_port(s), "pinger", 4096);
+    wait_for(&nopen, 1);
+    uint8_t *batch = malloc((size_t)BATCH * FRAME);
+    for (size_t i = 0; i < BATCH; i++) {
+        uint8_t *f = batch + i * FRAME;
+        f[0] = 0x89; /* FIN, ping */
+        f[1] = 0x80 | 125;
+        memcpy(f + 2, key, 4);
+        memset(f + 6, 'p' ^ 1, 125);
+    }
+    long before = rss_kib();
+    for (int i = 0; i < PINGS / BATCH; i++)
+        send_all(c->fd, batch, (size_t)BATCH * FRAME);
+    /* frames are read in order: once the text behind the pings has been
+     * seen, every ping has been answered (or its pong replaced) */
+    ws_send(c, 1, 1, "done", 4, 1);
+    wait_for(&nmsgs, 1);
+    cr_assert_str_eq(last_msg, "done");
+    long grown = rss_kib() - before;
+    /* 400k queued pongs were ~58 MB; the unbounded receive window let one
+     * h2o read take up to 46 MB of input; now both are bounded (~2 MB) */
+    cr_assert_lt(grown, 8 * 1024, "RSS grew %ld KiB under %d pings", grown, PINGS);
+    cr_assert_leq(weft_ws_queued(conns[0]), (size_t)8 << 20);
+    /* the server still serves others */
+    struct wsc *d = ws_open(weft_http_port(s), "other", 0);
+    ws_send(d, 1, 1, "ok", 2, 1);
+    expect_text(d, "echo:ok");
+    free(batch);
+    weft_http_stop(s);
+    ws_free(c);
+    ws_free(d);
+    release_all();
+}
+
 struct close_arg {
     weft_ws_conn *c;
 };

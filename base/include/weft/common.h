@@ -48,6 +48,7 @@ enum {
     WEFT_ECHECKSUM = -4101, /* checksum mismatch */
     WEFT_ELIMIT = -4102,    /* a configured limit was reached */
     WEFT_EAGAIN = -4103,    /* would block: retry when woken */
+    WEFT_ERESOLVE = -4104,  /* a host name did not resolve (no such name, no answer in time) */
 
     /* codec: -4129 .. -4160 */
     WEFT_ETRUNC = -4129,      /* shard shorter or longer than its header says */

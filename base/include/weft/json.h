@@ -21,6 +21,15 @@ extern "C" {
  * returns its length. */
 WEFT_API size_t weft_json_escape(const char *s, size_t n, char *out);
 
+/* Look through a JSON text (json[0..len), not necessarily valid) for a
+ * string holding a NUL, escaped as \u0000 or as a raw NUL byte (which
+ * cJSON accepts): C-string parsers such as cJSON cut the string there, so
+ * "a\u0000b" would silently become "a". Returns 1
+ * when there is one, with the member it belongs to (the key itself when
+ * the NUL is in a key; "" outside any object) in key (cap bytes, cut to
+ * fit), else 0. Linear, no allocation. */
+WEFT_API int weft_json_find_nul(const char *json, size_t len, char *key, size_t cap);
+
 #ifdef __cplusplus
 }
 #endif

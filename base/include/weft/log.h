@@ -8,6 +8,8 @@
 #ifndef WEFT_LOG_H
 #define WEFT_LOG_H
 
+#include <stdint.h>
+
 #include "weft/common.h"
 
 #ifdef __cplusplus
@@ -28,6 +30,21 @@ WEFT_API void weft_log(int level, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #define WEFT_LOG_ENABLED(lvl) ((lvl) >= weft_log_level())
+
+/* A budget of lines for one call site whose input an untrusted peer
+ * controls (one line per topic of a 100k-topic request): at most per_sec
+ * lines in each one-second window, the rest counted. Zero-initialise it
+ * (static storage will do); one thread per limiter. */
+typedef struct weft_log_limit {
+    int64_t window_ms;
+    uint32_t used;
+    uint64_t suppressed;
+} weft_log_limit;
+
+/* 1 when a line may be written now, else 0 (counted as suppressed). When a
+ * new window opens after lines were suppressed, *suppressed (may be NULL)
+ * gets how many, for the caller to say so in its line; else 0. */
+WEFT_API int weft_log_allow(weft_log_limit *l, uint32_t per_sec, uint64_t *suppressed);
 
 #ifdef __cplusplus
 }

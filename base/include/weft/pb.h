@@ -55,6 +55,14 @@ weft_pb_reader_init(weft_pb_reader *r, const uint8_t *p, size_t len)
 /* Next field. Returns 1 with *f filled, 0 at a clean end, WEFT_EPROTO. */
 WEFT_NODISCARD WEFT_API int weft_pb_next(weft_pb_reader *r, weft_pb_field *f);
 
+/* The first of the given length-delimited fields (string fields: proto3
+ * strings are C strings once decoded by protobuf-c, which would cut them at
+ * a NUL) whose bytes hold a NUL, at the top level of the message b[0..n).
+ * Returns its field number, 0 when none does, WEFT_EPROTO when b is not a
+ * message. */
+WEFT_NODISCARD WEFT_API int weft_pb_find_nul(const uint8_t *b, size_t n, const uint32_t *fields,
+                                             size_t nfields);
+
 /* Writers append to b; they return 0 or the weft_buf error. */
 WEFT_NODISCARD WEFT_API int weft_pb_put_varint(weft_buf *b, uint32_t num, uint64_t v);
 WEFT_NODISCARD WEFT_API int weft_pb_put_bytes(weft_buf *b, uint32_t num, const void *p, size_t n);

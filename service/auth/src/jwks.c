@@ -427,7 +427,7 @@ weft_jwks_load_url(const char *url, char *err, size_t cap)
         return (void)auth_fail(err, cap, 0, "JWKS URL: longer than 2048 bytes"), NULL;
     if (strncasecmp(url, "https://", 8) == 0)
         return (void)auth_fail(err, cap, 0,
-                               "https JWKS URLs are not supported yet; use a file or http://"),
+                               "https JWKS URLs are fetched by weft_jwks_load, not here"),
                NULL;
     /* Chunked answers have always been accepted here, so ask for them. */
     weft_httpc_req opts = {

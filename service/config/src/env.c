@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Environment readers (weft/svc_env.h). Values are parsed whole: "12abc",
- * " 12", "1e3" for an integer, "nan" for a ratio are all refused, with the
- * offending text quoted (shortened, control characters escaped) in the
- * error line.
+ * " 12", "1e3" for an integer, "nan" or "0x10" for a ratio (decimal only)
+ * are all refused, with the offending text quoted (shortened, control
+ * characters escaped) in the error line.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -100,6 +100,34 @@ weft_env_int(const char *name, long long def, long long lo, long long hi, long l
     return 0;
 }
 
+/* A plain decimal number: [+-]digits[.digits][(e|E)[+-]digits], with at
+ * least one digit before the exponent. strtod alone also takes hex
+ * ("0x10"), "inf", "nan" and leading blanks. */
+static int
+is_decimal(const char *v)
+{
+    size_t i = 0, digits = 0;
+    if (v[i] == '+' || v[i] == '-')
+        i++;
+    for (; isdigit((unsigned char)v[i]); i++)
+        digits++;
+    if (v[i] == '.')
+        for (i++; isdigit((unsigned char)v[i]); i++)
+            digits++;
+    if (!digits)
+        return 0;
+    if (v[i] == 'e' || v[i] == 'E') {
+        i++;
+        if (v[i] == '+' || v[i] == '-')
+            i++;
+        if (!isdigit((unsigned char)v[i]))
+            return 0;
+        while (isdigit((unsigned char)v[i]))
+            i++;
+    }
+    return v[i] == 0;
+}
+
 int
 weft_env_real(const char *name, double def, double lo, int lo_open, double hi, double *out,
               char err[WEFT_ENV_ERR])
@@ -112,7 +140,7 @@ weft_env_real(const char *name, double def, double lo, int lo_open, double hi, d
     char *end;
     errno = 0;
     double x = strtod(v, &end);
-    int bad = errno || *end || end == v || !isfinite(x) || isspace((unsigned char)v[0]) ||
+    int bad = !is_decimal(v) || errno || *end || end == v || !isfinite(x) ||
               (lo_open ? !(x > lo) : !(x >= lo)) || x > hi;
     if (bad) {
         char exp[96];

@@ -26,7 +26,9 @@
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
+#include <grpc/support/string_util.h>
 
+#include "grpc_accept.h"
 #include "weft/common.h"
 #include "weft/log.h"
 #include "weft/svc_grpc.h"
@@ -81,6 +83,8 @@ struct weft_grpc_server {
     char **methods;
     grpc_server *srv;
     grpc_completion_queue *cq;
+    grpc_acceptor *acc;
+    atomic_size_t total_queued; /* bytes waiting in every call's queue */
     pthread_t th;
     int port;
     atomic_int stopping;
@@ -101,6 +105,7 @@ call_free(weft_grpc_call *c)
     weft_grpc_server *s = c->s;
     for (size_t i = 0; i < c->qlen; i++)
         grpc_byte_buffer_destroy(c->q[(c->qhead + i) % c->qcap].bb);
+    atomic_fetch_sub(&s->total_queued, c->qbytes);
     free(c->q);
     if (c->sending)
         grpc_byte_buffer_destroy(c->sending);
@@ -229,7 +234,11 @@ weft_grpc_call_send(weft_grpc_call *c, const uint8_t *p, size_t n)
         rc = WEFT_ECLOSED;
         goto out;
     }
-    if (c->qlen && c->qbytes + n > c->s->cfg.max_queued_bytes) {
+    /* one message may always wait; past that, the call's cap and the
+     * server's cap over all calls (1,000 slow streams of 64 MiB each would
+     * be 64 GB) */
+    if (c->qlen && (c->qbytes + n > c->s->cfg.max_queued_bytes ||
+                    atomic_load(&c->s->total_queued) + n > c->s->cfg.max_total_queued)) {
         rc = WEFT_ELIMIT;
         goto out;
     }
@@ -257,9 +266,19 @@ weft_grpc_call_send(weft_grpc_call *c, const uint8_t *p, size_t n)
     }
     c->q[(c->qhead + c->qlen++) % c->qcap] = (struct qmsg){bb, n};
     c->qbytes += n;
+    atomic_fetch_add(&c->s->total_queued, n);
 out:
     pthread_mutex_unlock(&c->mu);
     return rc;
+}
+
+size_t
+weft_grpc_call_queued(weft_grpc_call *c)
+{
+    pthread_mutex_lock(&c->mu);
+    size_t n = c->qbytes;
+    pthread_mutex_unlock(&c->mu);
+    return n;
 }
 
 void
@@ -296,7 +315,13 @@ on_recv(weft_grpc_call *c, int ok)
             grpc_byte_buffer_reader_destroy(&r);
             grpc_byte_buffer_destroy(c->recv_bb);
             c->recv_bb = NULL;
-            if (!c->closed && s->cfg.h.on_message)
+            /* once the handler has finished the call (refused the stream,
+             * say), what the client still sends is read and dropped: it
+             * must not act (publish) on a call that has answered */
+            pthread_mutex_lock(&c->mu);
+            int finishing = c->finish_requested;
+            pthread_mutex_unlock(&c->mu);
+            if (!c->closed && !finishing && s->cfg.h.on_message)
                 s->cfg.h.on_message(s->cfg.user, c, GRPC_SLICE_START_PTR(all),
                                     GRPC_SLICE_LENGTH(all));
             grpc_slice_unref(all);
@@ -329,6 +354,7 @@ on_send_done(weft_grpc_call *c, int ok)
         c->qhead = (c->qhead + 1) % c->qcap;
         c->qlen--;
         c->qbytes -= m.n;
+        atomic_fetch_sub(&c->s->total_queued, m.n);
         start_send_locked(c, m.bb, m.n);
     } else if (!ok) {
         while (c->qlen) { /* the stream is broken: nothing more will go out */
@@ -336,6 +362,7 @@ on_send_done(weft_grpc_call *c, int ok)
             c->qhead = (c->qhead + 1) % c->qcap;
             c->qlen--;
         }
+        atomic_fetch_sub(&c->s->total_queued, c->qbytes);
         c->qbytes = 0;
     }
     if (c->finish_requested && !c->send_inflight && !c->qlen)
@@ -418,6 +445,11 @@ on_arrival(struct request_slot *r, int ok)
     c->t_status = (struct tag){T_STATUS, c};
     c->t_close = (struct tag){T_CLOSE, c};
     c->peer = grpc_call_get_peer(c->call);
+    char real[96];
+    if (c->peer && grpc_acceptor_peer(s->acc, c->peer, real, sizeof real) == 0) {
+        gpr_free(c->peer); /* "fd:N": say who it is */
+        c->peer = gpr_strdup(real);
+    }
     c->method = match_method(s, c->details.method);
     pthread_mutex_lock(&s->mu);
     s->live++;
@@ -495,6 +527,9 @@ weft_grpc_start(const weft_grpc_config *cfg, int *err)
     s->cfg = *cfg;
     if (!s->cfg.max_queued_bytes)
         s->cfg.max_queued_bytes = DEFAULT_QUEUE_BYTES;
+    if (!s->cfg.max_total_queued)
+        s->cfg.max_total_queued = WEFT_GRPC_DEFAULT_TOTAL_QUEUED;
+    atomic_init(&s->total_queued, 0);
     s->methods = calloc(cfg->nmethods ? cfg->nmethods : 1, sizeof *s->methods);
     if (!s->methods)
         goto fail1;
@@ -502,23 +537,27 @@ weft_grpc_start(const weft_grpc_config *cfg, int *err)
         if (!(s->methods[i] = strdup(cfg->methods[i])))
             goto fail1;
     pthread_mutex_init(&s->mu, NULL);
-    grpc_arg args[2] = {
+    grpc_arg args[3] = {
         {.type = GRPC_ARG_INTEGER, .key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH},
         {.type = GRPC_ARG_INTEGER, .key = (char *)GRPC_ARG_MAX_SEND_MESSAGE_LENGTH},
+        {.type = GRPC_ARG_INTEGER, .key = (char *)GRPC_ARG_MAX_CONNECTION_IDLE_MS},
     };
     args[0].value.integer = cfg->max_recv_message > 0 && cfg->max_recv_message < 0x7fffffff
                                 ? (int)cfg->max_recv_message
                                 : -1;
     args[1].value.integer = -1;
-    grpc_channel_args ca = {.num_args = 2, .args = args};
+    args[2].value.integer = cfg->idle_ms == 0  ? WEFT_GRPC_DEFAULT_IDLE_MS
+                            : cfg->idle_ms < 0 ? 0x7fffffff
+                                               : cfg->idle_ms;
+    grpc_channel_args ca = {.num_args = 3, .args = args};
     s->cq = grpc_completion_queue_create_for_next(NULL);
     s->srv = grpc_server_create(&ca, NULL);
     grpc_server_register_completion_queue(s->srv, s->cq, NULL);
-    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
-    s->port = grpc_server_add_http2_port(s->srv, cfg->addr, creds);
-    grpc_server_credentials_release(creds);
-    if (s->port <= 0) {
-        rc = WEFT_EINVAL;
+    s->acc = grpc_acceptor_new(
+        cfg->addr, cfg->max_conns ? cfg->max_conns : WEFT_GRPC_DEFAULT_MAX_CONNS,
+        cfg->max_conns_per_ip ? cfg->max_conns_per_ip : WEFT_GRPC_DEFAULT_MAX_CONNS_PER_IP,
+        &s->port, &rc);
+    if (!s->acc) {
         grpc_server_destroy(s->srv);
         grpc_completion_queue_shutdown(s->cq);
         while (grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
@@ -533,8 +572,11 @@ weft_grpc_start(const weft_grpc_config *cfg, int *err)
         s->slots[i].s = s;
         request_next(&s->slots[i]);
     }
-    if (pthread_create(&s->th, NULL, cq_thread, s) != 0) {
-        rc = -errno;
+    if ((rc = grpc_acceptor_run(s->acc, s->srv)) != 0 ||
+        pthread_create(&s->th, NULL, cq_thread, s) != 0) {
+        rc = rc ? rc : -errno;
+        grpc_acceptor_free(s->acc);
+        s->acc = NULL;
         s->t_shutdown = (struct tag){T_SHUTDOWN, s};
         grpc_server_shutdown_and_notify(s->srv, s->cq, &s->t_shutdown);
         grpc_server_cancel_all_calls(s->srv);
@@ -562,15 +604,24 @@ weft_grpc_port(const weft_grpc_server *s)
 }
 
 void
+weft_grpc_server_stats(const weft_grpc_server *s, weft_grpc_stats *st)
+{
+    grpc_acceptor_stats(s ? s->acc : NULL, st);
+}
+
+void
 weft_grpc_stop(weft_grpc_server *s)
 {
     if (!s)
         return;
     atomic_store(&s->stopping, 1);
+    grpc_acceptor_halt(s->acc); /* no new connections; the core closes its own */
     s->t_shutdown = (struct tag){T_SHUTDOWN, s};
     grpc_server_shutdown_and_notify(s->srv, s->cq, &s->t_shutdown);
     grpc_server_cancel_all_calls(s->srv);
     pthread_join(s->th, NULL);
+    grpc_acceptor_free(s->acc); /* arrivals (cq thread) read its table */
+    s->acc = NULL;
     /* Every call saw on_close; records still referenced elsewhere free the
      * server when the last one goes. */
     pthread_mutex_lock(&s->mu);

@@ -29,6 +29,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -43,6 +44,7 @@
 #include <h2o.h>
 
 #include "weft/common.h"
+#include "weft/fdspare.h"
 #include "weft/svc_http.h"
 #include "ws_priv.h"
 
@@ -55,11 +57,38 @@ struct conn_track {
     h2o_linklist_t link;
     h2o_socket_t *sock;
     weft_http_server *server;
+    struct sockaddr_storage peer; /* address only (port zeroed), for the per-IP cap */
 };
 
 struct path_handler {
     h2o_handler_t super;
     weft_http_server *server;
+};
+
+/* Deferred answers travel from any thread to the loop through the answer
+ * receiver. The hub outlives the server while tickets hold it: an answer
+ * after weft_http_stop began finds alive == 0 and is dropped. */
+struct answer_hub {
+    pthread_mutex_t mu;
+    int alive;     /* the receiver takes messages (mu) */
+    int loop_gone; /* the loop thread ended and tore down cleanly (mu) */
+    int refs;      /* the server and every ticket (mu) */
+    h2o_multithread_receiver_t receiver;
+};
+
+struct weft_http_ticket {
+    h2o_multithread_message_t super; /* first: the queue's link */
+    struct answer_hub *hub;
+    h2o_req_t *req; /* NULL once h2o disposed the request (loop thread) */
+    int refs;       /* the request's pool and the answer (loop thread) */
+    weft_http_resp resp;
+};
+
+/* What on_req lends the handler through resp->internal. */
+struct defer_ctx {
+    weft_http_server *s;
+    h2o_req_t *req;
+    weft_http_ticket *t;
 };
 
 struct weft_http_server {
@@ -71,14 +100,17 @@ struct weft_http_server {
     h2o_multithread_receiver_t stop_receiver;
     h2o_multithread_message_t stop_msg;
     h2o_linklist_t conns; /* of conn_track */
-    size_t nconns;
-    int stopping; /* loop thread only */
+    size_t nconns, max_conns, max_conns_per_ip;
+    unsigned long long refused_limit, refused_fds; /* loop thread; read racily for stats */
+    weft_fd_spare spare; /* given up on EMFILE to take and close the pending connection */
+    int stopping;        /* loop thread only */
     pthread_t thread;
     uint16_t port;
     size_t max_body;
     weft_http_handler_fn fn;
     void *user;
     struct ws_hub *ws; /* NULL without WebSocket */
+    struct answer_hub *answers;
 };
 
 static const char *
@@ -189,6 +221,107 @@ send_response(h2o_req_t *req, weft_http_resp *resp)
     resp->body = NULL;
 }
 
+/* ---- deferred answers ------------------------------------------------------------ */
+
+static void
+hub_unref(struct answer_hub *h)
+{
+    pthread_mutex_lock(&h->mu);
+    int last = --h->refs == 0;
+    pthread_mutex_unlock(&h->mu);
+    if (last) {
+        pthread_mutex_destroy(&h->mu);
+        free(h);
+    }
+}
+
+static void
+ticket_unref(weft_http_ticket *t)
+{
+    if (--t->refs != 0)
+        return;
+    free(t->resp.body);
+    hub_unref(t->hub);
+    free(t);
+}
+
+/* The request's pool is cleared (answered, or the client went away). */
+static void
+on_ticket_req_gone(void *p)
+{
+    weft_http_ticket *t = *(weft_http_ticket **)p;
+    t->req = NULL;
+    ticket_unref(t);
+}
+
+static void
+on_answer_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    (void)receiver;
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *m =
+            H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&m->link);
+        weft_http_ticket *t = (weft_http_ticket *)m;
+        if (t->req != NULL)
+            send_response(t->req, &t->resp); /* may clear the pool: on_ticket_req_gone */
+        ticket_unref(t);
+    }
+}
+
+weft_http_ticket *
+weft_http_defer(weft_http_resp *resp)
+{
+    struct defer_ctx *c = resp->internal;
+    if (c == NULL || c->t != NULL)
+        return NULL;
+    weft_http_ticket *t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return NULL;
+    weft_http_ticket **slot =
+        h2o_mem_alloc_shared(&c->req->pool, sizeof(*slot), on_ticket_req_gone);
+    *slot = t;
+    t->hub = c->s->answers;
+    pthread_mutex_lock(&t->hub->mu);
+    t->hub->refs++;
+    pthread_mutex_unlock(&t->hub->mu);
+    t->req = c->req;
+    t->refs = 2;
+    c->t = t;
+    return t;
+}
+
+int
+weft_http_deferred(const weft_http_resp *resp)
+{
+    const struct defer_ctx *c = resp->internal;
+    return c != NULL && c->t != NULL;
+}
+
+void
+weft_http_answer(weft_http_ticket *t, weft_http_resp *resp)
+{
+    struct answer_hub *h = t->hub;
+    t->resp = *resp;
+    t->resp.internal = NULL;
+    resp->body = NULL;
+    pthread_mutex_lock(&h->mu);
+    if (h->alive) {
+        h2o_multithread_send_message(&h->receiver, &t->super);
+        pthread_mutex_unlock(&h->mu);
+        return;
+    }
+    int gone = h->loop_gone;
+    pthread_mutex_unlock(&h->mu);
+    /* The server is stopping. Once its loop is gone every request was
+     * disposed and the ticket is ours alone; while it is stopping the
+     * ticket is left (a few bytes, at shutdown only). */
+    free(t->resp.body);
+    t->resp.body = NULL;
+    if (gone)
+        ticket_unref(t);
+}
+
 static int
 on_req(h2o_handler_t *self, h2o_req_t *req)
 {
@@ -201,6 +334,13 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
     if (req->entity.base != NULL && req->entity.len > s->max_body) {
         req->http1_is_persistent = 0;
         weft_http_reply(&resp, 413, NULL, TOO_LARGE_JSON);
+        send_response(req, &resp);
+        return 0;
+    }
+    /* h2o's parser lets an empty method through (" / HTTP/1.1"); it is no token */
+    if (req->method.len == 0) {
+        req->http1_is_persistent = 0;
+        weft_http_reply_error(&resp, 400, "malformed request line: no method");
         send_response(req, &resp);
         return 0;
     }
@@ -230,7 +370,13 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
         send_response(req, &resp);
         return 0;
     }
+    struct defer_ctx dc = {s, req, NULL};
+    resp.internal = &dc;
     s->fn(s->user, &r, &resp);
+    if (dc.t != NULL) {
+        free(resp.body); /* deferred: the answer comes by weft_http_answer */
+        return 0;
+    }
     send_response(req, &resp);
     return 0;
 }
@@ -274,6 +420,39 @@ on_conn_close(void *data)
     free(t);
 }
 
+/* The peer's address with the port zeroed, so that equal hosts compare equal. */
+static void
+peer_host(h2o_socket_t *sock, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof *ss);
+    socklen_t n = h2o_socket_getpeername(sock, (struct sockaddr *)ss);
+    (void)n;
+    if (ss->ss_family == AF_INET)
+        ((struct sockaddr_in *)ss)->sin_port = 0;
+    else if (ss->ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)ss)->sin6_port = 0;
+}
+
+static size_t
+conns_from(const weft_http_server *s, const struct sockaddr_storage *ss)
+{
+    size_t k = 0;
+    for (h2o_linklist_t *l = s->conns.next; l != &s->conns; l = l->next) {
+        const struct conn_track *t = H2O_STRUCT_FROM_MEMBER(struct conn_track, link, l);
+        k += memcmp(&t->peer, ss, sizeof *ss) == 0;
+    }
+    return k;
+}
+
+/* Out of descriptors: the listener stays readable and h2o would call back
+ * at once, forever: shed the pending connection with the spare (weft/fdspare.h). */
+static void
+shed_one(weft_http_server *s)
+{
+    if (weft_fd_spare_shed(&s->spare, h2o_socket_get_fd(s->listener)))
+        s->refused_fds++;
+}
+
 static void
 on_accept(h2o_socket_t *listener, const char *err)
 {
@@ -282,9 +461,20 @@ on_accept(h2o_socket_t *listener, const char *err)
     if (err != NULL || s->stopping)
         return;
     for (int i = 0; i < ACCEPT_BATCH; i++) {
+        errno = 0;
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
-        if (sock == NULL)
+        if (sock == NULL) {
+            if (weft_fd_exhausted(errno))
+                shed_one(s);
             return;
+        }
+        struct sockaddr_storage peer;
+        peer_host(sock, &peer);
+        if (s->nconns >= s->max_conns || conns_from(s, &peer) >= s->max_conns_per_ip) {
+            s->refused_limit++;
+            h2o_socket_close(sock);
+            continue;
+        }
         struct conn_track *t = malloc(sizeof(*t));
         if (t == NULL) {
             h2o_socket_close(sock);
@@ -293,6 +483,7 @@ on_accept(h2o_socket_t *listener, const char *err)
         memset(&t->link, 0, sizeof(t->link));
         t->sock = sock;
         t->server = s;
+        t->peer = peer;
         h2o_linklist_insert(&s->conns, &t->link);
         s->nconns++;
         sock->on_close.cb = on_conn_close;
@@ -415,6 +606,9 @@ shut_down_loop(weft_http_server *s)
     }
     h2o_multithread_queue_t *queue = s->ctx.queue;
     h2o_multithread_unregister_receiver(queue, &s->stop_receiver);
+    /* alive went 0 before the stop message was sent, so every answer sent
+     * was dispatched with it or earlier */
+    h2o_multithread_unregister_receiver(queue, &s->answers->receiver);
     h2o_context_dispose(&s->ctx);
 #if H2O_VERSION_MAJOR == 2 && H2O_VERSION_MINOR == 2
     /* 2.2's h2o_multithread_destroy_queue closes the queue's pipe but, in
@@ -515,24 +709,39 @@ weft_http_start(const weft_http_config *cfg, int *err)
     int fd, rc;
 
     if (cfg == NULL || cfg->handler == NULL ||
-        (cfg->ws != NULL && cfg->ws_path != NULL && cfg->ws_path[0] != '/')) {
+        (cfg->ws != NULL && cfg->ws_path != NULL &&
+         (cfg->ws_path[0] != '/' ||
+          (cfg->ws_path_alias != NULL && cfg->ws_path_alias[0] != '/')))) {
         rc = WEFT_EINVAL;
         goto fail;
     }
     raise_fd_limit();
     s = calloc(1, sizeof(*s));
+    if (s != NULL && (s->answers = calloc(1, sizeof(*s->answers))) == NULL) {
+        free(s);
+        s = NULL;
+    }
     if (s == NULL) {
         rc = -ENOMEM;
         goto fail;
     }
+    pthread_mutex_init(&s->answers->mu, NULL);
+    s->answers->alive = 1;
+    s->answers->refs = 1;
     s->fn = cfg->handler;
     s->user = cfg->user;
     s->max_body = cfg->max_body != 0 ? cfg->max_body : DEFAULT_MAX_BODY;
+    s->max_conns = cfg->max_conns != 0 ? cfg->max_conns : WEFT_HTTP_DEFAULT_MAX_CONNS;
+    s->max_conns_per_ip =
+        cfg->max_conns_per_ip != 0 ? cfg->max_conns_per_ip : WEFT_HTTP_DEFAULT_MAX_CONNS_PER_IP;
+    (void)weft_fd_spare_init(&s->spare);
     h2o_linklist_init_anchor(&s->conns);
 
     fd = bind_listener(cfg->host != NULL ? cfg->host : "0.0.0.0", cfg->port, &s->port);
     if (fd < 0) {
         rc = fd;
+        weft_fd_spare_free(&s->spare);
+        hub_unref(s->answers);
         free(s);
         s = NULL;
         goto fail;
@@ -557,6 +766,7 @@ weft_http_start(const weft_http_config *cfg, int *err)
     s->accept_ctx.ctx = &s->ctx;
     s->accept_ctx.hosts = s->config.hosts;
     h2o_multithread_register_receiver(s->ctx.queue, &s->stop_receiver, on_stop_message);
+    h2o_multithread_register_receiver(s->ctx.queue, &s->answers->receiver, on_answer_messages);
     s->listener = h2o_evloop_socket_create(s->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
     s->listener->data = s;
     h2o_socket_read_start(s->listener, on_accept);
@@ -576,6 +786,8 @@ weft_http_start(const weft_http_config *cfg, int *err)
         shut_down_loop(s);
         ws_hub_free(s->ws);
         h2o_config_dispose(&s->config);
+        weft_fd_spare_free(&s->spare);
+        hub_unref(s->answers);
         free(s);
         s = NULL;
         goto fail;
@@ -602,12 +814,30 @@ weft_http_stop(weft_http_server *s)
 {
     if (s == NULL)
         return;
+    pthread_mutex_lock(&s->answers->mu);
+    s->answers->alive = 0; /* later answers are dropped */
+    pthread_mutex_unlock(&s->answers->mu);
     memset(&s->stop_msg, 0, sizeof(s->stop_msg));
     h2o_multithread_send_message(&s->stop_receiver, &s->stop_msg);
     pthread_join(s->thread, NULL);
     if (s->loop != NULL)
         return; /* connections outlived the grace period: leak rather than crash */
+    pthread_mutex_lock(&s->answers->mu);
+    s->answers->loop_gone = 1;
+    pthread_mutex_unlock(&s->answers->mu);
     ws_hub_free(s->ws);
     h2o_config_dispose(&s->config);
+    weft_fd_spare_free(&s->spare);
+    hub_unref(s->answers);
     free(s);
+}
+
+void
+weft_http_conn_stats(const weft_http_server *s, size_t *open, unsigned long long *refused_limit,
+                     unsigned long long *refused_fds)
+{
+    /* written by the loop thread: a scrape may read a value one behind */
+    *open = s != NULL ? s->nconns : 0;
+    *refused_limit = s != NULL ? s->refused_limit : 0;
+    *refused_fds = s != NULL ? s->refused_fds : 0;
 }

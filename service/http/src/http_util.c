@@ -10,7 +10,11 @@
 
 #include <cjson/cJSON.h>
 
+#include "weft/clock.h"
+#include "weft/utf8.h"
 #include "weft/encoding.h"
+#include "weft/json.h"
+#include "weft/log.h"
 #include "weft/svc_http.h"
 
 /* Decode one byte of a form-encoded span at *i; advances *i. */
@@ -67,7 +71,7 @@ weft_http_query_get(const char *query, size_t query_len, const char *key, char *
             size_t vlen = eq != NULL ? plen - klen - 1 : 0, i = 0, o = 0;
             while (i < vlen) {
                 int c = decode_at(v, vlen, &i);
-                if (o + 1 >= cap) {
+                if (o + 1 >= cap || c == 0) { /* "%00" would cut the C string short */
                     out[0] = '\0';
                     return -1;
                 }
@@ -82,6 +86,25 @@ weft_http_query_get(const char *query, size_t query_len, const char *key, char *
     }
     out[0] = '\0';
     return -1;
+}
+
+int
+weft_http_query_has(const char *query, size_t query_len, const char *key)
+{
+    size_t pos = 0;
+
+    if (query == NULL || key == NULL)
+        return 0;
+    while (pos < query_len) {
+        const char *amp = memchr(query + pos, '&', query_len - pos);
+        size_t end = amp != NULL ? (size_t)(amp - query) : query_len;
+        const char *eq = memchr(query + pos, '=', end - pos);
+        size_t klen = eq != NULL ? (size_t)(eq - (query + pos)) : end - pos;
+        if (end > pos && key_matches(query + pos, klen, key))
+            return 1;
+        pos = end + 1;
+    }
+    return 0;
 }
 
 void
@@ -145,6 +168,24 @@ weft_http_path_is(const weft_http_req *r, const char *path)
     return r->path_len == n && !memcmp(r->path, path, n);
 }
 
+void
+weft_http_log_request(const char *module, const weft_http_req *r, const weft_http_resp *resp,
+                      int64_t start_ns, const char *extra)
+{
+    if (!WEFT_LOG_ENABLED(WEFT_LOG_DEBUG))
+        return;
+    char path[256 * 6 + 1], query[256 * 6 + 1], method[16 * 6 + 1];
+    weft_json_escape(r->method, r->method_len > 16 ? 16 : r->method_len, method);
+    weft_json_escape(r->path, r->path_len > 256 ? 256 : r->path_len, path);
+    weft_json_escape(r->query, r->query_len > 256 ? 256 : r->query_len, query);
+    weft_log(WEFT_LOG_DEBUG, module,
+             "msg=\"request\" method=%s path=\"%s\" query=\"%s\" status=%d req_bytes=%zu "
+             "resp_bytes=%zu duration_us=%lld remote=%s%s%s",
+             method, path, query, resp->status ? resp->status : 200, r->body_len, resp->body_len,
+             (long long)((weft_mono_ns() - start_ns) / 1000), r->remote_ip, extra ? " " : "",
+             extra ? extra : "");
+}
+
 int
 weft_http_method_is(const weft_http_req *r, const char *method)
 {
@@ -161,5 +202,7 @@ weft_text_ok(const char *s, size_t max)
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
             return 0;
-    return 1;
+    /* Echoed in JSON, logs and metric labels: raw bytes that are not
+     * UTF-8 would come out as mojibake or break a consumer's decoder. */
+    return weft_utf8_valid((const uint8_t *)s, n);
 }

@@ -21,11 +21,11 @@
  * Once our close frame is written we send FIN and wait, under a timer of
  * about a second, for the peer's close or EOF.
  *
- * Invariants: `queued` counts payload bytes of data frames accepted by a
- * send and not yet written or dropped; a frame's refs equals the number of
- * queues and undelivered messages holding it; the first `writing` frames of
- * a queue belong to h2o's pending write; the loop holds one reference to
- * every connection not DEAD, and a pending upgrade one more.
+ * Invariants: `queued` counts the charge (payload + WS_FRAME_CHARGE) of data
+ * frames accepted by a send, and of pongs, not yet written or dropped; a frame's refs equals the
+ * number of queues and undelivered messages holding it; the first `writing` frames of a queue
+ * belong to h2o's pending write; the loop holds one reference to every connection not DEAD, and a
+ * pending upgrade one more.
  */
 #include <errno.h>
 #include <string.h>
@@ -39,7 +39,8 @@
 
 #define DEFAULT_MAX_QUEUED ((size_t)8 << 20)
 #define DEFAULT_MAX_MESSAGE ((size_t)64 << 10)
-#define WRITE_BATCH 64 /* frames per writev */
+#define WRITE_BATCH 64        /* frames per writev */
+#define WS_RCVBUF (256 << 10) /* bytes of client input the kernel may hold */
 
 struct ws_hub {
     h2o_context_t *ctx;
@@ -47,8 +48,8 @@ struct ws_hub {
     struct ws_chan *chan;
     weft_ws_handlers fn;
     void *user;
-    char *path;
-    size_t path_len, max_queued, max_message;
+    char *path, *alias; /* alias: a second path for the same endpoint, or NULL */
+    size_t path_len, alias_len, max_queued, max_message;
     h2o_linklist_t conns; /* every connection not DEAD */
     h2o_linklist_t dirty; /* connections with frames to write after this batch */
     uint64_t next_id;
@@ -334,13 +335,44 @@ on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *list)
 
 /* ---- reading (loop) ------------------------------------------------------------------ */
 
+/* The last queued frame when h2o has not been handed it yet, else NULL. */
+static struct ws_frame **
+unsent_tail(weft_ws_conn *c)
+{
+    if (c->q.n <= c->writing)
+        return NULL;
+    return &c->q.v[(c->q.head + c->q.n - 1) % c->q.cap];
+}
+
+/*
+ * Pongs are charged to the backlog like data, and RFC 6455 (5.5.3) lets a
+ * pong answer only the most recent ping: one still waiting at the tail is
+ * replaced rather than joined by another. A peer that pings and never reads
+ * thus holds at most one pong per data frame behind h2o's pending write,
+ * within the connection's byte cap; past the cap a pong is dropped (counted
+ * in the backlog it would have taken), which the peer cannot tell from loss.
+ */
 static void
 queue_control(weft_ws_conn *c, int op, const uint8_t *data, size_t len)
 {
     struct ws_frame *f = ws_frame_new(op, data, len);
-    if (f == NULL || outq_push(&c->q, f) != 0) {
-        free(f);
+    if (f == NULL)
         return; /* a lost pong is harmless */
+    f->counted = len + WS_FRAME_CHARGE;
+    struct ws_frame **tail = unsent_tail(c);
+    if (tail != NULL && ((*tail)->bytes[0] & 0x0f) == WS_OP_PONG) {
+        ws_release(c, (*tail)->counted);
+        ws_frame_unref(*tail);
+        *tail = f;
+        atomic_fetch_add_explicit(&c->queued, f->counted, memory_order_relaxed);
+        flush(c);
+        return;
+    }
+    size_t prev = atomic_fetch_add_explicit(&c->queued, f->counted, memory_order_relaxed);
+    if (prev + f->counted > c->max_queued || outq_push(&c->q, f) != 0) {
+        ws_release(c, f->counted);
+        ws_frame_unref(f);
+        return;
     }
     flush(c);
 }
@@ -515,6 +547,13 @@ on_upgraded(void *data, h2o_socket_t *sock, size_t reqsize)
     h2o_buffer_consume(&sock->input, reqsize);
     c->sock = sock;
     sock->data = c;
+    /* h2o reads until the kernel has nothing left, so one read can take all
+     * the kernel holds, which autotuning lets grow to tcp_rmem's maximum (32
+     * MiB here) per flooding client; a fixed receive buffer bounds that.
+     * Clients of this endpoint mostly listen: a small window costs nothing. */
+    int fd = h2o_socket_get_fd(sock), rcv = WS_RCVBUF;
+    if (fd >= 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
     h2o_socket_read_start(sock, on_read);
     if (c->state == WS_UPGRADING)
         c->state = WS_OPEN;
@@ -539,7 +578,9 @@ find_header(h2o_req_t *req, const char *name, size_t name_len, size_t *len)
 int
 ws_hub_owns(const struct ws_hub *h, const weft_http_req *r)
 {
-    return r->path_len == h->path_len && memcmp(r->path, h->path, h->path_len) == 0;
+    return (r->path_len == h->path_len && memcmp(r->path, h->path, h->path_len) == 0) ||
+           (h->alias != NULL && r->path_len == h->alias_len &&
+            memcmp(r->path, h->alias, h->alias_len) == 0);
 }
 
 int
@@ -613,11 +654,15 @@ ws_hub_new(const weft_http_config *cfg, h2o_context_t *ctx)
     struct ws_hub *h = calloc(1, sizeof(*h));
     struct ws_chan *ch = calloc(1, sizeof(*ch));
 
-    if (h == NULL || ch == NULL || (h->path = strdup(cfg->ws_path)) == NULL) {
+    if (h == NULL || ch == NULL || (h->path = strdup(cfg->ws_path)) == NULL ||
+        (cfg->ws_path_alias != NULL && (h->alias = strdup(cfg->ws_path_alias)) == NULL)) {
+        if (h != NULL)
+            free(h->path);
         free(h);
         free(ch);
         return NULL;
     }
+    h->alias_len = h->alias != NULL ? strlen(h->alias) : 0;
     pthread_mutex_init(&ch->lock, NULL);
     atomic_init(&ch->refs, 1);
     ch->receiver = &h->receiver;
@@ -685,5 +730,6 @@ ws_hub_free(struct ws_hub *h)
         return;
     ws_chan_unref(h->chan);
     free(h->path);
+    free(h->alias);
     free(h);
 }

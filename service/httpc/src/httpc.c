@@ -30,9 +30,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "weft/clock.h"
-#include "weft/svc_httpc.h"
 #include "httpc_priv.h"
+#include "weft/clock.h"
+#include "weft/resolve.h"
+#include "weft/svc_httpc.h"
+
+#define HTTPC_RESOLVE_MAX_MS 30000 /* a name lookup without a deadline */
 
 #define CHUNK_LINE_MAX 1024 /* a chunk-size line or a trailer line */
 
@@ -130,19 +133,30 @@ weft_httpc_connect(const char *host, const char *port, int64_t deadline_ms,
     if (!host || !port)
         return httpc_say(err, cap, WEFT_EINVAL, "no host or port to connect to");
     int v6 = strchr(host, ':') != NULL;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    struct addrinfo *res = NULL;
-    int g = getaddrinfo(host, port, &hints, &res);
-    if (g != 0)
-        return httpc_say(err, cap, -EHOSTUNREACH, "cannot resolve %s: %s", host, gai_strerror(g));
+    char *pe = NULL;
+    unsigned long pn = strtoul(port, &pe, 10);
+    if (!*port || *pe || pn > 65535)
+        return httpc_say(err, cap, WEFT_EINVAL, "port \"%.16s\": expected 0..65535", port);
+    /* The name lookup shares the deadline with the rest (getaddrinfo alone
+     * could hold the caller far past it); no deadline still means a bound. */
+    int64_t left = deadline_ms >= 0 ? deadline_ms - weft_mono_ms() : HTTPC_RESOLVE_MAX_MS;
+    if (left <= 0)
+        return httpc_say(err, cap, -ETIMEDOUT, "timed out before resolving %s", host);
+    weft_addr addrs[WEFT_RESOLVE_MAX];
+    int na = weft_resolve_list(host, (unsigned)pn, AF_UNSPEC,
+                               (int)(left < HTTPC_RESOLVE_MAX_MS ? left : HTTPC_RESOLVE_MAX_MS),
+                               addrs, WEFT_RESOLVE_MAX, err, cap);
+    if (na < 0)
+        return na;
     int fd = -1, rc = -ECONNREFUSED;
-    for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+    for (int i = 0; i < na && fd < 0; i++) {
+        const weft_addr *a = &addrs[i];
+        fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) {
             rc = -errno;
             continue;
         }
-        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
+        if (connect(fd, (const struct sockaddr *)&a->sa, a->len) == 0)
             break;
         rc = -errno;
         if (errno == EINPROGRESS) {
@@ -161,7 +175,6 @@ weft_httpc_connect(const char *host, const char *port, int64_t deadline_ms,
         if (rc == -EINTR || rc == -ETIMEDOUT)
             break; /* the deadline is shared: no time left for other addresses */
     }
-    freeaddrinfo(res);
     if (fd >= 0)
         return fd;
     if (rc == -EINTR)
@@ -556,6 +569,14 @@ read_body(int fd, int64_t deadline, const volatile sig_atomic_t *stop, long long
                 break;
             }
         } else if (want >= 0 && b->len == (size_t)want) {
+            /* bytes past the Content-Length that have already arrived are
+             * refused whether they came with the head or after it, so the
+             * answer does not depend on how the reads fell */
+            char extra_byte;
+            ssize_t more = fd >= 0 ? recv(fd, &extra_byte, 1, MSG_PEEK | MSG_DONTWAIT) : 0;
+            if (more > 0)
+                return httpc_say(err, cap, WEFT_EPROTO,
+                                 "HTTP answer has more bytes than its Content-Length");
             break;
         }
         int rc = body_room(b, limit);
@@ -638,6 +659,60 @@ request_head(const weft_httpc_req *q, const char *method, const char *path)
 }
 
 int
+httpc_read_answer(int fd, const char *method, unsigned flags, size_t max_head, size_t max_body,
+                  int64_t deadline, const volatile sig_atomic_t *stop, weft_httpc_resp *r,
+                  char *err, size_t cap)
+{
+    uint8_t *extra = NULL;
+    size_t extra_len = 0;
+    weft_httpc_head h = {0};
+    struct body b = {0};
+    int rc;
+
+    memset(r, 0, sizeof *r);
+    rc = weft_httpc_read_head(fd, deadline, max_head, stop, &h, &extra, &extra_len, err, cap);
+    if (rc < 0)
+        goto out;
+    if (h.status == 101) {
+        rc = httpc_say(err, cap, WEFT_EPROTO, "unexpected 101 Switching Protocols answer");
+        goto out;
+    }
+    int no_body = h.status == 204 || h.status == 304 || strcasecmp(method, "HEAD") == 0;
+    if (!no_body && h.other_coding) {
+        rc = httpc_say(err, cap, WEFT_ENOTSUP,
+                       "HTTP %d answer uses a transfer coding other than chunked", h.status);
+        goto out;
+    }
+    if (!no_body && h.chunked && !(flags & WEFT_HTTPC_CHUNKED)) {
+        rc = httpc_say(
+            err, cap, WEFT_ENOTSUP,
+            "HTTP %d answer uses chunked transfer coding, which this client does not support",
+            h.status);
+        goto out;
+    }
+    int chunked = !no_body && h.chunked; /* chunked framing overrides Content-Length */
+    /* an answer without a body reads nothing more (fd -1: what follows
+     * its head is not looked at) */
+    rc =
+        read_body(no_body ? -1 : fd, deadline, stop,
+                  no_body   ? 0
+                  : chunked ? -1
+                            : h.content_length,
+                  chunked, max_body, no_body ? NULL : extra, no_body ? 0 : extra_len, &b, err, cap);
+    if (rc < 0)
+        goto out;
+    r->status = h.status;
+    r->body = b.p;
+    r->body_len = b.len;
+    b.p = NULL;
+out:
+    free(b.p);
+    weft_httpc_head_free(&h);
+    free(extra);
+    return rc;
+}
+
+int
 weft_httpc_request(const weft_httpc_req *q, weft_httpc_resp *r, char *err, size_t cap)
 {
     if (!q || !r)
@@ -657,52 +732,14 @@ weft_httpc_request(const weft_httpc_req *q, weft_httpc_resp *r, char *err, size_
         free(head);
         return fd;
     }
-    uint8_t *extra = NULL;
-    size_t extra_len = 0;
-    weft_httpc_head h = {0};
-    struct body b = {0};
     rc = weft_httpc_send_all(fd, head, strlen(head), deadline, q->stop, err, cap);
     if (rc == 0 && q->body_len)
         rc = weft_httpc_send_all(fd, q->body, q->body_len, deadline, q->stop, err, cap);
     if (rc < 0)
         goto out;
-    rc = weft_httpc_read_head(fd, deadline, q->max_head, q->stop, &h, &extra, &extra_len, err, cap);
-    if (rc < 0)
-        goto out;
-    if (h.status == 101) {
-        rc = httpc_say(err, cap, WEFT_EPROTO, "unexpected 101 Switching Protocols answer");
-        goto out;
-    }
-    int no_body = h.status == 204 || h.status == 304 || strcasecmp(method, "HEAD") == 0;
-    if (!no_body && h.other_coding) {
-        rc = httpc_say(err, cap, WEFT_ENOTSUP,
-                       "HTTP %d answer uses a transfer coding other than chunked", h.status);
-        goto out;
-    }
-    if (!no_body && h.chunked && !(q->flags & WEFT_HTTPC_CHUNKED)) {
-        rc = httpc_say(
-            err, cap, WEFT_ENOTSUP,
-            "HTTP %d answer uses chunked transfer coding, which this client does not support",
-            h.status);
-        goto out;
-    }
-    int chunked = !no_body && h.chunked; /* chunked framing overrides Content-Length */
-    rc =
-        read_body(fd, deadline, q->stop,
-                  no_body   ? 0
-                  : chunked ? -1
-                            : h.content_length,
-                  chunked, max_body, no_body ? NULL : extra, no_body ? 0 : extra_len, &b, err, cap);
-    if (rc < 0)
-        goto out;
-    r->status = h.status;
-    r->body = b.p;
-    r->body_len = b.len;
-    b.p = NULL;
+    rc = httpc_read_answer(fd, method, q->flags, q->max_head, max_body, deadline, q->stop, r, err,
+                           cap);
 out:
-    free(b.p);
-    weft_httpc_head_free(&h);
-    free(extra);
     free(head);
     close(fd);
     return rc;

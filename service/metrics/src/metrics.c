@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics_priv.h"
 #include "weft/common.h"
 #include "weft/svc_metrics.h"
 
@@ -61,6 +62,7 @@ struct collector {
     struct collector *next;
     weft_metrics_collect_fn fn;
     void *user;
+    void (*drop)(void *user); /* owned collectors: frees user with the registry */
 };
 
 struct weft_metrics {
@@ -140,6 +142,8 @@ weft_metrics_free(weft_metrics *m)
     }
     for (struct collector *c = m->cols, *cn; c != NULL; c = cn) {
         cn = c->next;
+        if (c->drop != NULL)
+            c->drop(c->user);
         free(c);
     }
     pthread_mutex_destroy(&m->mu);
@@ -283,6 +287,13 @@ weft_metrics_histogram(weft_metrics *m, const char *name, const char *help, cons
 int
 weft_metrics_add_collector(weft_metrics *m, weft_metrics_collect_fn fn, void *user)
 {
+    return weft_metrics_add_owned(m, fn, user, NULL);
+}
+
+int
+weft_metrics_add_owned(weft_metrics *m, weft_metrics_collect_fn fn, void *user,
+                       void (*drop)(void *user))
+{
     struct collector *c;
 
     if (m == NULL || fn == NULL)
@@ -292,6 +303,7 @@ weft_metrics_add_collector(weft_metrics *m, weft_metrics_collect_fn fn, void *us
         return -ENOMEM;
     c->fn = fn;
     c->user = user;
+    c->drop = drop;
     pthread_mutex_lock(&m->mu);
     if (m->cols_tail != NULL)
         m->cols_tail->next = c;

@@ -4,10 +4,8 @@
  * (weft/svc_jwt.h verifies against them; cjose underneath).
  *
  * OptimumP2P proxies take the JWKS from https://AUTH0_DOMAIN/.well-known/
- * jwks.json. weft has no TLS client here: the key set comes from a file or
- * from a plain http://host:port/path URL (a local sidecar or cache that
- * fetches it over https). https URLs are refused with a message that says
- * so.
+ * jwks.json. A key set comes from a file, a plain http://host:port/path URL
+ * (weft/svc_httpc.h) or an https:// URL (libcurl, certificate verified).
  *
  * Key set: only RSA signing keys are kept: kty "RSA" with n and e, "use"
  * "sig" or absent, "alg" "RS256" or absent, a modulus of 2048 to 16384
@@ -46,9 +44,17 @@ WEFT_API weft_jwks *weft_jwks_load_file(const char *path, char *err, size_t cap)
  * and receive share one deadline); name resolution itself is
  * getaddrinfo's. Only a 200 answer is accepted, redirects are not
  * followed, the body is capped at WEFT_JWKS_MAX_BYTES, chunked transfer
- * coding is decoded. https:// is refused ("https JWKS URLs are not
- * supported yet; use a file or http://"): there is no TLS client here. */
+ * coding is decoded. https:// is refused here (weft_jwks_load takes it). */
 WEFT_API weft_jwks *weft_jwks_load_url(const char *url, char *err, size_t cap);
+/* By the form of src: a file path (weft_jwks_load_file), http://
+ * (weft_jwks_load_url), or https://, fetched with libcurl: the server's
+ * certificate chain and host name are verified against the system CA store
+ * or against ca_file (a PEM bundle; NULL or "" for the system store);
+ * connect timeout 3 s, 10 s for the whole exchange, no redirects, only a
+ * 200 answer, the body capped at WEFT_JWKS_MAX_BYTES as it arrives. Blocks
+ * the calling thread (for https never longer than the total timeout); safe
+ * from any thread. */
+WEFT_API weft_jwks *weft_jwks_load(const char *src, const char *ca_file, char *err, size_t cap);
 /* NULL does nothing. */
 WEFT_API void weft_jwks_free(weft_jwks *k);
 

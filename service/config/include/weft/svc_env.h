@@ -28,7 +28,8 @@ void weft_env_set_source(const char *(*lookup)(const char *name, void *user), vo
 
 int weft_env_int(const char *name, long long def, long long lo, long long hi, long long *out,
                  char err[WEFT_ENV_ERR]);
-/* (lo, hi] when lo_open, [lo, hi] otherwise; hi may be INFINITY. */
+/* A number in decimal notation ("0.75", "1e-1"; never hex, inf or nan) in
+ * (lo, hi] when lo_open, [lo, hi] otherwise; hi may be INFINITY. */
 int weft_env_real(const char *name, double def, double lo, int lo_open, double hi, double *out,
                   char err[WEFT_ENV_ERR]);
 /* One of choices (NULL-terminated); *out the index. Case-insensitive. */

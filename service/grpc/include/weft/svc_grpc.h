@@ -46,9 +46,30 @@ typedef struct weft_grpc_config {
     size_t nmethods;
     long max_recv_message;   /* bytes; <= 0 = unlimited */
     size_t max_queued_bytes; /* per call, waiting sends; default 64 MiB */
+    size_t max_total_queued; /* over all calls; default WEFT_GRPC_DEFAULT_TOTAL_QUEUED */
+    /* Connections kept at once, in total and per client IP: past either a
+     * new connection is closed on accept. 0 = WEFT_GRPC_DEFAULT_MAX_CONNS,
+     * WEFT_GRPC_DEFAULT_MAX_CONNS_PER_IP. */
+    size_t max_conns, max_conns_per_ip;
+    /* A connection without a call for this long is closed (GOAWAY).
+     * 0 = WEFT_GRPC_DEFAULT_IDLE_MS; < 0 = never. */
+    int idle_ms;
     weft_grpc_handlers h;
     void *user;
 } weft_grpc_config;
+
+#define WEFT_GRPC_DEFAULT_TOTAL_QUEUED ((size_t)256 << 20)
+#define WEFT_GRPC_DEFAULT_MAX_CONNS 4096
+#define WEFT_GRPC_DEFAULT_MAX_CONNS_PER_IP 512
+#define WEFT_GRPC_DEFAULT_IDLE_MS (5 * 60 * 1000)
+
+/* Connection counters of a server (for /metrics). */
+typedef struct weft_grpc_stats {
+    size_t connections;                            /* open now (as of the last sweep, 250 ms) */
+    unsigned long long accepted;                   /* kept and handed to gRPC, ever */
+    unsigned long long refused_limit, refused_fds; /* closed on accept: a cap; EMFILE */
+} weft_grpc_stats;
+void weft_grpc_server_stats(const weft_grpc_server *s, weft_grpc_stats *st);
 
 /* Bind and start the completion-queue thread. NULL with *err when the
  * address cannot be bound (WEFT_EINVAL) or on ENOMEM. */
@@ -59,9 +80,11 @@ int weft_grpc_port(const weft_grpc_server *s);
 void weft_grpc_stop(weft_grpc_server *s);
 
 /* Queue one response message (copied). 0; WEFT_ELIMIT when the call's queue
- * holds max_queued_bytes already (the message is not queued); WEFT_ECLOSED
- * after finish or close. */
+ * holds max_queued_bytes already, or all calls together max_total_queued (the
+ * message is not queued); WEFT_ECLOSED after finish or close. */
 int weft_grpc_call_send(weft_grpc_call *c, const uint8_t *p, size_t n);
+/* Bytes queued on the call, waiting behind the one in flight. */
+size_t weft_grpc_call_queued(weft_grpc_call *c);
 /* End the call with a status (0 = OK) once the queued messages are sent. */
 void weft_grpc_call_finish(weft_grpc_call *c, int status, const char *details);
 void weft_grpc_call_ref(weft_grpc_call *c);

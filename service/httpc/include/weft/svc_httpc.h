@@ -37,7 +37,8 @@
  *
  * Errors: 0 (or a length or socket, where said) on success, else negative:
  * -EINTR (stopped), -ETIMEDOUT, -errno of a failed socket call (e.g.
- * -ECONNREFUSED), -EHOSTUNREACH (the name does not resolve), WEFT_ECLOSED
+ * -ECONNREFUSED), WEFT_ERESOLVE (the name does not resolve before the
+ * deadline: name resolution shares it, 30 s without one), WEFT_ECLOSED
  * (the server closed too early), WEFT_EPROTO (a malformed answer),
  * WEFT_ETOOBIG (over a limit), WEFT_ENOTSUP (https, a transfer coding),
  * WEFT_EINVAL (a bad URL, address or argument), -ENOMEM. Every failure

@@ -52,6 +52,45 @@ int weft_metrics_add_collector(weft_metrics *m, weft_metrics_collect_fn fn, void
 void weft_metrics_printf(weft_metrics_out *out, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* ---- bounded label vectors ---------------------------------------------------------
+ *
+ * A counter family whose label values come from clients (client ids,
+ * topics) and so could grow without end. At most max_series label sets
+ * get a series of their own; while the family is full, a new label set is
+ * counted in the one series whose every label is "other". A series not
+ * added to for idle_ms is folded into "other" (its count moves there, so
+ * the sum over the family never goes down) and its slot is free again. A
+ * label set equal to the "other" one is counted there. The vector belongs
+ * to the registry (freed by weft_metrics_free) and is rendered after the
+ * registry's own families. Thread-safe: one mutex per vector. */
+typedef struct weft_metrics_vec weft_metrics_vec;
+#define WEFT_METRICS_OTHER "other"
+#define WEFT_METRICS_VEC_MAX_LABELS 4
+/* label_names: nlabels (1..WEFT_METRICS_VEC_MAX_LABELS) valid label names.
+ * max_series >= 1; idle_ms > 0. NULL on bad arguments or ENOMEM. */
+weft_metrics_vec *weft_metrics_counter_vec(weft_metrics *m, const char *name, const char *help,
+                                           const char *const *label_names, size_t nlabels,
+                                           size_t max_series, int64_t idle_ms);
+/* Add n to the series of values[0..nlabels) (raw values; escaped here,
+ * each cut to 256 bytes). now_ms: monotonic ms (weft_mono_ms()). */
+void weft_metrics_vec_add(weft_metrics_vec *v, const char *const *values, uint64_t n,
+                          int64_t now_ms);
+/* Fold the series idle at now_ms into "other" (adds do this too, at most
+ * once a second; so does a scrape). Returns the series left, without
+ * "other". */
+size_t weft_metrics_vec_expire(weft_metrics_vec *v, int64_t now_ms);
+/* Sum over every series including "other" (tests, and a check that folding
+ * lost nothing). */
+uint64_t weft_metrics_vec_total(weft_metrics_vec *v);
+
+/* ---- process metrics ----------------------------------------------------------------
+ *
+ * The standard process_* families, read from /proc/self at scrape time:
+ * process_cpu_seconds_total, process_resident_memory_bytes,
+ * process_virtual_memory_bytes, process_start_time_seconds,
+ * process_open_fds, process_max_fds. 0 or a negative errno. */
+int weft_metrics_add_process(weft_metrics *m);
+
 /* The whole exposition, malloc'd and NUL-terminated; *len its length. */
 char *weft_metrics_render(weft_metrics *m, size_t *len);
 
