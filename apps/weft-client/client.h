@@ -122,7 +122,9 @@ typedef struct trace_text {
     char type[32];     /* "DELIVER_MESSAGE", or the number when unknown */
     char ts[48];       /* RFC 3339 with nanoseconds, UTC */
     size_t size;       /* serialized bytes */
-    char *json;        /* one line, malloc'd */
+    char *json;        /* one line, malloc'd: Go encoding/json of the event */
+    size_t json_len;
+    char *detail; /* "  NEW_SHARD id=... coeff=..." for shard events, else NULL */
 } trace_text;
 
 /* Decode the TraceEvent of a Response with command 2 (optimum numbering) or

@@ -396,50 +396,31 @@ remap_rpcmeta(uint8_t *buf, size_t len)
     return rc;
 }
 
+/*
+ * The JSON line is what the guides' Go client prints with encoding/json over
+ * the generated structs: keys in field order, absent fields left out, the
+ * type and the integers as numbers, every bytes field (ids, peer ids,
+ * coefficients) in standard padded base64.
+ */
 static void
-add_hex(cJSON *o, const char *key, const ProtobufCBinaryData *b)
+add_b64(cJSON *o, const char *key, const ProtobufCBinaryData *b)
 {
-    char *s = malloc(2 * b->len + 1);
+    if (b->len == 0)
+        return; /* an empty []byte is omitted, as omitempty does */
+    size_t cap = (b->len + 2) / 3 * 4 + 1;
+    char *s = malloc(cap);
     if (s == NULL)
         return;
-    weft_hex_encode(b->data, b->len, s);
-    cJSON_AddStringToObject(o, key, s);
+    if (weft_base64_encode(b->data, b->len, s, cap) >= 0)
+        cJSON_AddStringToObject(o, key, s);
     free(s);
 }
 
-/* A peer id as base58 text when it is a valid multihash, else hex. */
-static cJSON *
-peer_item(const ProtobufCBinaryData *b)
-{
-    weft_peer_id id;
-    char text[WEFT_PEER_ID_TEXT];
-    if (weft_peer_id_from_bytes(b->data, b->len, &id) == 0 &&
-        weft_peer_id_to_text(&id, text, sizeof text) > 0)
-        return cJSON_CreateString(text);
-    char *s = malloc(2 * b->len + 1);
-    if (s == NULL)
-        return NULL;
-    weft_hex_encode(b->data, b->len, s);
-    cJSON *item = cJSON_CreateString(s);
-    free(s);
-    return item;
-}
-
-static void
-add_peer(cJSON *o, const char *key, const ProtobufCBinaryData *b)
-{
-    cJSON *item = peer_item(b);
-    if (item != NULL)
-        cJSON_AddItemToObject(o, key, item);
-}
-
-static void
-add_u64(cJSON *o, const char *key, uint64_t v)
-{
-    char s[24]; /* as protojson: 64-bit integers are strings */
-    snprintf(s, sizeof s, "%llu", (unsigned long long)v);
-    cJSON_AddStringToObject(o, key, s);
-}
+#define ADD_BYTES(o, msg, has, key, field)                                                         \
+    do {                                                                                           \
+        if ((msg)->has)                                                                            \
+            add_b64((o), (key), &(msg)->field);                                                    \
+    } while (0)
 
 static void
 add_topic(cJSON *o, const char *topic)
@@ -453,14 +434,22 @@ ids_json(size_t n, const ProtobufCBinaryData *ids)
 {
     cJSON *a = cJSON_CreateArray();
     for (size_t i = 0; a != NULL && i < n; i++) {
-        char *s = malloc(2 * ids[i].len + 1);
+        size_t cap = (ids[i].len + 2) / 3 * 4 + 1;
+        char *s = malloc(cap);
         if (s == NULL)
             break;
-        weft_hex_encode(ids[i].data, ids[i].len, s);
-        cJSON_AddItemToArray(a, cJSON_CreateString(s));
+        if (weft_base64_encode(ids[i].data, ids[i].len, s, cap) >= 0)
+            cJSON_AddItemToArray(a, cJSON_CreateString(s));
         free(s);
     }
     return a;
+}
+
+static void
+add_ids(cJSON *o, size_t n, const ProtobufCBinaryData *ids)
+{
+    if (n > 0)
+        cJSON_AddItemToObject(o, "messageIDs", ids_json(n, ids));
 }
 
 static cJSON *
@@ -471,15 +460,13 @@ control_json(const Optimum__Pb__TraceEvent__ControlMeta *c)
         for (size_t i = 0; i < c->n_ihave; i++) {
             cJSON *e = cJSON_CreateObject();
             add_topic(e, c->ihave[i]->topic);
-            cJSON_AddItemToObject(e, "messageIDs",
-                                  ids_json(c->ihave[i]->n_messageids, c->ihave[i]->messageids));
+            add_ids(e, c->ihave[i]->n_messageids, c->ihave[i]->messageids);
             cJSON_AddItemToArray(a, e);
         }
     if (c->n_iwant > 0 && (a = cJSON_AddArrayToObject(o, "iwant")) != NULL)
         for (size_t i = 0; i < c->n_iwant; i++) {
             cJSON *e = cJSON_CreateObject();
-            cJSON_AddItemToObject(e, "messageIDs",
-                                  ids_json(c->iwant[i]->n_messageids, c->iwant[i]->messageids));
+            add_ids(e, c->iwant[i]->n_messageids, c->iwant[i]->messageids);
             cJSON_AddItemToArray(a, e);
         }
     if (c->n_graft > 0 && (a = cJSON_AddArrayToObject(o, "graft")) != NULL)
@@ -490,19 +477,17 @@ control_json(const Optimum__Pb__TraceEvent__ControlMeta *c)
         }
     if (c->n_prune > 0 && (a = cJSON_AddArrayToObject(o, "prune")) != NULL)
         for (size_t i = 0; i < c->n_prune; i++) {
-            cJSON *e = cJSON_CreateObject(), *peers;
+            cJSON *e = cJSON_CreateObject();
             add_topic(e, c->prune[i]->topic);
-            if ((peers = cJSON_AddArrayToObject(e, "peers")) != NULL)
-                for (size_t k = 0; k < c->prune[i]->n_peers; k++)
-                    cJSON_AddItemToArray(peers, peer_item(&c->prune[i]->peers[k]));
+            if (c->prune[i]->n_peers > 0)
+                cJSON_AddItemToObject(e, "peers",
+                                      ids_json(c->prune[i]->n_peers, c->prune[i]->peers));
             cJSON_AddItemToArray(a, e);
         }
     if (c->n_idontwant > 0 && (a = cJSON_AddArrayToObject(o, "idontwant")) != NULL)
         for (size_t i = 0; i < c->n_idontwant; i++) {
             cJSON *e = cJSON_CreateObject();
-            cJSON_AddItemToObject(
-                e, "messageIDs",
-                ids_json(c->idontwant[i]->n_messageids, c->idontwant[i]->messageids));
+            add_ids(e, c->idontwant[i]->n_messageids, c->idontwant[i]->messageids);
             cJSON_AddItemToArray(a, e);
         }
     return o;
@@ -515,16 +500,14 @@ meta_json(const Optimum__Pb__TraceEvent__RPCMeta *m)
     if (m->n_messages > 0 && (a = cJSON_AddArrayToObject(o, "messages")) != NULL)
         for (size_t i = 0; i < m->n_messages; i++) {
             cJSON *e = cJSON_CreateObject();
-            if (m->messages[i]->has_messageid)
-                add_hex(e, "messageID", &m->messages[i]->messageid);
+            ADD_BYTES(e, m->messages[i], has_messageid, "messageID", messageid);
             add_topic(e, m->messages[i]->topic);
             cJSON_AddItemToArray(a, e);
         }
     if (m->n_shards > 0 && (a = cJSON_AddArrayToObject(o, "shards")) != NULL)
         for (size_t i = 0; i < m->n_shards; i++) {
             cJSON *e = cJSON_CreateObject();
-            if (m->shards[i]->has_messageid)
-                add_hex(e, "messageID", &m->shards[i]->messageid);
+            ADD_BYTES(e, m->shards[i], has_messageid, "messageID", messageid);
             cJSON_AddItemToArray(a, e);
         }
     if (m->n_subscription > 0 && (a = cJSON_AddArrayToObject(o, "subscription")) != NULL)
@@ -543,94 +526,90 @@ meta_json(const Optimum__Pb__TraceEvent__RPCMeta *m)
 static void
 add_shard(cJSON *root, const char *key, const Optimum__Pb__TraceEvent__ShardContainer *s)
 {
-    if (s == NULL)
+    cJSON *o;
+    if (s == NULL || (o = cJSON_AddObjectToObject(root, key)) == NULL)
         return;
-    cJSON *o = cJSON_AddObjectToObject(root, key);
-    if (o == NULL)
-        return;
-    if (s->has_messageid)
-        add_hex(o, "messageID", &s->messageid);
-    if (s->has_receivedfrom)
-        add_peer(o, "receivedFrom", &s->receivedfrom);
-    if (s->has_coefficients)
-        add_hex(o, "coefficients", &s->coefficients);
+    ADD_BYTES(o, s, has_messageid, "messageID", messageid);
+    ADD_BYTES(o, s, has_receivedfrom, "receivedFrom", receivedfrom);
+    ADD_BYTES(o, s, has_coefficients, "coefficients", coefficients);
 }
 
-/* protojson-like object of an event; byte ids in hex, peer ids in base58. */
+/* Integers as JSON numbers, exactly (a raw item: a double would print a
+ * nanosecond timestamp in exponent form). */
+static void
+add_int(cJSON *o, const char *key, long long v)
+{
+    char s[24];
+    snprintf(s, sizeof s, "%lld", v);
+    cJSON_AddRawToObject(o, key, s);
+}
+
+static void
+add_uint(cJSON *o, const char *key, unsigned long long v)
+{
+    char s[24];
+    snprintf(s, sizeof s, "%llu", v);
+    cJSON_AddRawToObject(o, key, s);
+}
+
 static cJSON *
-event_json(const Optimum__Pb__TraceEvent *ev, const char *type)
+event_json(const Optimum__Pb__TraceEvent *ev)
 {
     cJSON *root = cJSON_CreateObject(), *o;
     if (root == NULL)
         return NULL;
-    cJSON_AddStringToObject(root, "type", type);
-    if (ev->has_peerid)
-        add_peer(root, "peerID", &ev->peerid);
-    if (ev->has_timestamp) {
-        char ts[24];
-        snprintf(ts, sizeof ts, "%lld", (long long)ev->timestamp);
-        cJSON_AddStringToObject(root, "timestamp", ts);
-    }
+    if (ev->has_type)
+        add_int(root, "type", (long long)ev->type);
+    ADD_BYTES(root, ev, has_peerid, "peerID", peerid);
+    if (ev->has_timestamp)
+        add_int(root, "timestamp", (long long)ev->timestamp);
     if (ev->publishmessage != NULL && (o = cJSON_AddObjectToObject(root, "publishMessage"))) {
-        if (ev->publishmessage->has_messageid)
-            add_hex(o, "messageID", &ev->publishmessage->messageid);
+        ADD_BYTES(o, ev->publishmessage, has_messageid, "messageID", messageid);
         add_topic(o, ev->publishmessage->topic);
     }
     if (ev->rejectmessage != NULL && (o = cJSON_AddObjectToObject(root, "rejectMessage"))) {
         const Optimum__Pb__TraceEvent__RejectMessage *m = ev->rejectmessage;
-        if (m->has_messageid)
-            add_hex(o, "messageID", &m->messageid);
-        if (m->has_receivedfrom)
-            add_peer(o, "receivedFrom", &m->receivedfrom);
+        ADD_BYTES(o, m, has_messageid, "messageID", messageid);
+        ADD_BYTES(o, m, has_receivedfrom, "receivedFrom", receivedfrom);
         if (m->reason != NULL)
             cJSON_AddStringToObject(o, "reason", m->reason);
         add_topic(o, m->topic);
     }
     if (ev->duplicatemessage != NULL && (o = cJSON_AddObjectToObject(root, "duplicateMessage"))) {
         const Optimum__Pb__TraceEvent__DuplicateMessage *m = ev->duplicatemessage;
-        if (m->has_messageid)
-            add_hex(o, "messageID", &m->messageid);
-        if (m->has_receivedfrom)
-            add_peer(o, "receivedFrom", &m->receivedfrom);
+        ADD_BYTES(o, m, has_messageid, "messageID", messageid);
+        ADD_BYTES(o, m, has_receivedfrom, "receivedFrom", receivedfrom);
         add_topic(o, m->topic);
     }
     if (ev->delivermessage != NULL && (o = cJSON_AddObjectToObject(root, "deliverMessage"))) {
         const Optimum__Pb__TraceEvent__DeliverMessage *m = ev->delivermessage;
-        if (m->has_messageid)
-            add_hex(o, "messageID", &m->messageid);
+        ADD_BYTES(o, m, has_messageid, "messageID", messageid);
         add_topic(o, m->topic);
-        if (m->has_receivedfrom)
-            add_peer(o, "receivedFrom", &m->receivedfrom);
+        ADD_BYTES(o, m, has_receivedfrom, "receivedFrom", receivedfrom);
     }
     if (ev->addpeer != NULL && (o = cJSON_AddObjectToObject(root, "addPeer"))) {
-        if (ev->addpeer->has_peerid)
-            add_peer(o, "peerID", &ev->addpeer->peerid);
+        ADD_BYTES(o, ev->addpeer, has_peerid, "peerID", peerid);
         if (ev->addpeer->proto != NULL)
             cJSON_AddStringToObject(o, "proto", ev->addpeer->proto);
     }
-    if (ev->removepeer != NULL && (o = cJSON_AddObjectToObject(root, "removePeer"))) {
-        if (ev->removepeer->has_peerid)
-            add_peer(o, "peerID", &ev->removepeer->peerid);
-    }
+    if (ev->removepeer != NULL && (o = cJSON_AddObjectToObject(root, "removePeer")))
+        ADD_BYTES(o, ev->removepeer, has_peerid, "peerID", peerid);
     if (ev->recvrpc != NULL && (o = cJSON_AddObjectToObject(root, "recvRPC"))) {
-        if (ev->recvrpc->has_receivedfrom)
-            add_peer(o, "receivedFrom", &ev->recvrpc->receivedfrom);
+        ADD_BYTES(o, ev->recvrpc, has_receivedfrom, "receivedFrom", receivedfrom);
         if (ev->recvrpc->meta != NULL)
             cJSON_AddItemToObject(o, "meta", meta_json(ev->recvrpc->meta));
         if (ev->recvrpc->has_length)
-            add_u64(o, "length", ev->recvrpc->length);
+            add_uint(o, "length", (unsigned long long)ev->recvrpc->length);
     }
     if (ev->sendrpc != NULL && (o = cJSON_AddObjectToObject(root, "sendRPC"))) {
-        if (ev->sendrpc->has_sendto)
-            add_peer(o, "sendTo", &ev->sendrpc->sendto);
+        ADD_BYTES(o, ev->sendrpc, has_sendto, "sendTo", sendto);
         if (ev->sendrpc->meta != NULL)
             cJSON_AddItemToObject(o, "meta", meta_json(ev->sendrpc->meta));
         if (ev->sendrpc->has_length)
-            add_u64(o, "length", ev->sendrpc->length);
+            add_uint(o, "length", (unsigned long long)ev->sendrpc->length);
     }
     if (ev->droprpc != NULL && (o = cJSON_AddObjectToObject(root, "dropRPC"))) {
-        if (ev->droprpc->has_sendto)
-            add_peer(o, "sendTo", &ev->droprpc->sendto);
+        ADD_BYTES(o, ev->droprpc, has_sendto, "sendTo", sendto);
         if (ev->droprpc->meta != NULL)
             cJSON_AddItemToObject(o, "meta", meta_json(ev->droprpc->meta));
     }
@@ -639,13 +618,11 @@ event_json(const Optimum__Pb__TraceEvent *ev, const char *type)
     if (ev->leave != NULL && (o = cJSON_AddObjectToObject(root, "leave")))
         add_topic(o, ev->leave->topic);
     if (ev->graft != NULL && (o = cJSON_AddObjectToObject(root, "graft"))) {
-        if (ev->graft->has_peerid)
-            add_peer(o, "peerID", &ev->graft->peerid);
+        ADD_BYTES(o, ev->graft, has_peerid, "peerID", peerid);
         add_topic(o, ev->graft->topic);
     }
     if (ev->prune != NULL && (o = cJSON_AddObjectToObject(root, "prune"))) {
-        if (ev->prune->has_peerid)
-            add_peer(o, "peerID", &ev->prune->peerid);
+        ADD_BYTES(o, ev->prune, has_peerid, "peerID", peerid);
         add_topic(o, ev->prune->topic);
     }
     add_shard(root, "duplicateShard", ev->duplicateshard);
@@ -655,11 +632,42 @@ event_json(const Optimum__Pb__TraceEvent *ev, const char *type)
     return root;
 }
 
+/* The guides' detail line of a shard event: "  NEW_SHARD id=<hex> coeff=<hex>"
+ * (the others name the id only); empty for other events. */
+static char *
+shard_detail(const Optimum__Pb__TraceEvent *ev, int type)
+{
+    const Optimum__Pb__TraceEvent__ShardContainer *s = NULL;
+    const char *name = NULL;
+    switch (type) {
+    case 16: s = ev->newshard, name = "NEW_SHARD"; break;
+    case 13: s = ev->duplicateshard, name = "DUPLICATE_SHARD"; break;
+    case 14: s = ev->unhelpfulshard, name = "UNHELPFUL_SHARD"; break;
+    case 15: s = ev->unnecessaryshard, name = "UNNECESSARY_SHARD"; break;
+    default: return NULL;
+    }
+    size_t idn = s != NULL && s->has_messageid ? s->messageid.len : 0;
+    size_t cn = type == 16 && s != NULL && s->has_coefficients ? s->coefficients.len : 0;
+    char *out = malloc(40 + 2 * idn + 2 * cn);
+    if (out == NULL)
+        return NULL;
+    int k = sprintf(out, "  %s id=", name);
+    weft_hex_encode(idn ? s->messageid.data : (const uint8_t *)"", idn, out + k);
+    if (type == 16) {
+        size_t at = strlen(out);
+        memcpy(out + at, " coeff=", 8);
+        weft_hex_encode(cn ? s->coefficients.data : (const uint8_t *)"", cn, out + at + 7);
+    }
+    return out;
+}
+
 void
 trace_text_free(trace_text *t)
 {
     cJSON_free(t->json);
     t->json = NULL;
+    free(t->detail);
+    t->detail = NULL;
 }
 
 int
@@ -697,13 +705,17 @@ trace_decode(Proto__ResponseType command, const uint8_t *data, size_t len, trace
     else
         snprintf(t->type, sizeof t->type, "%d", type);
     rfc3339nano_utc(ev->has_timestamp ? ev->timestamp : 0, t->ts, sizeof t->ts);
-    cJSON *j = event_json(ev, t->type);
+    cJSON *j = event_json(ev);
+    /* gossipsub numbering has no shard events (its 13.. are not ours) */
+    t->detail = gossip ? NULL : shard_detail(ev, type);
     optimum__pb__trace_event__free_unpacked(ev, NULL);
     t->json = j != NULL ? cJSON_PrintUnformatted(j) : NULL;
     cJSON_Delete(j);
     if (t->json == NULL) {
+        trace_text_free(t);
         snprintf(err, cap, "out of memory");
         return -ENOMEM;
     }
+    t->json_len = strlen(t->json);
     return 0;
 }

@@ -25,6 +25,7 @@
 
 #include "client.h"
 #include "go_text.h"
+#include "weft/commit.h"
 #include "weft/clock.h"
 #include "weft/encoding.h"
 #include "weft/utf8.h"
@@ -51,7 +52,8 @@ static const flag_def flag_defs[] = {
     {"addr", F_STRING, M_SINGLE, "host:port",
      "sidecar address of the node (default \"" CLIENT_DEFAULT_ADDR "\")"},
     {"mode", F_STRING, M_ALL, "mode",
-     "publish | subscribe | multi-publish | multi-subscribe (required)"},
+     "publish | subscribe | multi-publish | multi-subscribe (default \"subscribe\",\n"
+     "        as the guides' p2p-client)"},
     {"topic", F_STRING, M_ALL, "topic", "topic to publish to or subscribe to (required)"},
     {"msg", F_STRING, MODE_PUBLISH, "text", "message to publish (required for publish)"},
     {"count", F_INT, M_ALL, "n",
@@ -83,7 +85,7 @@ usage(FILE *f)
 {
     fprintf(
         f,
-        "Usage: weft-client -mode MODE -topic TOPIC [flags]\n"
+        "Usage: weft-client [-mode MODE] -topic TOPIC [flags]\n"
         "\n"
         "Client of a weft node's gRPC sidecar (the OptimumP2P p2p-client).\n"
         "\n"
@@ -94,6 +96,11 @@ usage(FILE *f)
         "  weft-client -mode multi-subscribe -topic T -ipfile F [-start-index i] [-end-index j]\n"
         "              [-count n] [-output-data F] [-output-trace F]\n"
         "\n"
+        "Lines as the guides' p2p-client prints them: \"Connecting to node at: ADDR\xe2\x80\xa6\"\n"
+        "and \"Trying to subscribe to topic T\xe2\x80\xa6\" on stderr, \"Subscribed to topic "
+        "\\\"T\\\",\n"
+        "waiting for messages\xe2\x80\xa6\", \"Recv message: ...\" and \"[TRACE] ...\" on stdout.\n"
+        "\n"
         "Flags take one or two dashes, and their value as the next argument or\n"
         "after '=':\n");
     for (size_t i = 0; i < N_FLAGS; i++) {
@@ -103,6 +110,7 @@ usage(FILE *f)
         fprintf(f, "  %s\n        %s\n", head, d->help);
     }
     fprintf(f, "  -h, -help\n        print this help\n"
+               "  -version\n        print the version and the commit it was built from\n"
                "\n"
                "Exit status: 0 done or interrupted, 1 connection, stream or file failure,\n"
                "2 usage error.\n");
@@ -243,6 +251,10 @@ parse_args(int argc, char **argv, client_opts *o)
             usage(stdout);
             return 0;
         }
+        if (nlen == 7 && strncmp(name, "version", 7) == 0) {
+            printf("weft-client %s (commit %s, %s)\n", WEFT_VERSION, WEFT_COMMIT, WEFT_DESCRIBE);
+            return 0;
+        }
         const flag_def *d = NULL;
         size_t k;
         for (k = 0; k < N_FLAGS; k++)
@@ -271,8 +283,7 @@ parse_args(int argc, char **argv, client_opts *o)
                            "with spaces)",
                            argv[i]);
     if (mode == NULL)
-        return usage_error("missing -mode (publish, subscribe, multi-publish or "
-                           "multi-subscribe)");
+        mode = "subscribe"; /* the guides' p2p-client default */
     o->mode = mode_from_name(mode);
     if (o->mode == 0)
         return usage_error("invalid -mode \"%s\": want publish, subscribe, multi-publish or "
@@ -349,6 +360,7 @@ client_publish_main(const client_opts *o)
     char err[CLIENT_ERRLEN];
     weft_grpc_channel *ch;
     weft_grpc_stream *st;
+    fprintf(stderr, "Connecting to node at: %s\xe2\x80\xa6\n", o->addr); /* U+2026, as the guides */
     int rc = session_open(o->addr, &ch, &st, err, sizeof err);
     if (rc == -EINTR)
         return 0;
@@ -418,7 +430,11 @@ print_trace(const Proto__Response *r)
         fprintf(stderr, "weft-client: skipped a trace event: %s\n", err);
         return;
     }
-    printf("[TRACE] %s type=%s ts=%s size=%zuB\n%s\n", t.label, t.type, t.ts, t.size, t.json);
+    /* the guides' three lines: summary, shard detail, JSON with its length */
+    printf("[TRACE] %s type=%s ts=%s size=%zuB\n", t.label, t.type, t.ts, t.size);
+    if (t.detail != NULL)
+        printf("%s\n", t.detail);
+    printf("[TRACE] %s JSON (%zuB): %s\n", t.label, t.json_len, t.json);
     fflush(stdout);
     trace_text_free(&t);
 }
@@ -429,6 +445,7 @@ client_subscribe_main(const client_opts *o)
     char err[CLIENT_ERRLEN];
     weft_grpc_channel *ch;
     weft_grpc_stream *st;
+    fprintf(stderr, "Connecting to node at: %s\xe2\x80\xa6\n", o->addr); /* U+2026, as the guides */
     int rc = session_open(o->addr, &ch, &st, err, sizeof err);
     if (rc == -EINTR)
         return 0;
@@ -436,6 +453,9 @@ client_subscribe_main(const client_opts *o)
         fprintf(stderr, "weft-client: %s\n", err);
         return 1;
     }
+    fputs("Trying to subscribe to topic ", stderr);
+    fwrite(o->topic, 1, strlen(o->topic), stderr);
+    fputs("\xe2\x80\xa6\n", stderr);
     rc = session_send(st, CMD_SUBSCRIBE, o->topic, NULL, 0, err, sizeof err);
     if (rc < 0) {
         fprintf(stderr, "weft-client: subscribe on %s failed: %s\n", o->addr, err);
@@ -444,7 +464,7 @@ client_subscribe_main(const client_opts *o)
     }
     fputs("Subscribed to topic ", stdout);
     go_quote(stdout, (const uint8_t *)o->topic, strlen(o->topic));
-    fputs(", waiting for messages...\n", stdout);
+    fputs(", waiting for messages\xe2\x80\xa6\n", stdout);
     fflush(stdout);
 
     long long limit = o->count_set ? o->count : 0;

@@ -53,8 +53,8 @@ nap(int64_t ns)
 }
 
 /* Report a REST answer that is not 2xx: the server's JSON error as is. */
-static void
-print_http_error(const char *what, const char *addr, const weft_httpc_resp *r)
+void
+pc_print_http_error(const char *what, const char *addr, const weft_httpc_resp *r)
 {
     char body[1100];
     pc_printable((const uint8_t *)r->body, r->body_len, 1000, body, sizeof body);
@@ -98,11 +98,11 @@ print_published(const pc_opts *o, const char *status, const char *id, int64_t to
     fflush(stdout);
 }
 
-/* POST a JSON object to the proxy's REST API (-proxy), with the token if
+/* POST a JSON object to the proxy's REST API (-rest), with the token if
  * there is one. As weft_httpc_request. */
-static int
-rest_post(const pc_opts *o, const char *path, const char *json, weft_httpc_resp *r, char *err,
-          size_t cap)
+int
+pc_rest_post(const pc_opts *o, const char *path, const char *json, weft_httpc_resp *r, char *err,
+             size_t cap)
 {
     char host[256], port[8];
     memset(r, 0, sizeof *r);
@@ -147,7 +147,7 @@ publish_rest(const pc_opts *o)
         char err[PC_ERRLEN];
         weft_httpc_resp r;
         int64_t t0 = weft_mono_ns();
-        int rc = rest_post(o, "/api/v1/publish", body, &r, err, sizeof err);
+        int rc = pc_rest_post(o, "/api/v1/publish", body, &r, err, sizeof err);
         int64_t took = weft_mono_ns() - t0;
         if (rc == -EINTR)
             break;
@@ -157,7 +157,7 @@ publish_rest(const pc_opts *o)
             break;
         }
         if (r.status < 200 || r.status > 299) {
-            print_http_error("publish", o->proxy, &r);
+            pc_print_http_error("publish", o->proxy, &r);
             weft_httpc_resp_free(&r);
             status = 1;
             break;
@@ -177,8 +177,8 @@ publish_rest(const pc_opts *o)
 }
 
 /* Connect ch within PC_TIMEOUT_MS, watching pc_stop. 0, -EINTR or -1. */
-static int
-grpc_ready(weft_grpc_channel *ch, const char *addr)
+int
+pc_grpc_ready(weft_grpc_channel *ch, const char *addr)
 {
     int64_t end = weft_mono_ms() + PC_TIMEOUT_MS;
     while (!pc_stop) {
@@ -259,7 +259,7 @@ pc_publish_main(const pc_opts *o)
     weft_grpc_md md = {"authorization", authz};
     if (o->token)
         snprintf(authz, sizeof authz, "Bearer %s", o->token);
-    int rc = grpc_ready(ch, o->grpc);
+    int rc = pc_grpc_ready(ch, o->grpc);
     int status = rc == -EINTR ? 0 : rc < 0 ? 1 : publish_grpc(o, ch, &md, o->token ? 1 : 0);
     weft_grpc_channel_free(ch);
     return status;
@@ -292,7 +292,7 @@ subscribe_rest(const pc_opts *o, char *thr, size_t cap)
     cJSON_Delete(req);
     char err[PC_ERRLEN];
     weft_httpc_resp r;
-    int rc = body ? rest_post(o, "/api/v1/subscribe", body, &r, err, sizeof err)
+    int rc = body ? pc_rest_post(o, "/api/v1/subscribe", body, &r, err, sizeof err)
                   : (snprintf(err, sizeof err, "out of memory"), -ENOMEM);
     free(body);
     if (rc == -EINTR)
@@ -302,7 +302,7 @@ subscribe_rest(const pc_opts *o, char *thr, size_t cap)
         return 1;
     }
     if (r.status < 200 || r.status > 299) {
-        print_http_error("subscribe", o->proxy, &r);
+        pc_print_http_error("subscribe", o->proxy, &r);
         weft_httpc_resp_free(&r);
         return 1;
     }
@@ -423,7 +423,7 @@ subscribe_grpc(const pc_opts *o, const char *thr)
     weft_grpc_md md = {"authorization", authz};
     if (o->token)
         snprintf(authz, sizeof authz, "Bearer %s", o->token);
-    int rc = grpc_ready(ch, o->grpc);
+    int rc = pc_grpc_ready(ch, o->grpc);
     if (rc < 0) {
         status = rc == -EINTR ? 0 : 1;
         goto out;

@@ -31,20 +31,26 @@ extern volatile sig_atomic_t pc_stop;
 
 /* ---- options and modes (proxy_client.c, pc_modes.c) ---- */
 
-#define PC_DEFAULT_PROXY "127.0.0.1:8081"
+#define PC_DEFAULT_REST "localhost:8081"  /* the guides' -rest http://localhost:8081 */
+#define PC_DEFAULT_GRPC "localhost:50051" /* the guides' -proxy */
 
-enum { PC_PUBLISH = 1, PC_SUBSCRIBE = 2 };
+/* PC_GUIDE: no -mode, the guides' proxy_client: subscribe over REST, receive
+ * over the gRPC stream, publish -count random messages (none with
+ * -subscribeOnly). */
+enum { PC_PUBLISH = 1, PC_SUBSCRIBE = 2, PC_GUIDE = 4 };
 
 typedef struct pc_opts {
-    int mode; /* PC_PUBLISH or PC_SUBSCRIBE */
+    int mode; /* PC_PUBLISH, PC_SUBSCRIBE or PC_GUIDE */
     char *topic;
     char *msg;
-    char *client_id;   /* never NULL after parsing */
-    const char *proxy; /* REST address */
-    const char *grpc;  /* ProxyStream address, NULL: use REST / WebSocket */
-    const char *token; /* Bearer JWT or NULL */
-    long long count;   /* publish: messages; subscribe: stop after (0: never) */
-    int64_t sleep_ns;  /* between publishes */
+    char *client_id;    /* never NULL after parsing */
+    const char *proxy;  /* REST address (host:port, from -rest) */
+    const char *grpc;   /* -mode: ProxyStream address, NULL: use REST / WebSocket;
+                           guide mode: the stream's address (-proxy) */
+    int subscribe_only; /* guide mode: -subscribeOnly */
+    const char *token;  /* Bearer JWT or NULL */
+    long long count;    /* publish: messages; subscribe: stop after (0: never) */
+    int64_t sleep_ns;   /* between publishes */
     double threshold;
     int threshold_set;
 } pc_opts;
@@ -52,6 +58,16 @@ typedef struct pc_opts {
 /* Each returns the exit status: 0 done or interrupted, 1 failure. */
 int pc_publish_main(const pc_opts *o);
 int pc_subscribe_main(const pc_opts *o);
+int pc_guide_main(const pc_opts *o); /* pc_guide.c */
+
+/* Shared by the modes (pc_modes.c): POST json to the REST API (o->proxy),
+ * as weft_httpc_request; wait for a gRPC channel (0, -EINTR or -1 after a
+ * message); print a REST error answer. */
+int pc_rest_post(const pc_opts *o, const char *path, const char *json, weft_httpc_resp *r,
+                 char *err, size_t cap);
+struct weft_grpc_channel;
+int pc_grpc_ready(struct weft_grpc_channel *ch, const char *addr);
+void pc_print_http_error(const char *what, const char *addr, const weft_httpc_resp *r);
 
 /* HTTP/1.1 and the TCP pieces the WebSocket client shares come from
  * weft/svc_httpc.h; every wait passes &pc_stop. */

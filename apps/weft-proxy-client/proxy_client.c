@@ -23,12 +23,14 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 
 #include <cjson/cJSON.h>
 
 #include "go_text.h"
 #include "pclient.h"
+#include "weft/commit.h"
 #include "weft/encoding.h"
 #include "weft/utf8.h"
 
@@ -91,13 +93,19 @@ enum {
     F_MSG,
     F_COUNT,
     F_SLEEP,
+    F_DELAY,
     F_THRESHOLD,
+    F_SUBSCRIBE_ONLY,
     F_CLIENT_ID,
+    F_REST,
     F_PROXY,
     F_GRPC,
     F_WS,
-    F_TOKEN
+    F_TOKEN,
+    F_VERSION
 };
+
+#define M_ALL (PC_PUBLISH | PC_SUBSCRIBE | PC_GUIDE)
 
 static const struct flag {
     const char *name;
@@ -105,38 +113,53 @@ static const struct flag {
     int modes;
     const char *arg, *help;
 } flags[] = {
-    {"mode", K_STR, 3, "mode", "subscribe | publish (required)"},
-    {"topic", K_STR, 3, "topic", "topic to subscribe or publish to (required)"},
-    {"msg", K_STR, PC_PUBLISH, "text", "message to publish (required for publish)"},
-    {"count", K_INT, 3, "n",
-     "publish: messages to send (default 1); subscribe: exit after n messages\n"
-     "        (default: run until interrupted)"},
-    {"sleep", K_DUR, PC_PUBLISH, "duration", "pause between publishes (default 100ms)"},
-    {"threshold", K_FLOAT, PC_SUBSCRIBE, "t",
+    {"mode", K_STR, M_ALL, "mode",
+     "subscribe | publish; without it, the guides' proxy_client: subscribe over\n"
+     "        REST, receive over the gRPC stream (-proxy), publish -count messages"},
+    {"topic", K_STR, M_ALL, "topic", "topic to subscribe or publish to (default \"demo\")"},
+    {"msg", K_STR, PC_PUBLISH, "text", "message to publish (required for -mode publish)"},
+    {"count", K_INT, M_ALL, "n",
+     "messages to publish (default 5; -mode publish: 1); -mode subscribe: exit\n"
+     "        after n messages (default: run until interrupted)"},
+    {"sleep", K_DUR, PC_PUBLISH, "duration", "-mode publish: pause between publishes (100ms)"},
+    {"delay", K_DUR, PC_PUBLISH | PC_GUIDE, "duration",
+     "pause between publishes (default 2s; -mode publish: as -sleep)"},
+    {"threshold", K_FLOAT, PC_SUBSCRIBE | PC_GUIDE, "t",
      "share of the proxy's nodes that must deliver a message before it is\n"
-     "        passed on, 0.1..1 (default: the proxy's SUBSCRIBER_THRESHOLD)"},
-    {"client-id", K_STR, 3, "id", "client id (default: the token's subject, else a random one)"},
-    {"proxy", K_STR, 3, "host:port", "proxy REST address (default " PC_DEFAULT_PROXY ")"},
-    {"grpc", K_STR, 3, "host:port",
-     "proxy gRPC address: subscribe receives over ProxyStream.ClientStream,\n"
-     "        publish uses ProxyStream.Publish instead of REST"},
-    {"ws", K_BOOL, PC_SUBSCRIBE, NULL, "receive over the WebSocket (the default)"},
-    {"token", K_STR, 3, "jwt", "Bearer token (default: $WEFT_TOKEN)"},
+     "        passed on, 0.1..1 (default 0.1; -mode subscribe: the proxy's\n"
+     "        SUBSCRIBER_THRESHOLD)"},
+    {"subscribeOnly", K_BOOL, PC_GUIDE, NULL, "only subscribe and receive, publish nothing"},
+    {"client-id", K_STR, M_ALL, "id",
+     "client id (default: the token's subject, else a random one)"},
+    {"rest", K_STR, M_ALL, "url",
+     "proxy REST base URL, http://host:port or host:port (default\n"
+     "        \"http://" PC_DEFAULT_REST "\")"},
+    {"proxy", K_STR, M_ALL, "host:port",
+     "proxy gRPC address (default \"" PC_DEFAULT_GRPC "\"); with -mode it also\n"
+     "        selects gRPC, as -grpc"},
+    {"grpc", K_STR, PC_PUBLISH | PC_SUBSCRIBE, "host:port",
+     "-mode: use gRPC at this address: subscribe receives over\n"
+     "        ProxyStream.ClientStream, publish uses ProxyStream.Publish"},
+    {"ws", K_BOOL, PC_SUBSCRIBE, NULL, "receive over the WebSocket (the -mode subscribe default)"},
+    {"token", K_STR, M_ALL, "jwt", "Bearer token (default: $WEFT_TOKEN)"},
+    {"version", K_BOOL, M_ALL, NULL, "print the version and the commit it was built from"},
 };
 #define N_FLAGS (sizeof flags / sizeof flags[0])
-_Static_assert(N_FLAGS == F_TOKEN + 1, "flags[] and the F_* indexes disagree");
+_Static_assert(N_FLAGS == F_VERSION + 1, "flags[] and the F_* indexes disagree");
 
 static void
 usage(FILE *f)
 {
     fprintf(
         f,
-        "Usage: weft-proxy-client -mode MODE -topic TOPIC [flags]\n\n"
-        "Client of a weft proxy (the OptimumP2P proxy client).\n\n"
-        "  weft-proxy-client -mode subscribe -topic T [-threshold t] [-proxy host:port]\n"
+        "Usage: weft-proxy-client [-mode MODE] [-topic TOPIC] [flags]\n\n"
+        "Client of a weft proxy (the OptimumP2P guides' proxy_client).\n\n"
+        "  weft-proxy-client [-subscribeOnly] [-topic T] [-threshold t] [-count n] [-delay d]\n"
+        "                    [-proxy host:port] [-rest http://host:port]\n"
+        "  weft-proxy-client -mode subscribe -topic T [-threshold t] [-rest host:port]\n"
         "                    [-grpc host:port | -ws] [-count n] [-client-id id] [-token jwt]\n"
         "  weft-proxy-client -mode publish -topic T -msg TEXT [-count n] [-sleep d]\n"
-        "                    [-proxy host:port | -grpc host:port] [-client-id id] [-token jwt]\n\n"
+        "                    [-rest host:port | -grpc host:port] [-client-id id] [-token jwt]\n\n"
         "Flags take one or two dashes, and their value as the next argument or after '=':\n");
     for (size_t i = 0; i < N_FLAGS; i++) {
         char head[48];
@@ -190,17 +213,39 @@ out:
     return sub;
 }
 
-static char id_buf[64];
+static char id_buf[64], rest_buf[300];
+static char default_topic[] = "demo";
+
+/* -rest takes the guides' URL form (http://host:port, a trailing '/' allowed)
+ * or plain host:port; the REST client speaks plaintext HTTP only. */
+static int
+rest_address(const char *v, const char **out)
+{
+    const char *p = v;
+    if (!strncasecmp(p, "https://", 8))
+        return usage_error("-rest %s: https is not supported (plaintext http:// only)", v);
+    if (!strncasecmp(p, "http://", 7))
+        p += 7;
+    size_t n = strlen(p);
+    while (n && p[n - 1] == '/')
+        n--;
+    if (!n || n >= sizeof rest_buf || memchr(p, '/', n))
+        return usage_error("-rest %s: expected http://host:port (no path)", v);
+    memcpy(rest_buf, p, n);
+    rest_buf[n] = 0;
+    *out = rest_buf;
+    return -1;
+}
 
 /* Returns -1 to go on, or an exit status. */
 static int
 parse_args(int argc, char **argv, pc_opts *o)
 {
-    const char *mode = NULL;
-    int given[N_FLAGS] = {0}, ws = 0;
+    const char *mode = NULL, *grpc_addr = NULL, *proxy_addr = NULL;
+    int given[N_FLAGS] = {0}, ws = 0, version = 0;
+    int64_t sleep_ns = 100 * 1000000LL, delay_ns = 2000 * 1000000LL;
     memset(o, 0, sizeof *o);
-    o->proxy = PC_DEFAULT_PROXY;
-    o->sleep_ns = 100 * 1000000LL;
+    o->proxy = PC_DEFAULT_REST;
     int i = 1;
     for (; i < argc; i++) {
         char *a = argv[i];
@@ -241,41 +286,56 @@ parse_args(int argc, char **argv, pc_opts *o)
             if (!*v || *end || errno)
                 return usage_error("invalid value \"%s\" for flag -%s: not a number", v, d->name);
         } else if (d->kind == K_DUR) {
-            if (go_parse_duration(v, &o->sleep_ns) < 0)
+            if (go_parse_duration(v, k == F_DELAY ? &delay_ns : &sleep_ns) < 0)
                 return usage_error("invalid value \"%s\" for flag -%s: not a duration (e.g. "
                                    "100ms, 1.5s)",
                                    v, d->name);
         } else if (d->kind == K_BOOL) {
+            int b;
             if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "t"))
-                ws = 1;
+                b = 1;
             else if (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "f"))
-                ws = 0;
+                b = 0;
             else
                 return usage_error("invalid value \"%s\" for flag -%s: not a boolean", v, d->name);
-        } else if (!strcmp(d->name, "mode")) {
+            if (k == F_WS)
+                ws = b;
+            else if (k == F_SUBSCRIBE_ONLY)
+                o->subscribe_only = b;
+            else
+                version = b;
+        } else if (k == F_MODE) {
             mode = v;
-        } else if (!strcmp(d->name, "topic")) {
+        } else if (k == F_TOPIC) {
             o->topic = v;
-        } else if (!strcmp(d->name, "msg")) {
+        } else if (k == F_MSG) {
             o->msg = v;
-        } else if (!strcmp(d->name, "client-id")) {
+        } else if (k == F_CLIENT_ID) {
             o->client_id = v;
-        } else if (!strcmp(d->name, "proxy")) {
-            o->proxy = v;
-        } else if (!strcmp(d->name, "grpc")) {
-            o->grpc = v;
-        } else if (!strcmp(d->name, "token")) {
+        } else if (k == F_REST) {
+            int rc = rest_address(v, &o->proxy);
+            if (rc >= 0)
+                return rc;
+        } else if (k == F_PROXY) {
+            proxy_addr = v;
+        } else if (k == F_GRPC) {
+            grpc_addr = v;
+        } else if (k == F_TOKEN) {
             o->token = v;
         }
         given[k] = 1;
+    }
+    if (version) {
+        printf("weft-proxy-client %s (commit %s, %s)\n", WEFT_VERSION, WEFT_COMMIT, WEFT_DESCRIBE);
+        return 0;
     }
     if (i < argc)
         return usage_error("unexpected argument \"%s\" (flags come first; quote values with "
                            "spaces)",
                            argv[i]);
     if (!mode)
-        return usage_error("missing -mode (subscribe or publish)");
-    if (!strcmp(mode, "subscribe"))
+        o->mode = PC_GUIDE;
+    else if (!strcmp(mode, "subscribe"))
         o->mode = PC_SUBSCRIBE;
     else if (!strcmp(mode, "publish"))
         o->mode = PC_PUBLISH;
@@ -283,33 +343,43 @@ parse_args(int argc, char **argv, pc_opts *o)
         return usage_error("invalid -mode \"%s\": want subscribe or publish", mode);
     for (size_t k = 0; k < N_FLAGS; k++)
         if (given[k] && !(flags[k].modes & o->mode))
-            return usage_error("flag -%s does not apply to -mode %s", flags[k].name, mode);
+            return usage_error("flag -%s does not apply %s%s", flags[k].name,
+                               mode ? "to -mode " : "without -mode", mode ? mode : "");
+    if (!o->topic && o->mode == PC_GUIDE)
+        o->topic = default_topic;
     if (!o->topic || !o->topic[0])
         return usage_error("missing -topic");
     if (o->mode == PC_PUBLISH && !o->msg)
         return usage_error("-mode publish needs -msg");
-    if (o->mode == PC_PUBLISH && !given[F_COUNT])
-        o->count = 1;
+    if (!given[F_COUNT])
+        o->count = o->mode == PC_GUIDE ? 5 : o->mode == PC_PUBLISH ? 1 : 0;
     if (o->mode == PC_PUBLISH && o->count < 1)
         return usage_error("-count must be at least 1 to publish");
     if (o->count < 0 || o->count > 1000000000)
         return usage_error("-count must be between 0 and 1000000000");
+    o->sleep_ns = o->mode == PC_GUIDE || given[F_DELAY] ? delay_ns : sleep_ns;
     if (o->sleep_ns < 0)
-        return usage_error("-sleep must not be negative");
+        return usage_error("-%s must not be negative", given[F_DELAY] ? "delay" : "sleep");
+    if (o->mode == PC_GUIDE && !o->threshold_set) {
+        o->threshold = 0.1; /* the guides' default, sent as they send it */
+        o->threshold_set = 1;
+    }
     if (o->threshold_set && !(o->threshold >= 0.1 && o->threshold <= 1.0))
         return usage_error("-threshold must be between 0.1 and 1");
+    if (grpc_addr && proxy_addr && strcmp(grpc_addr, proxy_addr))
+        return usage_error("-proxy and -grpc name different gRPC addresses");
+    o->grpc = grpc_addr ? grpc_addr : proxy_addr;
+    if (o->mode == PC_GUIDE && !o->grpc)
+        o->grpc = PC_DEFAULT_GRPC;
     if (ws && o->grpc)
         return usage_error("-ws and -grpc exclude each other: deliveries come over one of them");
-    for (size_t k = 0; k < N_FLAGS; k++) {
-        char h[256], p[8], e[160];
-        if (!strcmp(flags[k].name, "proxy") || !strcmp(flags[k].name, "grpc")) {
-            const char *a = flags[k].name[0] == 'p' ? o->proxy : o->grpc;
-            if (a && weft_httpc_split_hostport(a, h, sizeof h, p, sizeof p, e, sizeof e) < 0)
-                return usage_error("-%s %s", flags[k].name, e);
-        }
-    }
-    if (o->mode == PC_PUBLISH && o->grpc && given[F_PROXY])
-        return usage_error("-mode publish takes -proxy (REST) or -grpc, not both");
+    char h[256], pt[8], e[160];
+    if (weft_httpc_split_hostport(o->proxy, h, sizeof h, pt, sizeof pt, e, sizeof e) < 0)
+        return usage_error("-rest %s", e);
+    if (o->grpc && weft_httpc_split_hostport(o->grpc, h, sizeof h, pt, sizeof pt, e, sizeof e) < 0)
+        return usage_error("-%s %s", grpc_addr ? "grpc" : "proxy", e);
+    if (o->mode == PC_PUBLISH && o->grpc && given[F_REST])
+        return usage_error("-mode publish takes -rest (REST) or -grpc, not both");
     if (!given[F_TOKEN]) {
         const char *env = getenv("WEFT_TOKEN");
         o->token = env && env[0] ? env : NULL;
@@ -365,7 +435,9 @@ main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
-    rc = o.mode == PC_PUBLISH ? pc_publish_main(&o) : pc_subscribe_main(&o);
+    rc = o.mode == PC_PUBLISH     ? pc_publish_main(&o)
+         : o.mode == PC_SUBSCRIBE ? pc_subscribe_main(&o)
+                                  : pc_guide_main(&o);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "weft-proxy-client: cannot write to stdout\n");
         return 1;

@@ -11,11 +11,8 @@
 #include <cjson/cJSON.h>
 
 #include "node.h"
+#include "weft/commit.h"
 #include "weft/log.h"
-
-#ifndef WEFT_COMMIT
-#define WEFT_COMMIT "unknown"
-#endif
 
 struct query {
     node *n;
@@ -25,7 +22,7 @@ struct query {
     char *body;
 };
 
-enum { Q_STATE, Q_SNAPSHOT, Q_TOPICS, Q_PEERS };
+enum { Q_STATE, Q_SNAPSHOT, Q_TOPICS, Q_PEERS, Q_DHT };
 
 static cJSON *
 topic_json(node *n, const char *topic, int nodeinfo)
@@ -75,9 +72,16 @@ run_query(void *arg)
         cJSON_AddStringToObject(o, "pub_key", n->peer_id);
         cJSON_AddStringToObject(o, "country", n->country);
         cJSON_AddStringToObject(o, "country_iso", n->country_iso);
+        /* The guides show listen addresses as libp2p hosts list theirs,
+         * /ip4/IP/tcp/PORT, without the /p2p/ suffix (pub_key is the id). */
         cJSON *addrs = cJSON_AddArrayToObject(o, "addresses");
-        for (size_t i = 0; i < n->naddrs; i++)
-            cJSON_AddItemToArray(addrs, cJSON_CreateString(n->addrs[i]));
+        for (size_t i = 0; i < n->naddrs; i++) {
+            const char *p2p = strstr(n->addrs[i], "/p2p/");
+            int len = p2p ? (int)(p2p - n->addrs[i]) : (int)strlen(n->addrs[i]);
+            char a[sizeof n->addrs[0]];
+            snprintf(a, sizeof a, "%.*s", len, n->addrs[i]);
+            cJSON_AddItemToArray(addrs, cJSON_CreateString(a));
+        }
         cJSON *peers = cJSON_AddArrayToObject(o, "peers");
         size_t np;
         const node_peer_stat *ps = node_stats_peers(n, &np);
@@ -95,6 +99,7 @@ run_query(void *arg)
     }
     case Q_SNAPSHOT: q->body = node_stats_snapshot_json(n); return;
     case Q_PEERS: q->body = node_stats_peers_json(n); return;
+    case Q_DHT: q->body = node_dht_json(n); return;
     case Q_TOPICS: {
         o = cJSON_CreateObject();
         if (q->has_topic) {
@@ -138,10 +143,40 @@ health(node *n, weft_http_resp *resp)
         resp->status = 503;
 }
 
-static void
-handle(void *user, const weft_http_req *r, weft_http_resp *resp)
+int
+node_api_topics_query(const char *query, size_t len, char topic[TOPIC_TEXT], int *has_topic,
+                      int *nodeinfo, weft_http_resp *resp)
 {
-    node *n = user;
+    char v[16];
+    int tl = weft_http_query_get(query, len, "topic", topic, TOPIC_TEXT);
+    *has_topic = *nodeinfo = 0;
+    if (tl == 0) {
+        weft_http_reply_error(resp, 400, "topic: expected a non-empty topic name");
+        return -1;
+    }
+    if (tl < 0 && weft_http_query_has(query, len, "topic")) {
+        weft_http_reply_error(resp, 400, "topic: expected at most 256 bytes and no NUL byte");
+        return -1;
+    }
+    for (int i = 0; i < tl; i++)
+        if ((unsigned char)topic[i] < 0x20 || topic[i] == 0x7f) {
+            weft_http_reply_error(resp, 400, "topic: expected no control characters");
+            return -1;
+        }
+    *has_topic = tl > 0;
+    int vl = weft_http_query_get(query, len, "nodeinfo", v, sizeof v);
+    if ((vl < 0 && weft_http_query_has(query, len, "nodeinfo")) ||
+        (vl >= 0 && strcmp(v, "true") && strcmp(v, "false") && strcmp(v, "1") && strcmp(v, "0"))) {
+        weft_http_reply_error(resp, 400, "nodeinfo: expected true or false");
+        return -1;
+    }
+    *nodeinfo = vl > 0 && (!strcmp(v, "true") || !strcmp(v, "1"));
+    return 0;
+}
+
+static void
+route(node *n, const weft_http_req *r, weft_http_resp *resp)
+{
     if (!(r->method_len == 3 && !memcmp(r->method, "GET", 3))) {
         weft_http_reply_error(resp, 405, "method not allowed: the node API is read-only (GET)");
         return;
@@ -174,28 +209,15 @@ handle(void *user, const weft_http_req *r, weft_http_resp *resp)
         q.what = Q_STATE;
     } else if (weft_http_path_is(r, "/api/v1/p2p-snapshot")) {
         q.what = Q_SNAPSHOT;
+    } else if (weft_http_path_is(r, "/api/v1/dht")) {
+        q.what = Q_DHT;
     } else if (weft_http_path_is(r, "/debug/peers")) {
         q.what = Q_PEERS;
     } else if (weft_http_path_is(r, "/api/v1/topics")) {
         q.what = Q_TOPICS;
-        char v[16];
-        int tl = weft_http_query_get(r->query, r->query_len, "topic", q.topic, sizeof q.topic);
-        if (tl == 0) {
-            weft_http_reply_error(resp, 400, "topic: expected a non-empty topic name");
+        if (node_api_topics_query(r->query, r->query_len, q.topic, &q.has_topic, &q.nodeinfo,
+                                  resp) < 0)
             return;
-        }
-        if (tl < 0 && r->query_len && strstr(r->query, "topic=")) {
-            weft_http_reply_error(resp, 400, "topic: longer than 256 bytes");
-            return;
-        }
-        q.has_topic = tl > 0;
-        int vl = weft_http_query_get(r->query, r->query_len, "nodeinfo", v, sizeof v);
-        if (vl >= 0 && strcmp(v, "true") && strcmp(v, "false") && strcmp(v, "1") &&
-            strcmp(v, "0")) {
-            weft_http_reply_error(resp, 400, "nodeinfo: expected true or false");
-            return;
-        }
-        q.nodeinfo = vl > 0 && (!strcmp(v, "true") || !strcmp(v, "1"));
     } else {
         weft_http_reply_error(resp, 404, "no such endpoint");
         return;
@@ -208,6 +230,14 @@ handle(void *user, const weft_http_req *r, weft_http_resp *resp)
     resp->status = 200;
     resp->body = q.body;
     resp->body_len = strlen(q.body);
+}
+
+static void
+handle(void *user, const weft_http_req *r, weft_http_resp *resp)
+{
+    int64_t t0 = weft_mono_ns();
+    route(user, r, resp);
+    weft_http_log_request("api", r, resp, t0, NULL);
 }
 
 int

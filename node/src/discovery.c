@@ -119,16 +119,6 @@ node_discovery_on_identify(node *n, weft_peer *p, const weft_identify *id)
 
 /* ---- receiving a list --------------------------------------------------------------------- */
 
-static size_t
-connected_count(node *n)
-{
-    size_t np, c = 0;
-    const node_peer_stat *ps = node_stats_peers(n, &np);
-    for (size_t i = 0; i < np; i++)
-        c += ps[i].connected != 0;
-    return c;
-}
-
 static void
 discovered_dialed(weft_host *h, weft_peer *p, int status, void *user)
 {
@@ -162,7 +152,7 @@ use_list(node *n, struct xfer *x)
                 !weft_peer_id_equal(&pid, self)) {
                 const node_peer_stat *st = node_stats_find(n, &pid);
                 if ((!st || !st->connected) &&
-                    connected_count(n) + dialed < (size_t)n->cfg.mesh_max &&
+                    node_stats_connected(n) + dialed < (size_t)n->cfg.mesh_max &&
                     weft_host_dial(n->host, &ma, discovered_dialed, NULL) == 0) {
                     dialed++;
                     weft_log(WEFT_LOG_DEBUG, "node", "msg=\"dialing shared peer\" addr=%s", line);

@@ -120,6 +120,7 @@ on_peer(weft_host *h, weft_peer *p, int up, void *user)
     node *n = user;
     if (n->psh)
         weft_ps_host_on_peer(n->psh, p, up);
+    node_dht_on_peer(n, p, up);
     const weft_peer_id *id = weft_peer_get_id(p);
     node_stats_peer(n, p, up);
     char text[WEFT_PEER_ID_TEXT];
@@ -149,6 +150,7 @@ on_identify(weft_host *h, weft_peer *p, const weft_identify *id, void *user)
     if (n->psh)
         weft_ps_host_on_identify(n->psh, p, id);
     node_discovery_on_identify(n, p, id);
+    node_dht_on_identify(n, p, id);
 }
 
 /* ---- event-loop lag probe ------------------------------------------------------------------ */
@@ -226,11 +228,14 @@ int
 node_p2p_start(node *n)
 {
     int err = 0;
-    n->loop = weft_loop_new(NULL, &err);
+    weft_loop_config lc = {.kind = n->cfg.transport};
+    n->loop = weft_loop_new(&lc, &err);
     if (!n->loop) {
         fprintf(stderr, "weft-node: event loop: %s\n", weft_strerror(err));
         return err;
     }
+    /* Initialised before anything can fail: node_p2p_stop disarms it. */
+    weft_timer_init(&n->tick, lag_tick, n);
     n->bridge = weft_bridge_new(n->loop, 0, &err);
     if (!n->bridge) {
         fprintf(stderr, "weft-node: loop bridge: %s\n", weft_strerror(err));
@@ -240,6 +245,8 @@ node_p2p_start(node *n)
     weft_host_config_default(&hc);
     hc.identity = n->identity;
     hc.agent_version = "weft-node/" WEFT_VERSION;
+    hc.max_conns = (uint32_t)n->cfg.max_connections;
+    hc.handshake_timeout_ns = (int64_t)n->cfg.connection_timeout * 1000000000LL;
     hc.on_peer = on_peer;
     hc.on_identify = on_identify;
     hc.user = n;
@@ -282,6 +289,7 @@ node_p2p_start(node *n)
     if (pc.D_score > pc.D)
         pc.D_score = pc.D;
     pc.heartbeat_ns = 700 * MS;
+    pc.idontwant = n->cfg.gossipsub_idontwant;
     pc.mcache_len = 6;
     pc.mcache_gossip = 3;
     pc.max_msg_size = (size_t)node_config_max_msg(&n->cfg);
@@ -304,11 +312,14 @@ node_p2p_start(node *n)
         fprintf(stderr, "weft-node: peer sharing: %s\n", weft_strerror(err));
         return err;
     }
+    if ((err = node_dht_start(n)) < 0) {
+        fprintf(stderr, "weft-node: DHT (WEFT_KAD): %s\n", weft_strerror(err));
+        return err;
+    }
     /* Room for bursts of 1 MiB messages towards a slow peer before RPCs
      * are dropped (counted as rpc_send_failed; repair then recovers). */
     weft_ps_host_set_queue_cap(n->psh, (size_t)128 << 20);
 
-    weft_timer_init(&n->tick, lag_tick, n);
     n->tick_due = weft_loop_now(n->loop) + LAG_PERIOD;
     WEFT_IGNORE(weft_timer_arm(n->loop, &n->tick, n->tick_due));
 
@@ -318,10 +329,8 @@ node_p2p_start(node *n)
         memset(d, 0, sizeof *d);
         d->n = n;
         d->ma = n->cfg.bootstrap[i];
-        struct sockaddr_storage sa;
-        socklen_t salen;
         int has_peer = 0;
-        if (weft_ma_to_sockaddr(&d->ma, &sa, &salen, &d->peer, &has_peer) < 0 || !has_peer)
+        if (weft_ma_resolve(&d->ma, 0, NULL, NULL, &d->peer, &has_peer, NULL, 0) < 0 || !has_peer)
             continue; /* validated at load */
         if (weft_peer_id_equal(&d->peer, self))
             continue; /* node 1 may list itself */
@@ -337,10 +346,14 @@ node_p2p_start(node *n)
 void
 node_p2p_stop(node *n)
 {
+    /* Freeing the host ends dials in flight: their callbacks must not
+     * schedule redials on a loop about to go. */
+    n->stopping = 1;
     for (size_t i = 0; i < n->ndialers; i++)
         weft_timer_disarm(n->loop, &n->dialers[i].retry);
     if (n->loop)
         weft_timer_disarm(n->loop, &n->tick);
+    node_dht_stop(n);
     if (n->psh)
         weft_ps_host_free(n->psh);
     n->psh = NULL;
@@ -348,6 +361,7 @@ node_p2p_stop(node *n)
     if (n->host)
         weft_host_free(n->host);
     n->host = NULL;
+    node_dht_free(n);
     if (n->bridge)
         weft_bridge_free(n->bridge);
     n->bridge = NULL;
@@ -374,18 +388,33 @@ node_client_subscribe(node *n, sc_client *c, const char *topic)
         return 0;
     if (c->ntopics == NODE_MAX_CLIENT_TOPICS)
         return WEFT_ELIMIT;
+    if (c->ntopics == c->ctopics) {
+        size_t nc = c->ctopics ? 2 * c->ctopics : 8;
+        char **v = realloc(c->topics, nc * sizeof *v);
+        if (!v)
+            return -ENOMEM;
+        c->topics = v;
+        c->ctopics = nc;
+    }
     char *dup = strdup(topic);
     if (!dup)
         return -ENOMEM;
+    /* The client holds the topic before the router joins it, so the JOIN
+     * trace (and the announcements that follow) reach this client too. */
+    c->topics[c->ntopics++] = dup;
     if (!weft_ps_subscribed(n->ps, topic)) {
         int rc = weft_ps_subscribe(n->ps, topic);
         if (rc < 0) {
-            free(dup);
+            free(c->topics[--c->ntopics]);
             return rc;
         }
-        weft_log(WEFT_LOG_INFO, "node", "msg=\"joined topic\" topic=\"%s\"", topic);
+        static weft_log_limit lim; /* a client picks how many topics: a budget of lines */
+        uint64_t sup = 0;
+        if (weft_log_allow(&lim, 50, &sup))
+            weft_log(WEFT_LOG_INFO, "node",
+                     "msg=\"joined topic\" topic=\"%s\" suppressed_before=%llu", topic,
+                     (unsigned long long)sup);
     }
-    c->topics[c->ntopics++] = dup;
     return 0;
 }
 
@@ -401,7 +430,11 @@ node_client_unsubscribe(node *n, sc_client *c, const char *topic)
         if (client_has(o, topic) >= 0)
             return;
     WEFT_IGNORE(weft_ps_unsubscribe(n->ps, topic));
-    weft_log(WEFT_LOG_INFO, "node", "msg=\"left topic\" topic=\"%s\"", topic);
+    static weft_log_limit lim;
+    uint64_t sup = 0;
+    if (weft_log_allow(&lim, 50, &sup))
+        weft_log(WEFT_LOG_INFO, "node", "msg=\"left topic\" topic=\"%s\" suppressed_before=%llu",
+                 topic, (unsigned long long)sup);
 }
 
 void

@@ -23,15 +23,32 @@
 #include "node.h"
 #include "optimum_trace.pb-c.h"
 #include "p2p_stream.pb-c.h"
+#include "weft/pb.h"
+#include "weft/utf8.h"
 #include "weft/log.h"
 #include "weft/encoding.h"
+#include "weft/pb.h"
 
-enum { M_LISTEN, M_HEALTH, M_TOPICS };
+/* The guides' clients name the service CommandStream or P2PStream; both
+ * serve the same messages. The second half of the table aliases the first. */
+enum { M_LISTEN, M_HEALTH, M_TOPICS, M_COUNT };
 static const char *const methods[] = {
     "/proto.CommandStream/ListenCommands",
     "/proto.CommandStream/Health",
     "/proto.CommandStream/ListTopics",
+    "/proto.P2PStream/ListenCommands",
+    "/proto.P2PStream/Health",
+    "/proto.P2PStream/ListTopics",
 };
+
+static int
+method_of(int m)
+{
+    return m >= M_COUNT ? m - M_COUNT : m;
+}
+
+static const char *const command_names[] = {"Unknown", "PublishData", "SubscribeToTopic",
+                                            "UnSubscribeToTopic", "SubscribeToTopics"};
 
 /* The longest topic the router takes (weft_ps_subscribe and weft_ps_publish
  * refuse 256 bytes and more); checked here so that clients get this error
@@ -40,7 +57,7 @@ static const char *const methods[] = {
 
 struct cmd {
     sc_client *c;
-    int kind; /* 1 publish, 2 subscribe, 3 unsubscribe */
+    int kind; /* 1 publish, 2 subscribe, 3 unsubscribe, 4 publish refused (data: why) */
     char *topic;
     uint8_t *data;
     size_t len;
@@ -80,6 +97,41 @@ reply_publish(weft_grpc_call *call, const char *topic, const char *idhex, const 
     send_response(call, PROTO__RESPONSE_TYPE__Unknown, (uint8_t *)body, (size_t)n);
 }
 
+/* A subscription the node could not take: the client hears of it, as
+ * {"status":"error","command":"subscribe","topic":..,"error":..}, rather than
+ * waiting for deliveries that will never come. */
+static void
+reply_refused(node *n, sc_client *c, const char *topic, int rc)
+{
+    weft_metric_inc(n->m.subscribe_refused);
+    /* a SubscribeToTopics of 100k topics is answered with a few lines, not
+     * 99k of them: the rest are only counted */
+    if (c->refusals_told >= NODE_REFUSALS_TOLD)
+        return;
+    c->refusals_told++;
+    weft_log(WEFT_LOG_WARN, "sidecar",
+             "msg=\"subscribe refused\" client=%llu topic=\"%s\" err=\"%s\"%s",
+             (unsigned long long)c->id, topic, weft_strerror(rc),
+             c->refusals_told == NODE_REFUSALS_TOLD
+                 ? " more=\"further refusals on this stream are only counted\""
+                 : "");
+    weft_grpc_call *call = c->call;
+    char t[TOPIC_MAX * 6 + 1];
+    weft_json_escape(topic, strlen(topic), t);
+    char why[160];
+    if (rc == WEFT_ELIMIT)
+        snprintf(why, sizeof why, "too many topics on this stream (at most %d)",
+                 NODE_MAX_CLIENT_TOPICS);
+    else
+        snprintf(why, sizeof why, "subscribe failed: %s", weft_strerror(rc));
+    char body[TOPIC_MAX * 6 + 256];
+    int len = snprintf(body, sizeof body,
+                       "{\"status\":\"error\",\"command\":\"subscribe\",\"topic\":\"%s\","
+                       "\"error\":\"%s\"}",
+                       t, why);
+    send_response(call, PROTO__RESPONSE_TYPE__Unknown, (uint8_t *)body, (size_t)len);
+}
+
 /* ---- loop-thread closures ---------------------------------------------------------------- */
 
 static void
@@ -107,11 +159,13 @@ client_close(void *arg)
     if (c->next)
         c->next->prev = c->prev;
     n->nclients--;
+    atomic_fetch_sub(&n->streams, 1);
     weft_metric_set(n->m.clients, (double)n->nclients);
     if (n->ps)
         node_client_gone(n, c);
     for (size_t i = 0; i < c->ntopics; i++)
         free(c->topics[i]);
+    free(c->topics);
     weft_grpc_call_unref(c->call);
     free(c);
 }
@@ -134,31 +188,38 @@ run_cmd(void *arg)
         goto out;
     if (k->kind == 1) {
         char idhex[129];
+        int64_t t0 = weft_mono_ns();
         int rc = node_publish(n, k->topic, k->data, k->len, idhex);
+        weft_log(WEFT_LOG_DEBUG, "sidecar",
+                 "msg=\"publish\" client=%llu topic=\"%s\" bytes=%zu status=%s id=%.16s "
+                 "duration_us=%lld",
+                 (unsigned long long)k->c->id, k->topic, k->len, rc < 0 ? "error" : "published",
+                 rc < 0 ? "" : idhex, (long long)((weft_mono_ns() - t0) / 1000));
         if (rc < 0) {
             weft_metric_inc(n->m.publish_errors);
+            /* Each publish is a new message (its id carries a fresh seqno):
+             * what fails here is the router's own limits. */
             char why[160];
-            if (rc == WEFT_EINVAL && n->cfg.mode == NODE_OPTIMUM)
-                snprintf(why, sizeof why,
-                         "duplicate message: the same content was published "
-                         "already (its id is the SHA-256 of the content)");
-            else
-                snprintf(why, sizeof why, "publish failed: %s", weft_strerror(rc));
+            snprintf(why, sizeof why, "publish failed: %s", weft_strerror(rc));
             reply_publish(k->c->call, k->topic, NULL, why);
         } else {
             weft_metric_inc(n->m.published);
             reply_publish(k->c->call, k->topic, idhex, NULL);
         }
     } else if (k->kind == 2) {
+        /* One line per topic, and a client picks the number of topics:
+         * each kind of line has a budget per second. [loop] */
+        static weft_log_limit subscribed_lim;
+        uint64_t sup = 0;
         int rc = node_client_subscribe(n, k->c, k->topic);
         if (rc < 0)
-            weft_log(WEFT_LOG_WARN, "sidecar",
-                     "msg=\"subscribe refused\" client=%llu topic=\"%s\" "
-                     "err=\"%s\"",
-                     (unsigned long long)k->c->id, k->topic, weft_strerror(rc));
-        else
-            weft_log(WEFT_LOG_DEBUG, "sidecar", "msg=\"subscribed\" client=%llu topic=\"%s\"",
-                     (unsigned long long)k->c->id, k->topic);
+            reply_refused(n, k->c, k->topic, rc); /* logs the first few */
+        else if (WEFT_LOG_ENABLED(WEFT_LOG_DEBUG) && weft_log_allow(&subscribed_lim, 100, &sup))
+            weft_log(WEFT_LOG_DEBUG, "sidecar",
+                     "msg=\"subscribed\" client=%llu topic=\"%s\" suppressed_before=%llu",
+                     (unsigned long long)k->c->id, k->topic, (unsigned long long)sup);
+    } else if (k->kind == 4) {
+        reply_publish(k->c->call, k->topic, NULL, (const char *)k->data);
     } else if (k->kind == 3) {
         node_client_unsubscribe(n, k->c, k->topic);
         if (k->c->half_closed && !k->c->ntopics)
@@ -180,7 +241,7 @@ topic_ok(const char *t, size_t n)
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)t[i] < 0x20 || t[i] == 0x7f)
             return 0;
-    return 1;
+    return weft_utf8_valid((const uint8_t *)t, n);
 }
 
 /* Post a closure; on overload the command is refused (never blocks). */
@@ -209,20 +270,55 @@ post_cmd(node *n, sc_client *c, int kind, const char *topic, size_t tlen, const 
     return rc;
 }
 
+/* Refuse a publish. The answer goes through the loop behind the client's
+ * earlier publishes, so that a stream's publish replies come in the order
+ * of its publishes (the proxy pairs them so); only when the loop's queue
+ * is full is it answered at once. */
+static void
+refuse_publish(node *n, sc_client *c, const char *topic, const char *why)
+{
+    if (post_cmd(n, c, 4, topic, strlen(topic), (const uint8_t *)why, strlen(why) + 1) < 0)
+        reply_publish(c->call, topic, NULL, why);
+}
+
+/* Every bad request is counted (count != 0: here), its lines are on a budget. */
+static void
+bad_log(node *n, sc_client *c, const char *what, int count)
+{
+    if (count)
+        weft_metric_inc(n->m.dropped_bad_request);
+    static weft_log_limit lim; /* gRPC's thread */
+    uint64_t sup = 0;
+    if (weft_log_allow(&lim, 20, &sup))
+        weft_log(WEFT_LOG_WARN, "sidecar",
+                 "msg=\"bad request\" client=%llu peer=%s detail=\"%s\" suppressed_before=%llu",
+                 (unsigned long long)c->id, weft_grpc_call_peer(c->call), what,
+                 (unsigned long long)sup);
+}
+
 static void
 bad_request(node *n, sc_client *c, const char *what)
 {
-    weft_metric_inc(n->m.dropped_bad_request);
-    weft_log(WEFT_LOG_WARN, "sidecar", "msg=\"bad request\" client=%llu peer=%s detail=\"%s\"",
-             (unsigned long long)c->id, weft_grpc_call_peer(c->call), what);
+    bad_log(n, c, what, 1);
+}
+
+/* A request refused for what it carries: counted and logged (on a budget)
+ * as bad_request, and answered on the stream as a publish error is
+ * ({"status":"error","topic":"","error":...}) so the client learns why. */
+static void
+refuse(node *n, sc_client *c, const char *what)
+{
+    bad_request(n, c, what);
+    refuse_publish(n, c, "", what);
 }
 
 /* SubscribeToTopics: topics comma-separated in `topic`, or in data as
- * comma-separated text or a JSON array of strings. */
+ * comma-separated text or a JSON array of strings. Bad topics are counted
+ * and refused in one answer for the whole request. */
 static void
 subscribe_many(node *n, sc_client *c, const char *list, size_t len)
 {
-    size_t i = 0;
+    size_t i = 0, idx = 0, bad = 0, first_bad = 0;
     while (i < len) {
         while (i < len && strchr(" \t\r\n[],\"", list[i]))
             i++;
@@ -234,14 +330,24 @@ subscribe_many(node *n, sc_client *c, const char *list, size_t len)
             e--;
         if (e == s)
             continue;
+        idx++;
         if (!topic_ok(list + s, e - s)) {
-            bad_request(n, c,
-                        "SubscribeToTopics: a topic is empty, too long or has control "
-                        "characters");
+            weft_metric_inc(n->m.dropped_bad_request);
+            if (!bad++)
+                first_bad = idx;
             continue;
         }
         if (post_cmd(n, c, 2, list + s, e - s, NULL, 0) < 0)
             weft_metric_inc(n->m.dropped_overload);
+    }
+    if (bad) {
+        char why[224];
+        snprintf(why, sizeof why,
+                 "SubscribeToTopics: %zu of %zu topics refused (first: topic %zu): expected "
+                 "1..255 bytes of UTF-8 without control characters",
+                 bad, idx, first_bad);
+        bad_log(n, c, why, 0); /* each was counted above */
+        refuse_publish(n, c, "", why);
     }
 }
 
@@ -254,21 +360,43 @@ on_listen_message(node *n, sc_client *c, const uint8_t *p, size_t len)
         bad_request(n, c, "undecodable Request");
         return;
     }
+    /* protobuf-c hands strings over as C strings: a NUL inside would cut
+     * the topic short and alias another one. */
+    static const uint32_t strings[] = {3, 4};
+    int nul = weft_pb_find_nul(p, len, strings, 2);
+    if (nul != 0) {
+        if (r->command == 1)
+            weft_metric_inc(n->m.publish_errors);
+        /* < 0: bytes protobuf-c let through that are not protobuf (a
+         * varint past 64 bits, field number 0): not trusted either */
+        refuse(n, c,
+               nul < 0    ? "Request: malformed protobuf (a varint past 64 bits or field 0)"
+               : nul == 4 ? "jwt_token: expected no NUL byte"
+                          : "topic: expected no NUL byte");
+        proto__request__free_unpacked(r, NULL);
+        return;
+    }
     const char *topic = r->topic ? r->topic : "";
     size_t tlen = strlen(topic);
+    if (WEFT_LOG_ENABLED(WEFT_LOG_DEBUG))
+        weft_log(WEFT_LOG_DEBUG, "sidecar",
+                 "msg=\"request\" client=%llu command=%s topic=\"%.*s\" bytes=%zu",
+                 (unsigned long long)c->id,
+                 r->command >= 0 && r->command <= 4 ? command_names[r->command] : "invalid",
+                 (int)(tlen > 255 ? 255 : tlen), topic, r->data.len);
     switch (r->command) {
     case 1: { /* PublishData */
         long long max = node_config_max_msg(&n->cfg);
         if (!topic_ok(topic, tlen)) {
             weft_metric_inc(n->m.publish_errors);
-            reply_publish(c->call, "", NULL,
-                          "topic: expected 1..255 characters without control characters");
+            refuse_publish(n, c, "",
+                           "topic: expected 1..255 bytes of UTF-8 without control characters");
         } else if ((long long)r->data.len > max) {
             weft_metric_inc(n->m.dropped_too_big);
             char why[192];
             snprintf(why, sizeof why, "message of %zu bytes exceeds %s_MAX_MSG_SIZE=%lld",
                      r->data.len, n->cfg.mode == NODE_GOSSIPSUB ? "GOSSIPSUB" : "OPTIMUM", max);
-            reply_publish(c->call, topic, NULL, why);
+            refuse_publish(n, c, topic, why);
         } else if (post_cmd(n, c, 1, topic, tlen, r->data.data, r->data.len) < 0) {
             weft_metric_inc(n->m.dropped_overload);
             reply_publish(c->call, topic, NULL, "node overloaded: publish queue full, retry");
@@ -278,7 +406,7 @@ on_listen_message(node *n, sc_client *c, const uint8_t *p, size_t len)
     case 2: /* SubscribeToTopic */
     case 3: /* UnSubscribeToTopic */
         if (!topic_ok(topic, tlen))
-            bad_request(n, c, "topic: expected 1..255 characters without control characters");
+            refuse(n, c, "topic: expected 1..255 bytes of UTF-8 without control characters");
         else if (post_cmd(n, c, (int)r->command, topic, tlen, NULL, 0) < 0)
             weft_metric_inc(n->m.dropped_overload);
         break;
@@ -387,10 +515,19 @@ static void
 on_open(void *user, weft_grpc_call *call, int method)
 {
     node *n = user;
-    if (method != M_LISTEN)
+    if (method_of(method) != M_LISTEN)
         return;
+    if (atomic_fetch_add(&n->streams, 1) >= NODE_MAX_STREAMS) {
+        atomic_fetch_sub(&n->streams, 1);
+        weft_metric_inc(n->m.dropped_overload);
+        char why[96];
+        snprintf(why, sizeof why, "too many ListenCommands streams (at most %d)", NODE_MAX_STREAMS);
+        weft_grpc_call_finish(call, WEFT_GRPC_RESOURCE_EXHAUSTED, why);
+        return;
+    }
     sc_client *c = calloc(1, sizeof *c);
     if (!c) {
+        atomic_fetch_sub(&n->streams, 1);
         weft_grpc_call_finish(call, WEFT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
@@ -403,6 +540,7 @@ on_open(void *user, weft_grpc_call *call, int method)
         weft_grpc_call_set_user(call, NULL);
         weft_grpc_call_unref(call);
         free(c);
+        atomic_fetch_sub(&n->streams, 1);
         weft_grpc_call_finish(call, WEFT_GRPC_UNAVAILABLE, "node is shutting down or overloaded");
         return;
     }
@@ -414,15 +552,25 @@ static void
 on_message(void *user, weft_grpc_call *call, const uint8_t *p, size_t len)
 {
     node *n = user;
-    switch (weft_grpc_call_method(call)) {
+    switch (method_of(weft_grpc_call_method(call))) {
     case M_LISTEN: {
         sc_client *c = weft_grpc_call_user(call);
         if (c)
             on_listen_message(n, c, p, len);
         break;
     }
-    case M_HEALTH: answer_health(n, call); break;
-    case M_TOPICS: answer_topics(n, call); break;
+    case M_HEALTH:
+    case M_TOPICS: {
+        int64_t t0 = weft_mono_ns();
+        if (method_of(weft_grpc_call_method(call)) == M_HEALTH)
+            answer_health(n, call);
+        else
+            answer_topics(n, call);
+        weft_log(WEFT_LOG_DEBUG, "sidecar", "msg=\"unary\" method=%s peer=%s duration_us=%lld",
+                 methods[weft_grpc_call_method(call)], weft_grpc_call_peer(call),
+                 (long long)((weft_mono_ns() - t0) / 1000));
+        break;
+    }
     default: break;
     }
 }
@@ -573,17 +721,44 @@ node_sidecar_deliver(node *n, const weft_ps_msg *m)
     free(packed);
 }
 
+/* RPC traces come with every frame, so they stream only with WEFT_TRACE_RPC;
+ * without it a client still sees the SEND_RPC (and RECV_RPC) events of the
+ * exchange that follows a new connection or a JOIN, as the guides show:
+ * for RPC_WINDOW_NS after the event, at most RPC_WINDOW_EVENTS of them. */
+#define RPC_WINDOW_NS 1000000000LL
+#define RPC_WINDOW_EVENTS 64
+
+static int
+rpc_trace_wanted(node *n, const weft_ps_trace *ev)
+{
+    if (ev->type == WEFT_TRACE_ADD_PEER || ev->type == WEFT_TRACE_JOIN) {
+        n->rpc_window_until = ev->ts_ns + RPC_WINDOW_NS;
+        n->rpc_window_left = RPC_WINDOW_EVENTS;
+        return 1;
+    }
+    if (ev->type != WEFT_TRACE_RECV_RPC && ev->type != WEFT_TRACE_SEND_RPC &&
+        ev->type != WEFT_TRACE_DROP_RPC)
+        return 1;
+    if (n->cfg.trace_rpc)
+        return 1;
+    if (ev->type == WEFT_TRACE_DROP_RPC || ev->ts_ns > n->rpc_window_until ||
+        n->rpc_window_left <= 0)
+        return 0;
+    n->rpc_window_left--;
+    return 1;
+}
+
 void
 node_sidecar_trace(node *n, const weft_ps_trace *ev)
 {
-    if (!n->clients)
+    if (!rpc_trace_wanted(n, ev) || !n->clients)
         return;
-    if (!n->cfg.trace_rpc && (ev->type == WEFT_TRACE_RECV_RPC || ev->type == WEFT_TRACE_SEND_RPC ||
-                              ev->type == WEFT_TRACE_DROP_RPC))
-        return;
+    /* An event of a topic goes to the clients of that topic, others to
+     * every client with a topic: a thousand streams must not each get the
+     * JOIN of every topic some other stream asked for. */
     int any = 0;
     for (sc_client *c = n->clients; c && !any; c = c->next)
-        any = c->ntopics > 0;
+        any = ev->topic.len ? wants(c, &ev->topic) : c->ntopics > 0;
     if (!any)
         return;
     weft_ps_trace e = *ev;
@@ -604,9 +779,17 @@ node_sidecar_trace(node *n, const weft_ps_trace *ev)
     uint8_t *packed = malloc(plen);
     if (packed) {
         proto__response__pack(&r, packed);
-        for (sc_client *c = n->clients; c; c = c->next)
-            if (c->ntopics)
+        /* Traces are best effort: a client with a backlog gets deliveries,
+         * not more traces (a thousand slow streams would otherwise each hold
+         * up to the per-call cap of them). */
+        for (sc_client *c = n->clients; c; c = c->next) {
+            if (ev->topic.len ? !wants(c, &ev->topic) : !c->ntopics)
+                continue;
+            if (weft_grpc_call_queued(c->call) >= NODE_TRACE_BACKLOG)
+                weft_metric_inc(n->m.dropped_trace);
+            else
                 send_packed(n, c, packed, plen, 1);
+        }
     }
     free(packed);
     weft_buf_free(&tb);

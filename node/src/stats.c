@@ -58,6 +58,9 @@ node_stats_init(node *n)
                                         "Messages published through the sidecar", NULL);
     m->publish_errors = weft_metrics_counter(r, "weft_node_publish_errors_total",
                                              "Publishes refused by the router", NULL);
+    m->subscribe_refused =
+        weft_metrics_counter(r, "weft_node_subscribe_refused_total",
+                             "Sidecar subscriptions refused (limit or error)", NULL);
     m->delivered = weft_metrics_counter(r, "weft_node_messages_delivered_total",
                                         "Messages delivered by the mesh (once per id)", NULL);
     m->delivered_clients = weft_metrics_counter(r, "weft_node_client_deliveries_total",
@@ -71,6 +74,8 @@ node_stats_init(node *n)
         weft_metrics_counter(r, "weft_node_messages_dropped_total", dh, "reason=\"overload\"");
     m->dropped_bad_request =
         weft_metrics_counter(r, "weft_node_messages_dropped_total", dh, "reason=\"bad_request\"");
+    m->dropped_trace = weft_metrics_counter(r, "weft_node_traces_dropped_total",
+                                            "Trace events not sent: the client's backlog", NULL);
     m->clients =
         weft_metrics_gauge(r, "weft_node_sidecar_clients", "ListenCommands streams open", NULL);
     m->sidecar_requests = weft_metrics_counter(r, "weft_node_sidecar_requests_total",
@@ -99,6 +104,9 @@ node_stats_init(node *n)
     for (size_t i = 0; i < sizeof *m / sizeof(weft_metric *); i++)
         if (!all[i])
             return -ENOMEM;
+    int rc = weft_metrics_add_process(r); /* process_*, as the proxy's */
+    if (rc < 0)
+        return rc;
     return weft_metrics_add_collector(r, node_stats_collect, n);
 }
 
@@ -161,6 +169,15 @@ node_stats_peers(node *n, size_t *count)
 {
     *count = n->st->npeers;
     return n->st->peers;
+}
+
+size_t
+node_stats_connected(node *n)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n->st->npeers; i++)
+        c += n->st->peers[i].connected != 0;
+    return c;
 }
 
 void

@@ -20,9 +20,11 @@ const char px_config_help[] =
     "  SUBSCRIBER_THRESHOLD  default delivery threshold, share of connected nodes that must\n"
     "                        have delivered a message, 0.1..1 [0.1]\n"
     "  ENABLE_AUTH           true|false: require RS256 JWTs [false]\n"
-    "  AUTH0_DOMAIN          token issuer https://<domain>/ (checked when set)\n"
+    "  AUTH0_DOMAIN          token issuer https://<domain>/ (checked when set); with auth on,\n"
+    "                        the key set is fetched from https://<domain>/.well-known/jwks.json\n"
     "  AUTH0_AUDIENCE        required audience (checked when set)\n"
-    "  WEFT_JWKS             JWKS file path or http://host:port/path URL (required with auth)\n"
+    "  WEFT_JWKS             key set override: a file path, http:// or https:// URL (auth needs\n"
+    "                        it or AUTH0_DOMAIN)\n"
     "  LOG_LEVEL             debug|info|warn|error [info]\n"
     "weft's own:\n"
     "  WEFT_LISTEN_IP        bind address [0.0.0.0]\n"
@@ -30,7 +32,29 @@ const char px_config_help[] =
     "                        [2000] (counted in message_fallback_deliveries_total)\n"
     "  WEFT_MAX_MESSAGE_SIZE largest publish in bytes, 1..67108864 [1048576]\n"
     "  WEFT_CLIENT_QUEUE_BYTES bytes queued per subscriber stream before it is dropped as a\n"
-    "                        slow consumer, 65536..4294967296 [16777216]\n";
+    "                        slow consumer, 65536..4294967296 [16777216]\n"
+    "  WEFT_GEOIP_DB         MaxMind GeoLite2 database for the country fields, as the node's\n"
+    "                        [none: country unknown, said once in the log]\n"
+    "  WEFT_PUBLIC_IP        address whose country /api/v1/health reports [WEFT_LISTEN_IP]\n"
+    "  WEFT_MAX_CLIENTS      client records held at once (then 429), 16..1048576 [65536]\n"
+    "  WEFT_CLIENT_IDLE_S    a client with no WebSocket/gRPC stream and no request for this\n"
+    "                        long is forgotten with its subscriptions, 1..604800 [600]\n"
+    "  WEFT_METRICS_MAX_SERIES series per client-labelled metric family; the rest is\n"
+    "                        counted under \"other\", 1..100000 [500]\n"
+    "  WEFT_METRICS_SERIES_IDLE_S a series not updated for this long folds into \"other\",\n"
+    "                        1..604800 [900]\n"
+    "  WEFT_SHARE            true|false: share REST/gRPC subscriptions with the other\n"
+    "                        proxies of WEFT_SHARE_GROUP through the nodes [true]\n"
+    "  WEFT_SHARE_GROUP      proxies behind one load balancer, [A-Za-z0-9._-]{1,64} [weft]\n"
+    "  WEFT_SHARE_KEY        secret (16..256 bytes) signing the shared records (HMAC-SHA256);\n"
+    "                        with ENABLE_AUTH sharing is off unless it is set\n"
+    "  WEFT_SHARE_TTL_S      shared records older than this are refused, 5..86400 [600]\n"
+    "  WEFT_TLS_CA_FILE      PEM CA bundle that verifies the https key set server (a private\n"
+    "                        CA, tests) [the system CA store]\n"
+    "  WEFT_JWKS_REFRESH_S   refetch the key set this often, seconds, 1..86400 [600]; a token\n"
+    "                        with an unknown kid also triggers a refetch\n"
+    "  WEFT_JWKS_MIN_INTERVAL_MS  at most one refetch per this many ms, 100..3600000 [10000];\n"
+    "                        a failed refetch keeps the last good key set\n";
 
 static int
 parse_nodes(px_config *c, char err[WEFT_ENV_ERR])
@@ -50,8 +74,9 @@ parse_nodes(px_config *c, char err[WEFT_ENV_ERR])
             const char *colon = memrchr(v, ':', n);
             char *pe = NULL;
             long port = colon ? strtol(colon + 1, &pe, 10) : 0;
-            if (!colon || colon == v || pe != v + n || port < 1 || port > 65535 ||
-                n >= sizeof c->nodes[0]) {
+            /* digits only: strtol would also take " 80" and "+0908" */
+            if (!colon || colon == v || pe != v + n || colon[1] < '0' || colon[1] > '9' ||
+                port < 1 || port > 65535 || n >= sizeof c->nodes[0]) {
                 snprintf(err, WEFT_ENV_ERR, "P2P_NODES entry %zu \"%.*s\": expected host:port", idx,
                          (int)(n > 100 ? 100 : n), v);
                 return WEFT_EINVAL;
@@ -110,10 +135,52 @@ px_config_load(px_config *c, char err[WEFT_ENV_ERR])
     TRY(weft_env_int("WEFT_MAX_MESSAGE_SIZE", 1048576, 1, 64LL << 20, &c->max_message, err));
     TRY(weft_env_int("WEFT_CLIENT_QUEUE_BYTES", 16LL << 20, 65536, 4LL << 30, &c->client_queue,
                      err));
+    TRY(weft_env_str("WEFT_GEOIP_DB", NULL, 4096, &c->geoip_db, err));
+    TRY(weft_env_str("WEFT_PUBLIC_IP", NULL, 64, &c->public_ip, err));
+    TRY(weft_env_int("WEFT_MAX_CLIENTS", 65536, 16, 1048576, &c->max_clients, err));
+    long long secs;
+    TRY(weft_env_int("WEFT_CLIENT_IDLE_S", 600, 1, 604800, &secs, err));
+    c->client_idle_ms = secs * 1000;
+    TRY(weft_env_int("WEFT_METRICS_MAX_SERIES", 500, 1, 100000, &c->metrics_series, err));
+    TRY(weft_env_int("WEFT_METRICS_SERIES_IDLE_S", 900, 1, 604800, &secs, err));
+    c->metrics_idle_ms = secs * 1000;
+    TRY(weft_env_bool("WEFT_SHARE", 1, &c->share, err));
+    TRY(weft_env_str("WEFT_SHARE_GROUP", "weft", 64, &c->share_group, err));
+    TRY(weft_env_str("WEFT_SHARE_KEY", NULL, 256, &c->share_key, err));
+    TRY(weft_env_int("WEFT_SHARE_TTL_S", 600, 5, 86400, &secs, err));
+    c->share_ttl_ms = secs * 1000;
+    TRY(weft_env_str("WEFT_TLS_CA_FILE", NULL, 4096, &c->tls_ca_file, err));
+    TRY(weft_env_int("WEFT_JWKS_REFRESH_S", 600, 1, 86400, &c->jwks_refresh_s, err));
+    TRY(weft_env_int("WEFT_JWKS_MIN_INTERVAL_MS", 10000, 100, 3600000, &c->jwks_retry_ms, err));
 #undef TRY
-    if (c->enable_auth && !c->jwks) {
+    for (const char *g = c->share_group; *g; g++)
+        if (!((*g >= 'a' && *g <= 'z') || (*g >= 'A' && *g <= 'Z') || (*g >= '0' && *g <= '9') ||
+              *g == '.' || *g == '_' || *g == '-')) {
+            snprintf(err, WEFT_ENV_ERR,
+                     "WEFT_SHARE_GROUP=\"%s\": expected 1..64 of A-Z a-z 0-9 . _ -",
+                     c->share_group);
+            return WEFT_EINVAL;
+        }
+    if (!*c->share_group) {
         snprintf(err, WEFT_ENV_ERR,
-                 "ENABLE_AUTH=true: WEFT_JWKS is not set: expected a JWKS file or http:// URL");
+                 "WEFT_SHARE_GROUP is empty: expected 1..64 of A-Z a-z 0-9 . _ -");
+        return WEFT_EINVAL;
+    }
+    if (c->share_key && strlen(c->share_key) < 16) {
+        snprintf(err, WEFT_ENV_ERR, "WEFT_SHARE_KEY: %zu bytes, expected 16..256 (a shared secret)",
+                 strlen(c->share_key));
+        return WEFT_EINVAL;
+    }
+    if (c->http_port == c->grpc_port) {
+        snprintf(err, WEFT_ENV_ERR,
+                 "PROXY_PORT=%d and PROXY_GRPC_PORT=%d: expected a different port for each",
+                 c->http_port, c->grpc_port);
+        return WEFT_EINVAL;
+    }
+    if (c->enable_auth && !c->jwks && !c->auth0_domain) {
+        snprintf(err, WEFT_ENV_ERR,
+                 "ENABLE_AUTH=true: neither AUTH0_DOMAIN nor WEFT_JWKS is set: expected the "
+                 "Auth0 domain (its key set is fetched over https) or a JWKS file or URL");
         return WEFT_EINVAL;
     }
     return parse_nodes(c, err);

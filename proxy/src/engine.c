@@ -11,6 +11,13 @@
  * counted (message_fallback_deliveries_total). Entries outlive the
  * fallback by a minute so that late copies from slow nodes are recognised
  * and dropped.
+ *
+ * Clients: found through a hash table (SipHash, random key: ids are the
+ * client's choice). A client with no WebSocket or gRPC stream attached and
+ * no subscribe, attach or topics request for WEFT_CLIENT_IDLE_S is
+ * forgotten with its subscriptions (swept once a second), so client state
+ * is bounded by WEFT_MAX_CLIENTS and by time, never by what was ever seen.
+ * A client record is ~0.4 KB plus ~0.3 KB per topic.
  */
 #include <errno.h>
 #include <math.h>
@@ -23,9 +30,12 @@
 #include "proxy.h"
 #include "weft/encoding.h"
 #include "weft/log.h"
+#include "weft/rng.h"
+#include "weft/siphash.h"
 #include "weft/svc_ws.h"
 
-#define MAX_CLIENTS 65536
+#define CLIENT_SLOTS 65536 /* power of two */
+#define CLIENT_SWEEP_MS 1000
 #define MAX_CLIENT_TOPICS 64
 #define MAX_SINKS 8
 #define ENTRY_SLOTS 65536 /* power of two */
@@ -44,11 +54,14 @@ struct sink {
 
 typedef struct px_client {
     char id[PX_ID_MAX + 1];
-    struct sub subs[MAX_CLIENT_TOPICS];
-    size_t nsubs;
+    struct sub *subs; /* grows to MAX_CLIENT_TOPICS */
+    size_t nsubs, csubs;
     struct sink sinks[MAX_SINKS];
     size_t nsinks;
-    struct px_client *next;
+    int64_t last_ms; /* last subscribe, attach, detach or topics request */
+    uint64_t hash;
+    struct px_client *next;  /* every client */
+    struct px_client *hnext; /* hash chain */
 } px_client;
 
 struct entry {
@@ -72,6 +85,9 @@ struct px_engine {
     pthread_mutex_t mu;
     px_client *clients;
     size_t nclients;
+    px_client *cslots[CLIENT_SLOTS];
+    uint8_t ckey[WEFT_SIPHASH_KEYBYTES];
+    int64_t swept_ms;
     struct entry *slots[ENTRY_SLOTS];
     struct entry *oldest, *newest;
     size_t nentries;
@@ -95,6 +111,10 @@ px_engine_new(proxy *p)
     if (!e)
         return NULL;
     e->p = p;
+    if (weft_random_bytes(e->ckey, sizeof e->ckey) < 0) {
+        free(e);
+        return NULL;
+    }
     pthread_mutex_init(&e->mu, NULL);
     return e;
 }
@@ -148,6 +168,7 @@ px_engine_free(px_engine *e)
     while (e->clients) {
         px_client *c = e->clients;
         e->clients = c->next;
+        free(c->subs);
         free(c);
     }
     while (e->oldest) {
@@ -160,34 +181,109 @@ px_engine_free(px_engine *e)
     free(e);
 }
 
+static void sweep_clients(px_engine *e, int64_t now);
+
+static uint64_t
+client_hash(const px_engine *e, const char *id)
+{
+    return weft_siphash24(e->ckey, id, strlen(id));
+}
+
 static px_client *
 client_find(px_engine *e, const char *id)
 {
-    for (px_client *c = e->clients; c; c = c->next)
-        if (!strcmp(c->id, id))
+    uint64_t h = client_hash(e, id);
+    for (px_client *c = e->cslots[h & (CLIENT_SLOTS - 1)]; c; c = c->hnext)
+        if (c->hash == h && !strcmp(c->id, id))
             return c;
     return NULL;
 }
 
+static size_t
+max_clients(const px_engine *e)
+{
+    return e->p->cfg.max_clients > 0 ? (size_t)e->p->cfg.max_clients : 65536;
+}
+
+/* Found or created; NULL when the table is full (idle clients are swept
+ * first) or out of memory. Holds e->mu. */
 static px_client *
 client_get(px_engine *e, const char *id)
 {
     px_client *c = client_find(e, id);
-    if (c || e->nclients >= MAX_CLIENTS || strlen(id) > PX_ID_MAX)
+    if (c || strlen(id) > PX_ID_MAX)
         return c;
+    if (e->nclients >= max_clients(e)) {
+        e->swept_ms = 0; /* full: sweep now, not on the next tick */
+        sweep_clients(e, weft_mono_ms());
+        if (e->nclients >= max_clients(e))
+            return NULL;
+    }
     c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
     snprintf(c->id, sizeof c->id, "%s", id);
+    c->hash = client_hash(e, id);
+    c->last_ms = weft_mono_ms();
     c->next = e->clients;
     e->clients = c;
+    px_client **slot = &e->cslots[c->hash & (CLIENT_SLOTS - 1)];
+    c->hnext = *slot;
+    *slot = c;
     e->nclients++;
+    weft_metric_set(e->p->m.clients, (double)e->nclients);
     return c;
 }
 
-int
-px_engine_subscribe(px_engine *e, const char *client, const char *topic, double threshold, int keep)
+/* Forget the clients idle at now: no sink, no activity for
+ * WEFT_CLIENT_IDLE_S. At most once per CLIENT_SWEEP_MS. Holds e->mu. */
+static void
+sweep_clients(px_engine *e, int64_t now)
 {
+    int64_t idle = e->p->cfg.client_idle_ms > 0 ? e->p->cfg.client_idle_ms : 600000;
+    if (e->swept_ms && now - e->swept_ms < CLIENT_SWEEP_MS)
+        return;
+    e->swept_ms = now ? now : 1;
+    size_t gone = 0;
+    for (px_client **pp = &e->clients; *pp;) {
+        px_client *c = *pp;
+        if (c->nsinks || now - c->last_ms < idle) {
+            pp = &c->next;
+            continue;
+        }
+        *pp = c->next;
+        px_client **hp = &e->cslots[c->hash & (CLIENT_SLOTS - 1)];
+        while (*hp && *hp != c)
+            hp = &(*hp)->hnext;
+        if (*hp)
+            *hp = c->hnext;
+        free(c->subs);
+        free(c);
+        e->nclients--;
+        gone++;
+    }
+    if (gone) {
+        weft_metric_add(e->p->m.clients_expired, gone);
+        weft_metric_set(e->p->m.clients, (double)e->nclients);
+        weft_log(WEFT_LOG_DEBUG, "proxy", "msg=\"idle clients forgotten\" count=%zu held=%zu", gone,
+                 e->nclients);
+    }
+}
+
+size_t
+px_engine_clients(px_engine *e)
+{
+    pthread_mutex_lock(&e->mu);
+    size_t n = e->nclients;
+    pthread_mutex_unlock(&e->mu);
+    return n;
+}
+
+static int
+subscribe(px_engine *e, const char *client, const char *topic, double threshold, int keep)
+{
+    if (px_topic_reserved(topic))
+        return WEFT_EINVAL;
     pthread_mutex_lock(&e->mu);
     px_client *c = client_get(e, client);
     int rc = 0;
@@ -195,6 +291,7 @@ px_engine_subscribe(px_engine *e, const char *client, const char *topic, double 
         rc = WEFT_ELIMIT;
         goto out;
     }
+    c->last_ms = weft_mono_ms();
     for (size_t i = 0; i < c->nsubs; i++)
         if (!strcmp(c->subs[i].topic, topic)) {
             if (!keep)
@@ -205,13 +302,61 @@ px_engine_subscribe(px_engine *e, const char *client, const char *topic, double 
         rc = WEFT_ELIMIT;
         goto out;
     }
+    if (c->nsubs == c->csubs) {
+        size_t nc = c->csubs ? c->csubs * 2 : 2;
+        struct sub *ns = realloc(c->subs, nc * sizeof *ns);
+        if (!ns) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        c->subs = ns;
+        c->csubs = nc;
+    }
+    /* The pool first: a topic the nodes will not carry is refused to the
+     * client rather than answered "subscribed" and never delivered. */
+    rc = px_pool_subscribe(e->p->pool, topic);
+    if (rc < 0) {
+        weft_metric_inc(e->p->m.subscribe_refused);
+        goto out;
+    }
     snprintf(c->subs[c->nsubs].topic, sizeof c->subs[0].topic, "%s", topic);
     c->subs[c->nsubs].threshold = threshold;
     c->nsubs++;
 out:
     pthread_mutex_unlock(&e->mu);
-    if (!rc)
-        px_pool_subscribe(e->p->pool, topic);
+    return rc;
+}
+
+int
+px_engine_subscribe(px_engine *e, const char *client, const char *topic, double threshold, int keep)
+{
+    int rc = subscribe(e, client, topic, threshold, keep);
+    /* A subscription made here (not one a stream names) is the client's
+     * wherever it connects: tell the other proxies. */
+    if (!rc && !keep && e->p->on_subscribed)
+        e->p->on_subscribed(e->p, client, topic, threshold);
+    return rc;
+}
+
+int
+px_engine_subscribe_shared(px_engine *e, const char *client, const char *topic, double threshold)
+{
+    return subscribe(e, client, topic, threshold, 0);
+}
+
+int
+px_engine_unsubscribe(px_engine *e, const char *client, const char *topic)
+{
+    pthread_mutex_lock(&e->mu);
+    px_client *c = client_find(e, client);
+    int rc = 1;
+    for (size_t i = 0; c && i < c->nsubs; i++)
+        if (!strcmp(c->subs[i].topic, topic)) {
+            c->subs[i] = c->subs[--c->nsubs];
+            rc = 0;
+            break;
+        }
+    pthread_mutex_unlock(&e->mu);
     return rc;
 }
 
@@ -221,8 +366,25 @@ px_engine_topics(px_engine *e, const char *client, char (*out)[PX_TOPIC_MAX + 1]
     pthread_mutex_lock(&e->mu);
     px_client *c = client_find(e, client);
     size_t k = 0;
+    if (c)
+        c->last_ms = weft_mono_ms();
     for (size_t i = 0; c && i < c->nsubs && k < max; i++)
         snprintf(out[k++], PX_TOPIC_MAX + 1, "%s", c->subs[i].topic);
+    pthread_mutex_unlock(&e->mu);
+    return k;
+}
+
+size_t
+px_engine_subs(px_engine *e, const char *client, char (*topics)[PX_TOPIC_MAX + 1], double *th,
+               size_t max)
+{
+    pthread_mutex_lock(&e->mu);
+    px_client *c = client_find(e, client);
+    size_t k = 0;
+    for (size_t i = 0; c && i < c->nsubs && k < max; i++, k++) {
+        snprintf(topics[k], PX_TOPIC_MAX + 1, "%s", c->subs[i].topic);
+        th[k] = c->subs[i].threshold;
+    }
     pthread_mutex_unlock(&e->mu);
     return k;
 }
@@ -233,11 +395,17 @@ px_engine_attach(px_engine *e, const char *client, int kind, void *handle)
     pthread_mutex_lock(&e->mu);
     px_client *c = client_get(e, client);
     int rc = 0;
-    if (!c || c->nsinks == MAX_SINKS)
+    if (!c || c->nsinks == MAX_SINKS) {
         rc = WEFT_ELIMIT;
-    else
+    } else {
         c->sinks[c->nsinks++] = (struct sink){kind, handle};
+        c->last_ms = weft_mono_ms();
+    }
     pthread_mutex_unlock(&e->mu);
+    /* the other proxies may hold subscriptions of this client that we never
+     * heard of (we started later): ask */
+    if (!rc && e->p->on_attached)
+        e->p->on_attached(e->p, client);
     return rc;
 }
 
@@ -249,6 +417,7 @@ px_engine_detach(px_engine *e, const char *client, int kind, void *handle)
     for (size_t i = 0; c && i < c->nsinks; i++)
         if (c->sinks[i].kind == kind && c->sinks[i].handle == handle) {
             c->sinks[i] = c->sinks[--c->nsinks];
+            c->last_ms = weft_mono_ms(); /* idle from now on */
             break;
         }
     pthread_mutex_unlock(&e->mu);
@@ -278,6 +447,8 @@ deliver_range(px_engine *e, struct entry *x, unsigned from, unsigned to)
 {
     size_t n = 0;
     for (px_client *c = e->clients; c; c = c->next) {
+        if (!c->nsinks) /* nobody to deliver to (a REST-only subscription) */
+            continue;
         double t = client_threshold(c, x->topic);
         if (t < 0)
             continue;
@@ -367,6 +538,12 @@ px_engine_on_delivery(px_engine *e, int node, const char *json, size_t len)
         cJSON_Delete(o);
         return;
     }
+    if (px_topic_reserved(jt->valuestring)) { /* the proxies' own records (share.c) */
+        if (e->p->on_control)
+            e->p->on_control(e->p, node, json, len);
+        cJSON_Delete(o);
+        return;
+    }
     pthread_mutex_lock(&e->mu);
     struct entry *x;
     struct entry **slot = entry_slot(e, jid->valuestring, &x);
@@ -437,5 +614,6 @@ px_engine_tick(px_engine *e, int64_t now_ms)
     }
     while (e->oldest && now_ms - e->oldest->first_ms >= ENTRY_TTL_MS)
         retire_oldest(e);
+    sweep_clients(e, now_ms);
     pthread_mutex_unlock(&e->mu);
 }

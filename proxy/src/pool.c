@@ -11,6 +11,11 @@
  * publishes. A publish that was sent but not acknowledged when the stream
  * broke moves to another node (up to 3 tries): at-least-once towards the
  * mesh, which de-duplicates nothing for us, so the count is kept small.
+ * Each publish may carry a completion: it runs exactly once, with the
+ * message id from the node's reply (the mesh id subscribers get), or with
+ * the reason it failed (refused, lost after its tries, pool stopped).
+ * Replies retire publishes in order: the sidecar answers a stream's
+ * publishes in the order they came.
  *
  * Health: every 5 s a Health call per connected node; 3 failures in a row
  * (or a broken stream) open the node's breaker for 10 s, during which it
@@ -22,6 +27,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <cjson/cJSON.h>
 
 #include "p2p_stream.pb-c.h"
 #include "proxy.h"
@@ -37,6 +44,9 @@ struct pub {
     uint8_t *data;
     size_t len;
     int tries;
+    px_pub_done done; /* may be NULL */
+    void *user;
+    int64_t deadline; /* monotonic ms: done runs with -ETIMEDOUT past it */
 };
 
 struct px_node {
@@ -67,6 +77,11 @@ struct px_pool {
     char **topics;
     size_t ntopics, ctopics;
     uint64_t topics_version;
+    struct {
+        char topic[PX_TOPIC_MAX + 1];
+        int64_t until; /* monotonic ms */
+    } remote[64];      /* topics nodes listed lately (tmu) */
+    size_t remote_next;
     atomic_uint rr;
     atomic_int stopping;
     pthread_t ticker;
@@ -77,6 +92,36 @@ pub_free(struct pub *b)
 {
     free(b->topic);
     free(b->data);
+}
+
+/* The end of a publish: its completion runs (once), then it is freed. */
+static void
+pub_finish(struct pub *b, int rc, const char *text)
+{
+    if (b->done)
+        b->done(b->user, rc, text);
+    b->done = NULL;
+    pub_free(b);
+}
+
+/* The message id of a node's publish reply {"status":"published",...,
+ * "message_id":hex} into id (PX_MSGID_MAX); 0, or -1 when the reply is not
+ * a success or has no well-formed id (1..128 hex digits). */
+static int
+reply_id(const uint8_t *p, size_t n, char id[PX_MSGID_MAX])
+{
+    cJSON *o = cJSON_ParseWithLength((const char *)p, n);
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "status");
+    const cJSON *mid = cJSON_GetObjectItemCaseSensitive(o, "message_id");
+    int ok = cJSON_IsString(st) && !strcmp(st->valuestring, "published") && cJSON_IsString(mid);
+    size_t len = ok ? strlen(mid->valuestring) : 0;
+    ok = ok && len >= 1 && len < PX_MSGID_MAX;
+    for (size_t i = 0; ok && i < len; i++)
+        ok = strchr("0123456789abcdef", mid->valuestring[i]) != NULL;
+    if (ok)
+        memcpy(id, mid->valuestring, len + 1);
+    cJSON_Delete(o);
+    return ok ? 0 : -1;
 }
 
 /* ---- encoding ------------------------------------------------------------------ */
@@ -140,9 +185,13 @@ tx_main(void *arg)
             nd->writing = 1;
             pthread_mutex_unlock(&nd->mu);
             for (size_t i = 0; i < k; i++) {
-                if (todo[i] && send_request(st, 2, todo[i], NULL, 0) < 0)
+                static _Thread_local weft_log_limit lim; /* one line per topic: a budget */
+                uint64_t sup = 0;
+                if (todo[i] && send_request(st, 2, todo[i], NULL, 0) < 0 &&
+                    weft_log_allow(&lim, 20, &sup))
                     weft_log(WEFT_LOG_WARN, "proxy",
-                             "msg=\"subscribe failed\" node=%s topic=\"%s\"", nd->addr, todo[i]);
+                             "msg=\"subscribe failed\" node=%s topic=\"%s\" suppressed_before=%llu",
+                             nd->addr, todo[i], (unsigned long long)sup);
                 free(todo[i]);
             }
             pthread_mutex_lock(&nd->mu);
@@ -236,12 +285,15 @@ fail_over(px_node *nd)
             return;
         for (size_t i = 0; i < k; i++) {
             if (++moved[i].tries > MAX_TRIES || enqueue(pl, &moved[i], nd->idx) < 0) {
-                weft_metric_inc(pl->p->m.publish_errors);
-                weft_log(WEFT_LOG_WARN, "proxy",
-                         "msg=\"publish lost: no node took it\" "
-                         "topic=\"%s\" tries=%d",
-                         moved[i].topic, moved[i].tries);
-                pub_free(&moved[i]);
+                px_stats_publish_error(pl->p, PX_PERR_LOST);
+                static _Thread_local weft_log_limit lim;
+                uint64_t sup = 0;
+                if (weft_log_allow(&lim, 20, &sup))
+                    weft_log(WEFT_LOG_WARN, "proxy",
+                             "msg=\"publish lost: no node took it\" "
+                             "topic=\"%s\" tries=%d suppressed_before=%llu",
+                             moved[i].topic, moved[i].tries, (unsigned long long)sup);
+                pub_finish(&moved[i], WEFT_ECLOSED, "no node acknowledged the publish");
             }
         }
     }
@@ -257,11 +309,20 @@ on_response(px_node *nd, const uint8_t *p, size_t n)
     if (!r)
         return;
     if (r->command == PROTO__RESPONSE_TYPE__Message) {
-        weft_metric_inc(pl->p->m.node_received);
+        px_stats_node_received(pl->p, nd->idx);
         px_engine_on_delivery(pl->p->engine, nd->idx, (const char *)r->data.data, r->data.len);
+    } else if (r->command == PROTO__RESPONSE_TYPE__Unknown && r->data.len &&
+               memmem(r->data.data, r->data.len, "\"command\":\"subscribe\"", 22) != NULL) {
+        /* A subscription the node refused (px_pool_subscribe keeps within its
+         * limit, so this is the node's own trouble): say so, count it. */
+        weft_metric_inc(pl->p->m.subscribe_refused);
+        weft_log(WEFT_LOG_WARN, "proxy", "msg=\"node refused a subscription\" node=%s reply=%.*s",
+                 nd->addr, (int)(r->data.len > 300 ? 300 : r->data.len),
+                 (const char *)r->data.data);
     } else if (r->command == PROTO__RESPONSE_TYPE__Unknown) {
         /* A publish reply: retire the oldest sent publish. */
-        int ok = r->data.len && memmem(r->data.data, r->data.len, "\"published\"", 11) != NULL;
+        char id[PX_MSGID_MAX];
+        int ok = reply_id(r->data.data, r->data.len, id) == 0;
         pthread_mutex_lock(&nd->mu);
         if (nd->slen) {
             struct pub b = nd->sent[nd->shead];
@@ -274,14 +335,16 @@ on_response(px_node *nd, const uint8_t *p, size_t n)
                 return;
             }
             if (!ok) {
-                weft_metric_inc(pl->p->m.publish_errors);
+                px_stats_publish_error(pl->p, PX_PERR_NODE_REFUSED);
                 weft_log(WEFT_LOG_WARN, "proxy",
                          "msg=\"node refused a publish\" node=%s "
                          "reply=%.*s",
                          nd->addr, (int)(r->data.len > 200 ? 200 : r->data.len),
                          (const char *)r->data.data);
+                pub_finish(&b, WEFT_EPROTO, "the node refused the publish");
+            } else {
+                pub_finish(&b, 0, id);
             }
-            pub_free(&b);
         } else {
             pthread_mutex_unlock(&nd->mu);
         }
@@ -419,6 +482,41 @@ check_health(px_node *nd)
         proto__health_response__free_unpacked(h, NULL);
 }
 
+/* Completions past their deadline run now with -ETIMEDOUT; the publish
+ * itself stays where it is (queued, or sent and paired with its reply). */
+static void
+expire_completions(px_pool *pl, int64_t now)
+{
+    for (size_t i = 0; i < pl->n; i++) {
+        px_node *nd = &pl->nodes[i];
+        struct {
+            px_pub_done done;
+            void *user;
+        } late[64];
+        size_t k = 0;
+        pthread_mutex_lock(&nd->mu);
+        for (int which = 0; which < 2; which++) {
+            struct pub *ring = which ? nd->sent : nd->q;
+            size_t head = which ? nd->shead : nd->qhead, len = which ? nd->slen : nd->qlen;
+            for (size_t j = 0; j < len && k < 64; j++) {
+                struct pub *b = &ring[(head + j) % Q_CAP];
+                if (b->done && now >= b->deadline) {
+                    late[k].done = b->done;
+                    late[k++].user = b->user;
+                    b->done = NULL;
+                }
+            }
+        }
+        pthread_mutex_unlock(&nd->mu);
+        char why[128];
+        snprintf(why, sizeof why,
+                 "no node acknowledged the publish within %d ms; it may still be delivered",
+                 PX_PUBLISH_WAIT_MS);
+        for (size_t j = 0; j < k; j++)
+            late[j].done(late[j].user, -ETIMEDOUT, why);
+    }
+}
+
 static void *
 ticker_main(void *arg)
 {
@@ -427,6 +525,7 @@ ticker_main(void *arg)
     while (!atomic_load(&pl->stopping)) {
         int64_t now = weft_mono_ms();
         px_engine_tick(pl->p->engine, now);
+        expire_completions(pl, now);
         size_t up = 0;
         for (size_t i = 0; i < pl->n; i++)
             up += pl->nodes[i].connected != 0;
@@ -506,9 +605,9 @@ px_pool_stop(px_pool *pl)
         pthread_mutex_unlock(&nd->mu);
         pthread_join(nd->tx, NULL);
         for (size_t k = 0; k < nd->qlen; k++)
-            pub_free(&nd->q[(nd->qhead + k) % Q_CAP]);
+            pub_finish(&nd->q[(nd->qhead + k) % Q_CAP], WEFT_ECLOSED, "the proxy is stopping");
         for (size_t k = 0; k < nd->slen; k++)
-            pub_free(&nd->sent[(nd->shead + k) % Q_CAP]);
+            pub_finish(&nd->sent[(nd->shead + k) % Q_CAP], WEFT_ECLOSED, "the proxy is stopping");
         free(nd->q);
         free(nd->sent);
         if (nd->ch)
@@ -523,42 +622,73 @@ px_pool_stop(px_pool *pl)
     free(pl);
 }
 
-void
+int
 px_pool_subscribe(px_pool *pl, const char *topic)
 {
     pthread_mutex_lock(&pl->tmu);
     for (size_t i = 0; i < pl->ntopics; i++)
         if (!strcmp(pl->topics[i], topic)) {
             pthread_mutex_unlock(&pl->tmu);
-            return;
+            return 0;
         }
+    if (pl->ntopics == PX_MAX_TOPICS) {
+        pthread_mutex_unlock(&pl->tmu);
+        return WEFT_ELIMIT;
+    }
     if (pl->ntopics == pl->ctopics) {
         size_t nc = pl->ctopics ? pl->ctopics * 2 : 16;
         char **nt = realloc(pl->topics, nc * sizeof *nt);
         if (!nt) {
             pthread_mutex_unlock(&pl->tmu);
-            return;
+            return -ENOMEM;
         }
         pl->topics = nt;
         pl->ctopics = nc;
     }
     char *d = strdup(topic);
-    if (d) {
-        pl->topics[pl->ntopics++] = d;
-        pl->topics_version++;
+    if (!d) {
+        pthread_mutex_unlock(&pl->tmu);
+        return -ENOMEM;
     }
+    pl->topics[pl->ntopics++] = d;
+    pl->topics_version++;
     pthread_mutex_unlock(&pl->tmu);
     for (size_t i = 0; i < pl->n; i++) {
         pthread_mutex_lock(&pl->nodes[i].mu);
         pthread_cond_broadcast(&pl->nodes[i].cv);
         pthread_mutex_unlock(&pl->nodes[i].mu);
     }
+    return 0;
+}
+
+static int publish(px_pool *pl, const char *topic, const uint8_t *data, size_t len,
+                   px_pub_done done, void *user);
+
+int
+px_pool_publish(px_pool *pl, const char *topic, const uint8_t *data, size_t len, px_pub_done done,
+                void *user)
+{
+    if (px_topic_reserved(topic))
+        return WEFT_EINVAL;
+    return publish(pl, topic, data, len, done, user);
 }
 
 int
-px_pool_publish(px_pool *pl, const char *topic, const uint8_t *data, size_t len)
+px_pool_publish_control(px_pool *pl, const char *topic, const uint8_t *data, size_t len)
 {
-    struct pub b = {.topic = strdup(topic), .data = malloc(len ? len : 1), .len = len};
+    return publish(pl, topic, data, len, NULL, NULL);
+}
+
+static int
+publish(px_pool *pl, const char *topic, const uint8_t *data, size_t len, px_pub_done done,
+        void *user)
+{
+    struct pub b = {.topic = strdup(topic),
+                    .data = malloc(len ? len : 1),
+                    .len = len,
+                    .done = done,
+                    .user = user,
+                    .deadline = weft_mono_ms() + PX_PUBLISH_WAIT_MS};
     if (!b.topic || !b.data) {
         pub_free(&b);
         return -ENOMEM;
@@ -597,4 +727,61 @@ px_pool_info(px_pool *pl, px_node_info *out, size_t max)
         pthread_mutex_unlock(&nd->mu);
     }
     return k;
+}
+
+/* ---- topic assignment ---------------------------------------------------------------------- */
+
+#define REMOTE_TTL_MS 10000
+
+/* 1 when the node's ListTopics names topic, 0 when not, -1 on failure. */
+static int
+node_lists(px_node *nd, const char *topic)
+{
+    uint8_t req[1] = {0};
+    uint8_t *resp = NULL;
+    size_t rlen = 0;
+    weft_grpc_status gs;
+    int rc = weft_grpc_unary(nd->ch, "/proto.CommandStream/ListTopics", NULL, 0, req, 0, 500, &resp,
+                             &rlen, &gs);
+    Proto__TopicList *tl = rc == 0 ? proto__topic_list__unpack(NULL, rlen, resp) : NULL;
+    free(resp);
+    if (!tl)
+        return -1;
+    int found = 0;
+    for (size_t i = 0; i < tl->n_topics && !found; i++)
+        found = !strcmp(tl->topics[i], topic);
+    proto__topic_list__free_unpacked(tl, NULL);
+    return found;
+}
+
+int
+px_pool_topic_assigned(px_pool *pl, const char *topic)
+{
+    int64_t now = weft_mono_ms();
+    pthread_mutex_lock(&pl->tmu);
+    int known = 0;
+    for (size_t i = 0; i < pl->ntopics && !known; i++)
+        known = !strcmp(pl->topics[i], topic);
+    for (size_t i = 0; i < sizeof pl->remote / sizeof pl->remote[0] && !known; i++)
+        known = pl->remote[i].until > now && !strcmp(pl->remote[i].topic, topic);
+    pthread_mutex_unlock(&pl->tmu);
+    if (known)
+        return 1;
+    int asked = 0, found = 0;
+    for (size_t i = 0; i < pl->n && asked < 3 && !found; i++) {
+        px_node *nd = &pl->nodes[i];
+        if (!nd->connected || !nd->ch)
+            continue;
+        int rc = node_lists(nd, topic);
+        asked += rc >= 0;
+        found = rc == 1;
+    }
+    if (!found)
+        return asked ? 0 : -1;
+    pthread_mutex_lock(&pl->tmu);
+    size_t k = pl->remote_next++ % (sizeof pl->remote / sizeof pl->remote[0]);
+    snprintf(pl->remote[k].topic, sizeof pl->remote[k].topic, "%s", topic);
+    pl->remote[k].until = now + REMOTE_TTL_MS;
+    pthread_mutex_unlock(&pl->tmu);
+    return 1;
 }

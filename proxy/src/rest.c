@@ -3,8 +3,10 @@
  * The proxy's REST API on PROXY_PORT (spec/optimum-compat.md, "Proxy:
  * REST"): subscribe, publish, topics, session, health, version,
  * node-countries, metrics. Error bodies carry the strings the public test
- * suite looks for ("invalid JSON", "missing client ID", "missing topic",
- * "either message or message_length must be provided").
+ * suite looks for, in both its older and its newer wording ("invalid JSON",
+ * "missing client ID" / "client_id is missing", "missing topic" / "topic is
+ * missing", "message is missing", "either message or message_length must be
+ * provided").
  */
 #include <errno.h>
 #include <math.h>
@@ -17,20 +19,29 @@
 
 #include "auth.h"
 #include "proxy.h"
+#include "weft/commit.h"
+#include "weft/json.h"
 #include "weft/encoding.h"
 #include "weft/log.h"
 #include "weft/rng.h"
 #include "weft/svc_sysinfo.h"
 #include "weft/svc_ws.h"
 
-#ifndef WEFT_COMMIT
-#define WEFT_COMMIT "unknown"
-#endif
-
 /* Parse the body as a JSON object; NULL after answering 400. */
 static cJSON *
 body_json(const weft_http_req *r, weft_http_resp *resp)
 {
+    /* cJSON keeps strings as C strings: "\u0000" (or a raw NUL byte, which
+     * it accepts) would cut a topic or an id short (aliasing another one)
+     * or empty a message. Refuse it, naming the member. */
+    char key[64];
+    if (r->body_len && weft_json_find_nul((const char *)r->body, r->body_len, key, sizeof key)) {
+        char why[160];
+        snprintf(why, sizeof why, "%s: expected no NUL byte (\\u0000) in a JSON string",
+                 key[0] ? key : "body");
+        weft_http_reply_error(resp, 400, why);
+        return NULL;
+    }
     cJSON *o = r->body_len ? cJSON_ParseWithLength((const char *)r->body, r->body_len) : NULL;
     if (!cJSON_IsObject(o)) {
         cJSON_Delete(o);
@@ -59,12 +70,13 @@ client_of(proxy *p, const weft_http_req *r, cJSON *o, char *sub, size_t cap, wef
         return sub;
     }
     if (!id || !*id) {
-        weft_http_reply_error(resp, 400, "missing client ID");
+        weft_http_reply_error(
+            resp, 400, "missing client ID: client_id is missing (expected a non-empty string)");
         return NULL;
     }
     if (!weft_text_ok(id, PX_ID_MAX)) {
         weft_http_reply_error(resp, 400,
-                              "client_id: expected 1..128 characters without control "
+                              "client_id: expected 1..128 bytes of UTF-8 without control "
                               "characters");
         return NULL;
     }
@@ -76,13 +88,20 @@ topic_of(cJSON *o, weft_http_resp *resp)
 {
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "topic");
     if (!cJSON_IsString(t) || !t->valuestring[0]) {
-        weft_http_reply_error(resp, 400, "missing topic");
+        weft_http_reply_error(resp, 400,
+                              "missing topic: topic is missing (expected a non-empty string)");
         return NULL;
     }
     if (!weft_text_ok(t->valuestring, PX_TOPIC_MAX)) {
         weft_http_reply_error(resp, 400,
-                              "topic: expected 1..256 characters without control "
+                              "topic: expected 1..255 bytes of UTF-8 without control "
                               "characters");
+        return NULL;
+    }
+    if (px_topic_reserved(t->valuestring)) {
+        weft_http_reply_error(resp, 400,
+                              "topic: names starting with \"" PX_RESERVED_PREFIX
+                              "\" are reserved for the proxies");
         return NULL;
     }
     return t->valuestring;
@@ -113,7 +132,9 @@ do_subscribe(proxy *p, const weft_http_req *r, weft_http_resp *resp)
     }
     int rc = px_engine_subscribe(p->engine, client, topic, t, 0);
     if (rc < 0) {
-        weft_http_reply_error(resp, 429, "too many subscriptions for this client or proxy");
+        weft_http_reply_error(resp, 429,
+                              "too many subscriptions: a client holds at most 64 topics and "
+                              "the proxy carries at most 1024 topics");
         cJSON_Delete(o);
         return;
     }
@@ -126,42 +147,68 @@ do_subscribe(proxy *p, const weft_http_req *r, weft_http_resp *resp)
     weft_http_reply_json(resp, 200, out);
 }
 
-/* A client re-sending the same timestamped message gets the same id, and
- * REST answers it "deduplicated". */
-void
-px_message_id(const char *client, const char *topic, const char *ts, const uint8_t *m, size_t n,
-              char out[65])
+/* A REST publish waiting for its node's reply (publish.c). */
+struct pub_answer {
+    proxy *p;
+    weft_http_ticket *ticket;
+    size_t size, req_bytes;
+    int64_t t0ns; /* for the debug line, written when answered */
+    char path[32], remote[64];
+    char *topic, *client; /* stored after the struct */
+};
+
+/* The debug line of a deferred publish, with the answer's status. */
+static void
+log_answer(const struct pub_answer *pa, const weft_http_resp *resp)
 {
-    uint8_t d[32] = {0};
-    EVP_MD_CTX *st = EVP_MD_CTX_new();
-    if (st == NULL || EVP_DigestInit_ex(st, EVP_sha256(), NULL) != 1 ||
-        EVP_DigestUpdate(st, client, strlen(client) + 1) != 1 ||
-        EVP_DigestUpdate(st, topic, strlen(topic) + 1) != 1 ||
-        EVP_DigestUpdate(st, ts, strlen(ts) + 1) != 1 || EVP_DigestUpdate(st, m, n) != 1 ||
-        EVP_DigestFinal_ex(st, d, NULL) != 1)
-        weft_panic("SHA-256 of a message id failed");
-    EVP_MD_CTX_free(st);
-    weft_hex_encode(d, sizeof d, out);
+    if (!WEFT_LOG_ENABLED(WEFT_LOG_DEBUG))
+        return;
+    weft_http_req r = {.method = "POST",
+                       .method_len = 4,
+                       .path = pa->path,
+                       .path_len = strlen(pa->path),
+                       .query = "",
+                       .body_len = pa->req_bytes};
+    snprintf(r.remote_ip, sizeof r.remote_ip, "%s", pa->remote);
+    char extra[PX_TOPIC_MAX * 6 + 16];
+    memcpy(extra, "topic=\"", 7);
+    size_t k = weft_json_escape(pa->topic, strlen(pa->topic), extra + 7);
+    memcpy(extra + 7 + k, "\"", 2);
+    weft_http_log_request("rest", &r, resp, pa->t0ns, extra);
 }
 
-#define DEDUP_SLOTS 8192
-static pthread_mutex_t dedup_mu = PTHREAD_MUTEX_INITIALIZER;
-static char dedup_ids[DEDUP_SLOTS][65];
-
-/* 1 when id was published recently (a small direct-mapped memory). */
-static int
-seen_recently(const char *id)
+/* px_publish's answer, from any thread: the deferred HTTP reply. */
+static void
+answer_publish(void *user, int status, const char *text)
 {
-    unsigned slot =
-        (unsigned)strtoul((char[9]){id[0], id[1], id[2], id[3], id[4], id[5], id[6], id[7], 0},
-                          NULL, 16) %
-        DEDUP_SLOTS;
-    pthread_mutex_lock(&dedup_mu);
-    int dup = !strcmp(dedup_ids[slot], id);
-    if (!dup)
-        memcpy(dedup_ids[slot], id, 65);
-    pthread_mutex_unlock(&dedup_mu);
-    return dup;
+    struct pub_answer *pa = user;
+    proxy *p = pa->p;
+    weft_http_resp resp = {.status = 200};
+    if (status < 0) {
+        if (status != WEFT_EPROTO) /* the pool counted a refusal */
+            px_stats_publish_error(p, status == -ETIMEDOUT    ? PX_PERR_LOST
+                                      : status == WEFT_ELIMIT ? PX_PERR_OVERLOADED
+                                                              : PX_PERR_NO_NODE);
+        weft_http_reply_error(&resp,
+                              status == WEFT_EPROTO  ? 502
+                              : status == -ETIMEDOUT ? 504
+                                                     : 503,
+                              text);
+        if (status == WEFT_ELIMIT)
+            resp.retry_after = 1;
+    } else {
+        if (status == PX_PUB_SENT)
+            px_stats_published(p, pa->client, pa->topic, pa->size);
+        cJSON *out = cJSON_CreateObject();
+        cJSON_AddStringToObject(out, "status",
+                                status == PX_PUB_DEDUP ? "deduplicated" : "published");
+        cJSON_AddStringToObject(out, "topic", pa->topic);
+        cJSON_AddStringToObject(out, "message_id", text);
+        weft_http_reply_json(&resp, 200, out);
+    }
+    log_answer(pa, &resp);
+    weft_http_answer(pa->ticket, &resp);
+    free(pa);
 }
 
 static void
@@ -170,21 +217,35 @@ do_publish(proxy *p, const weft_http_req *r, weft_http_resp *resp)
     cJSON *o = body_json(r, resp);
     if (!o)
         return;
+    /* the guides' clients send the payload as "message" or as "data" */
     const cJSON *msg = cJSON_GetObjectItemCaseSensitive(o, "message");
+    if (!msg)
+        msg = cJSON_GetObjectItemCaseSensitive(o, "data");
     const cJSON *mlen = cJSON_GetObjectItemCaseSensitive(o, "message_length");
     size_t n = cJSON_IsString(msg) ? strlen(msg->valuestring) : 0;
+    /* A length past the limit is refused as too large whatever its size
+     * (2e12 once came out as an empty message): clamp it to max + 1. */
+    double want = cJSON_IsNumber(mlen) ? mlen->valuedouble : 0;
     if (!cJSON_IsString(msg) && cJSON_IsNumber(mlen))
-        n = mlen->valuedouble > 0 && mlen->valuedouble < 1e12 ? (size_t)mlen->valuedouble : 0;
+        n = want > (double)p->cfg.max_message ? (size_t)p->cfg.max_message + 1
+            : want > 0                        ? (size_t)want
+                                              : 0;
     char sub[PX_ID_MAX + 1];
     const char *client = client_of(p, r, o, sub, sizeof sub, resp, n, 1);
     const char *topic = client ? topic_of(o, resp) : NULL;
     if (!topic)
         goto done;
     uint8_t *data = NULL;
+    if (cJSON_IsString(msg) && !msg->valuestring[0]) {
+        px_stats_publish_error(p, PX_PERR_INVALID);
+        weft_http_reply_error(resp, 400,
+                              "message is missing: \"message\" (or \"data\") is empty; expected "
+                              "1 or more bytes");
+        goto done;
+    }
     if (cJSON_IsString(msg)) {
         data = (uint8_t *)msg->valuestring;
-    } else if (cJSON_IsNumber(mlen) && mlen->valuedouble >= 1 &&
-               mlen->valuedouble == floor(mlen->valuedouble)) {
+    } else if (cJSON_IsNumber(mlen) && want >= 1 && want == floor(want)) {
         if (n > (size_t)p->cfg.max_message)
             goto too_big;
         data = malloc(n); /* a generated message of that length (load tests) */
@@ -196,69 +257,73 @@ do_publish(proxy *p, const weft_http_req *r, weft_http_resp *resp)
         weft_rng_seed(&g, weft_seed_from_os());
         weft_rng_bytes(&g, data, n);
     } else {
-        weft_metric_inc(p->m.publish_errors);
-        weft_http_reply_error(resp, 400, "either message or message_length must be provided");
+        px_stats_publish_error(p, PX_PERR_INVALID);
+        weft_http_reply_error(resp, 400,
+                              "message is missing: either message or message_length must be "
+                              "provided");
         goto done;
     }
     if (n > (size_t)p->cfg.max_message) {
     too_big:
-        weft_metric_inc(p->m.publish_errors);
+        px_stats_publish_error(p, PX_PERR_TOO_LARGE);
         char why[160];
-        snprintf(why, sizeof why, "message too large: %zu bytes, at most %lld", n,
-                 p->cfg.max_message);
+        if (!cJSON_IsString(msg))
+            snprintf(why, sizeof why, "message_length %.0f: too large, at most %lld bytes", want,
+                     p->cfg.max_message);
+        else
+            snprintf(why, sizeof why, "message too large: %zu bytes, at most %lld", n,
+                     p->cfg.max_message);
         weft_http_reply_error(resp, 413, why);
         if (data && data != (uint8_t *)(cJSON_IsString(msg) ? msg->valuestring : NULL))
             free(data);
         goto done;
     }
+    if (px_pool_topic_assigned(p->pool, topic) == 0) {
+        px_stats_publish_error(p, PX_PERR_INVALID);
+        char why[PX_TOPIC_MAX + 192];
+        snprintf(why, sizeof why,
+                 "topic not assigned: no subscription to \"%s\" through this proxy or on its "
+                 "nodes; subscribe first",
+                 topic);
+        weft_http_reply_error(resp, 404, why);
+        if (!cJSON_IsString(msg))
+            free(data);
+        goto done;
+    }
+    /* The id is the node's (the mesh id subscribers get): the answer is
+     * deferred until a node replied; a retry with the same timestamp is
+     * answered with the first publish's id. */
     const cJSON *ts = cJSON_GetObjectItemCaseSensitive(o, "timestamp");
     char tsbuf[64];
     if (cJSON_IsNumber(ts))
         snprintf(tsbuf, sizeof tsbuf, "%.0f", ts->valuedouble);
     else if (cJSON_IsString(ts))
         snprintf(tsbuf, sizeof tsbuf, "%.60s", ts->valuestring);
-    else
-        snprintf(tsbuf, sizeof tsbuf, "now:%lld:%u", (long long)weft_mono_ms(),
-                 (unsigned)weft_seed_from_os());
-    char id[65];
-    px_message_id(client, topic, tsbuf, data, n, id);
-    cJSON *out = cJSON_CreateObject();
-    if (seen_recently(id)) {
-        weft_metric_inc(p->m.dedup_publish);
-        cJSON_AddStringToObject(out, "status", "deduplicated");
+    int has_ts = cJSON_IsNumber(ts) || cJSON_IsString(ts);
+    size_t tl = strlen(topic), cl = strlen(client);
+    struct pub_answer *pa = malloc(sizeof *pa + tl + cl + 2);
+    weft_http_ticket *tk = pa ? weft_http_defer(resp) : NULL;
+    if (!tk) {
+        free(pa);
+        px_stats_publish_error(p, PX_PERR_OVERLOADED);
+        weft_http_reply_error(resp, 500, "out of memory");
     } else {
-        int rc = px_pool_publish(p->pool, topic, data, n);
-        if (rc < 0) {
-            weft_metric_inc(p->m.publish_errors);
-            cJSON_Delete(out);
-            if (rc == WEFT_ELIMIT) {
-                weft_http_reply_error(resp, 503,
-                                      "overloaded: every node's publish queue is full; "
-                                      "retry");
-                resp->retry_after = 1;
-            } else {
-                weft_http_reply_error(
-                    resp, 503, rc == -ENOMEM ? "out of memory" : "no node available to publish to");
-            }
-            if (!cJSON_IsString(msg))
-                free(data);
-            goto done;
-        }
-        weft_metric_inc(p->m.published);
-        weft_metric_observe(p->m.publish_size, (double)n);
-        char lbl[PX_ID_MAX * 2 + 32], esc[PX_ID_MAX * 2 + 1];
-        snprintf(lbl, sizeof lbl, "client_id=\"%s\"", weft_metrics_escape(client, esc, sizeof esc));
-        weft_metric *pc = weft_metrics_counter(p->metrics, "published_messages_by_client_total",
-                                               "Messages published, by client", lbl);
-        if (pc)
-            weft_metric_inc(pc);
-        cJSON_AddStringToObject(out, "status", "published");
+        pa->p = p;
+        pa->ticket = tk;
+        pa->size = n;
+        pa->req_bytes = r->body_len;
+        pa->t0ns = weft_mono_ns();
+        snprintf(pa->path, sizeof pa->path, "%.*s", (int)(r->path_len < 31 ? r->path_len : 31),
+                 r->path);
+        snprintf(pa->remote, sizeof pa->remote, "%s", r->remote_ip);
+        pa->topic = (char *)(pa + 1);
+        pa->client = pa->topic + tl + 1;
+        memcpy(pa->topic, topic, tl + 1);
+        memcpy(pa->client, client, cl + 1);
+        px_publish(p, client, topic, has_ts ? tsbuf : NULL, data, n, answer_publish, pa);
     }
     if (!cJSON_IsString(msg))
         free(data);
-    cJSON_AddStringToObject(out, "topic", topic);
-    cJSON_AddStringToObject(out, "message_id", id);
-    weft_http_reply_json(resp, 200, out);
 done:
     cJSON_Delete(o);
 }
@@ -268,8 +333,19 @@ do_topics(proxy *p, const weft_http_req *r, weft_http_resp *resp)
 {
     char client[PX_ID_MAX + 1];
     if (weft_http_query_get(r->query, r->query_len, "client_id", client, sizeof client) <= 0) {
-        weft_http_reply_error(resp, 400, "missing client ID");
+        weft_http_reply_error(
+            resp, 400, "missing client ID: client_id is missing (expected a non-empty string)");
         return;
+    }
+    /* A client's subscriptions are its own: with auth, only its token. */
+    char sub[PX_ID_MAX + 1];
+    if (p->cfg.enable_auth) {
+        if (px_auth_check(p, r->authorization, r->authorization_len, sub, sizeof sub, 0, 0, resp))
+            return;
+        if (strcmp(sub, client)) {
+            weft_http_reply_error(resp, 403, "client_id does not match the token's subject");
+            return;
+        }
     }
     static char topics[64][PX_TOPIC_MAX + 1];
     size_t n = px_engine_topics(p->engine, client, topics, 64);
@@ -311,8 +387,8 @@ do_health(proxy *p, weft_http_resp *resp)
     cJSON_AddStringToObject(o, "cpu_used", cpu);
     cJSON_AddStringToObject(o, "memory_used", mem);
     cJSON_AddStringToObject(o, "disk_used", disk);
-    cJSON_AddStringToObject(o, "country", "unknown");
-    cJSON_AddStringToObject(o, "country_iso", "");
+    cJSON_AddStringToObject(o, "country", p->country);
+    cJSON_AddStringToObject(o, "country_iso", p->country_iso);
     cJSON_AddNumberToObject(o, "nodes_connected", (double)px_pool_connected(p->pool));
     weft_http_reply_json(resp, 200, o);
 }
@@ -390,15 +466,18 @@ static void
 handle(void *user, const weft_http_req *r, weft_http_resp *resp)
 {
     proxy *p = user;
-    int64_t t0 = weft_mono_ms();
-    if (weft_http_path_is(r, "/api/v1/health") && weft_http_method_is(r, "GET"))
+    int64_t t0 = weft_mono_ms(), t0ns = weft_mono_ns();
+    /* the guides' short paths (000/001) are aliases of the /api/v1 ones */
+    int is_health = weft_http_path_is(r, "/api/v1/health") || weft_http_path_is(r, "/health");
+    int is_publish = weft_http_path_is(r, "/api/v1/publish") || weft_http_path_is(r, "/publish");
+    if (is_health && weft_http_method_is(r, "GET"))
         do_health(p, resp);
     else if (weft_http_path_is(r, "/api/v1/version") && weft_http_method_is(r, "GET")) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "version", WEFT_VERSION);
         cJSON_AddStringToObject(o, "commit_hash", WEFT_COMMIT);
         weft_http_reply_json(resp, 200, o);
-    } else if (weft_http_path_is(r, "/api/v1/publish") && weft_http_method_is(r, "POST"))
+    } else if (is_publish && weft_http_method_is(r, "POST"))
         do_publish(p, r, resp);
     else if (weft_http_path_is(r, "/api/v1/subscribe") && weft_http_method_is(r, "POST"))
         do_subscribe(p, r, resp);
@@ -415,12 +494,30 @@ handle(void *user, const weft_http_req *r, weft_http_resp *resp)
         resp->content_type = WEFT_METRICS_CONTENT_TYPE;
         resp->body = s;
         resp->body_len = len;
-    } else if (weft_http_path_is(r, "/api/v1/publish") ||
-               weft_http_path_is(r, "/api/v1/subscribe") || weft_http_path_is(r, "/api/v1/session"))
+    } else if (is_publish || weft_http_path_is(r, "/api/v1/subscribe") ||
+               weft_http_path_is(r, "/api/v1/session"))
         weft_http_reply_error(resp, 405, "method not allowed: expected POST");
+    else if (is_health)
+        weft_http_reply_error(resp, 405, "method not allowed: expected GET");
     else
         weft_http_reply_error(resp, 404, "no such endpoint");
     weft_metric_observe(p->m.http_latency, (double)(weft_mono_ms() - t0) / 1000.0);
+    if (WEFT_LOG_ENABLED(WEFT_LOG_DEBUG) && !weft_http_deferred(resp)) {
+        /* the topic of a JSON body, for the debug line (a second parse,
+         * made only at debug) */
+        char extra[PX_TOPIC_MAX * 6 + 16] = "";
+        cJSON *o = r->body_len ? cJSON_ParseWithLength((const char *)r->body, r->body_len) : NULL;
+        const cJSON *t = cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, "topic") : NULL;
+        if (cJSON_IsString(t)) {
+            size_t n = strlen(t->valuestring);
+            memcpy(extra, "topic=\"", 7);
+            size_t k =
+                weft_json_escape(t->valuestring, n > PX_TOPIC_MAX ? PX_TOPIC_MAX : n, extra + 7);
+            memcpy(extra + 7 + k, "\"", 2);
+        }
+        cJSON_Delete(o);
+        weft_http_log_request("rest", r, resp, t0ns, extra[0] ? extra : NULL);
+    }
 }
 
 int
@@ -433,6 +530,7 @@ px_rest_start(proxy *p)
         .handler = handle,
         .user = p,
         .ws_path = "/api/v1/ws",
+        .ws_path_alias = "/ws", /* ws://HOST/ws in the guides */
         .ws = &px_ws_handlers,
         .ws_user = p,
         .ws_max_queued = (size_t)p->cfg.client_queue,
@@ -452,4 +550,11 @@ px_rest_stop(proxy *p)
 {
     weft_http_stop(p->http);
     p->http = NULL;
+}
+
+/* The handler without a server: fuzz/fuzz_proxy_rest.c calls it. */
+void
+px_rest_handle(proxy *p, const weft_http_req *r, weft_http_resp *resp)
+{
+    handle(p, r, resp);
 }

@@ -18,11 +18,16 @@ start_node n2 optimum "$p2" "$s2" "$a2" "/ip4/127.0.0.1/tcp/$p1/p2p/$id1"
 wait_peers "127.0.0.1:$a2" 1 15 || die "node 2 did not connect"
 
 # ---- single subscribe / publish, the guides' lines ------------------------------
-sub=$WEFT_TEST_TMP/sub.out
-"$CLIENT" -mode subscribe -addr "127.0.0.1:$s1" -topic t1 -count 5 >"$sub" 2>&1 &
+# -mode defaults to subscribe (the guides' p2p-client); progress lines go to
+# stderr, with the guides' U+2026 ellipsis.
+sub=$WEFT_TEST_TMP/sub.out suberr=$WEFT_TEST_TMP/sub.err
+"$CLIENT" -addr "127.0.0.1:$s1" -topic t1 -count 5 >"$sub" 2>"$suberr" &
 sp=$!
 for _ in $(seq 1 50); do grep -q Subscribed "$sub" && break; sleep 0.1; done
-[ "$(head -1 "$sub")" = 'Subscribed to topic "t1", waiting for messages...' ] || die "subscribe line: $(head -1 "$sub")"
+ell=$(printf '\342\200\246')
+[ "$(head -1 "$sub")" = "Subscribed to topic \"t1\", waiting for messages$ell" ] || die "subscribe line: $(head -1 "$sub")"
+[ "$(sed -n 1p "$suberr")" = "Connecting to node at: 127.0.0.1:$s1$ell" ] || die "connecting line: $(cat "$suberr")"
+[ "$(sed -n 2p "$suberr")" = "Trying to subscribe to topic t1$ell" ] || die "trying line: $(cat "$suberr")"
 # Publish until the subscription has spread, then 5 counted messages.
 for i in $(seq 1 20); do
     "$CLIENT" -mode publish -addr "127.0.0.1:$s2" -topic t1 -msg "warm$i" >/dev/null
@@ -51,6 +56,36 @@ for i in $(seq 1 30); do
 done
 wait "$tp" || true
 grep -q '^\[TRACE\] OptimumP2P type=[A-Z_]* ts=20[0-9-]*T[0-9:.]*Z size=[0-9]*B$' "$tr" || die "no trace line: $(head -5 "$tr")"
+# The guides' JSON line of each event: Go encoding/json, its length in the
+# prefix, the type and timestamp as numbers, peer ids in base64; the
+# subscriber sees the JOIN of its own topic, the SEND_RPC of the
+# subscription announcement to node 2, and NEW_SHARD detail lines.
+python3 - "$tr" <<'PY' || die "trace JSON: $(grep TRACE "$tr" | head -20)"
+import base64, json, re, sys
+lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
+events, shard_lines = [], 0
+for i, l in enumerate(lines):
+    m = re.match(r"^\[TRACE\] OptimumP2P JSON \((\d+)B\): (.*)$", l)
+    if m:
+        assert int(m.group(1)) == len(m.group(2).encode()), l
+        ev = json.loads(m.group(2))
+        assert isinstance(ev["type"], int) and isinstance(ev["timestamp"], int), l
+        assert len(base64.b64decode(ev["peerID"], validate=True)) >= 32, l
+        events.append(ev)
+    if re.match(r"^  NEW_SHARD id=[0-9a-f]+ coeff=[0-9a-f]+$", l):
+        shard_lines += 1
+        assert lines[i - 1].startswith("[TRACE] OptimumP2P type=NEW_SHARD "), lines[i - 1]
+joins = [e for e in events if e["type"] == 9]
+assert any(e.get("join", {}).get("topic") == "t2" for e in joins), "no JOIN of t2"
+sends = [e for e in events if e["type"] == 7]
+assert sends and all(len(base64.b64decode(e["sendRPC"]["sendTo"])) >= 32 and e["sendRPC"]["length"] > 0
+                     for e in sends), "no SEND_RPC"
+shards = [e for e in events if e["type"] == 16]
+assert len(shards) == shard_lines, (len(shards), shard_lines)
+for e in shards:
+    assert base64.b64decode(e["newShard"]["messageID"]) and base64.b64decode(e["newShard"]["coefficients"])
+print("traces: %d events, %d JOIN, %d SEND_RPC, %d NEW_SHARD" % (len(events), len(joins), len(sends), len(shards)))
+PY
 
 # ---- load modes ---------------------------------------------------------------------
 ips=$WEFT_TEST_TMP/ips.txt
@@ -92,6 +127,7 @@ awk -F'\t' 'NF != 4 { bad = 1 } END { exit bad }' "$data" || die "multi-subscrib
 # ---- usage errors ---------------------------------------------------------------------
 rc=0; "$CLIENT" -mode publish -addr "127.0.0.1:$s2" -msg x >/dev/null 2>&1 || rc=$?
 [ $rc -eq 2 ] || die "missing -topic: exit $rc, expected 2"
+"$CLIENT" -version | grep -q '^weft-client [0-9.]* (commit [0-9a-f]\{7\}\|unknown' || die "-version: $("$CLIENT" -version)"
 rc=0; "$CLIENT" -mode dance -topic t >/dev/null 2>&1 || rc=$?
 [ $rc -eq 2 ] || die "bad -mode: exit $rc, expected 2"
 rc=0; "$CLIENT" -mode publish -topic t -msg x -sleep 5parsecs >/dev/null 2>&1 || rc=$?

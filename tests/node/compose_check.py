@@ -8,9 +8,15 @@ must describe the guides' reference deployment (spec/optimum-compat.md,
 with ci/devnet.env, the local devnet's single source of truth: same host
 ports in the same order, same shared node settings.
 
-Usage: compose_check.py [--root DIR] [--self-test]
+Prometheus and Grafana (compose_monitoring.py): the guides' network, every
+node and proxy scraped, the guides' dashboard panels; with --live-node and
+--live-proxy every metric the dashboard queries must be in the /metrics of
+those running processes.
+
+Usage: compose_check.py [--root DIR] [--self-test] [--live-node URL --live-proxy URL]
   --root DIR   repository root [the directory two levels above this file]
   --self-test  also check that the checker catches mutated copies of the files
+  --live-node URL, --live-proxy URL  /metrics of a running weft-node and weft-proxy
 Exit status: 0 when everything agrees, 1 with one line per mismatch, 2 on a
 usage error. Standard library only: the YAML subset used by the compose files
 is parsed here (block mappings and sequences, plain and quoted scalars, flow
@@ -25,6 +31,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import compose_monitoring as mon  # noqa: E402  (beside this file)
 
 COMPOSE = "docker/docker-compose.yml"
 PROXY_COMPOSE = "docker/docker-compose.proxy.yml"
@@ -397,8 +406,9 @@ def ip_of(service):
 
 
 class Checker:
-    def __init__(self):
+    def __init__(self, live=None):
         self.errors = []
+        self.live = live
 
     def err(self, where, msg):
         self.errors.append(f"{where}: {msg}")
@@ -409,7 +419,8 @@ class Checker:
         for key, path, parser in (("compose", COMPOSE, parse_yaml),
                                   ("proxy", PROXY_COMPOSE, parse_yaml),
                                   ("devnet", DEVNET, parse_env_file),
-                                  ("dockerfile", DOCKERFILE, parse_dockerfile)):
+                                  ("dockerfile", DOCKERFILE, parse_dockerfile),
+                                  ("prometheus", mon.PROMETHEUS, parse_yaml)):
             try:
                 docs[key] = parser(texts[key])
             except ParseError as e:
@@ -420,6 +431,10 @@ class Checker:
         nodes = self.check_nodes(docs["compose"], devnet, root)
         if nodes is not None:
             self.check_proxies(docs["proxy"], docs["compose"], nodes, root)
+            node_api = {n: nodes[n]["env"].get("API_PORT") or str(SPEC_API_PORT) for n in nodes}
+            proxy_rest = {n: str(SPEC_PROXY_REST_PORT) for n in SPEC_PROXIES}
+            mon.check_monitoring(self, docs["compose"], docs["prometheus"], texts["dashboard"],
+                                 node_api, proxy_rest, (COMPOSE, ip_of, mounts_of), self.live)
         self.check_dockerfile(docs["dockerfile"])
         return self.errors
 
@@ -601,6 +616,12 @@ class Checker:
             for var, want in SPEC_NODE_ENV_DEFAULTS.items():
                 if var in env and env[var] != want:
                     self.err(sw, f"{var}={env[var]}, the container side uses the spec default {want}")
+            # the guides' file sets only OPTIMUM_PORT, so NODE_MODE=gossipsub listens
+            # there too and the same mappings and BOOTSTRAP_PEERS work in both modes
+            if "GOSSIPSUB_PORT" in env:
+                self.err(sw, f"GOSSIPSUB_PORT={env['GOSSIPSUB_PORT']} is set: in gossipsub mode the node "
+                             f"would not listen on OPTIMUM_PORT, which BOOTSTRAP_PEERS and the port "
+                             f"mappings name (leave it unset, as the guides do)")
             for var, want in dv["shared"].items():
                 if var not in env:
                     self.err(sw, f"{var} is not set; {DEVNET} sets {var}={want}")
@@ -742,14 +763,15 @@ class Checker:
 def read_texts(root):
     texts = {}
     for key, rel in (("compose", COMPOSE), ("proxy", PROXY_COMPOSE),
-                     ("devnet", DEVNET), ("dockerfile", DOCKERFILE)):
+                     ("devnet", DEVNET), ("dockerfile", DOCKERFILE),
+                     ("prometheus", mon.PROMETHEUS), ("dashboard", mon.DASHBOARD)):
         with open(os.path.join(root, rel), encoding="utf-8") as f:
             texts[key] = f.read()
     return texts
 
 
-def check(texts, root=None):
-    return Checker().run(texts, root)
+def check(texts, root=None, live=None):
+    return Checker(live).run(texts, root)
 
 
 # ---------------------------------------------------------------------------
@@ -794,6 +816,9 @@ MUTATIONS = [
     ("spec variable not in the devnet's shared set", "compose", "- CLUSTER_ID=p2pnode-4\n",
      "- CLUSTER_ID=p2pnode-4\n      - GOSSIPSUB_MAX_MSG_SIZE=1048576\n",
      "p2pnode-4: GOSSIPSUB_MAX_MSG_SIZE is set here but not in ci/devnet.env's DEVNET_NODE_ENV"),
+    ("GOSSIPSUB_PORT set on a node", "compose", "- CLUSTER_ID=p2pnode-3\n",
+     "- CLUSTER_ID=p2pnode-3\n      - GOSSIPSUB_PORT=6060\n",
+     "p2pnode-3: GOSSIPSUB_PORT=6060 is set: in gossipsub mode"),
     ("wrong node IP", "compose", "ipv4_address: 172.28.0.13", "ipv4_address: 172.28.0.33",
      "p2pnode-2: ipv4_address 172.28.0.33"),
     ("a node missing", "compose", "  p2pnode-4:\n", "  p2pnode-9:\n", "node service p2pnode-4 is missing"),
@@ -832,7 +857,7 @@ def edit_service(text, service, regex, repl):
     return text[:m.start()] + block + text[m.end():]
 
 
-def self_test(root):
+def self_test(root, live=None):
     failures = []
     for text, want in PARSER_CASES:
         try:
@@ -853,14 +878,15 @@ def self_test(root):
         failures.append(f"env parser: got {env!r}")
 
     texts = read_texts(root)
-    base = check(texts, root)
+    base = check(texts, root, live)
     if base:
         failures.append("the unmodified files do not pass, so mutations prove nothing:")
         failures.extend("  " + e for e in base)
         return failures
 
+    muts = MUTATIONS + mon.MUTATIONS + ([mon.LIVE_MUTATION] if live else [])
     cases = [(d, key, lambda t, o=old, n=new: t.replace(o, n, 1), want)
-             for d, key, old, new, want in MUTATIONS]
+             for d, key, old, new, want in muts]
     cases += [(d, "compose", lambda t, s=svc, r=rx, p=rep: edit_service(t, s, r, p), want)
               for d, svc, rx, rep, want in SERVICE_EDITS]
     for desc, key, mutate, want in cases:
@@ -869,7 +895,7 @@ def self_test(root):
         if mutated[key] == texts[key]:
             failures.append(f"mutation '{desc}': did not apply to {key} (the files changed?)")
             continue
-        errors = check(mutated, root)
+        errors = check(mutated, root, live)
         if not any(want in e for e in errors):
             failures.append(f"mutation '{desc}': no error containing {want!r}; got: "
                             + ("; ".join(errors) if errors else "no errors"))
@@ -880,7 +906,7 @@ def self_test(root):
     # End to end: the script itself exits 0 on a copy of the files and
     # non-zero, naming the mismatch, on a mutated copy.
     with tempfile.TemporaryDirectory() as tmp:
-        for rel in (COMPOSE, PROXY_COMPOSE, DOCKERFILE, DEVNET):
+        for rel in (COMPOSE, PROXY_COMPOSE, DOCKERFILE, DEVNET, mon.PROMETHEUS, mon.DASHBOARD):
             os.makedirs(os.path.dirname(os.path.join(tmp, rel)), exist_ok=True)
             shutil.copyfile(os.path.join(root, rel), os.path.join(tmp, rel))
 
@@ -904,6 +930,7 @@ def self_test(root):
 def main(argv):
     root = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
     selftest = False
+    live_urls = {}
     args = list(argv)
     while args:
         a = args.pop(0)
@@ -913,27 +940,40 @@ def main(argv):
             root = os.path.abspath(a.split("=", 1)[1])
         elif a == "--self-test":
             selftest = True
+        elif a in ("--live-node", "--live-proxy") and args:
+            live_urls[a[7:]] = args.pop(0)
         elif a in ("-h", "--help"):
             print(__doc__.strip())
             return 0
         else:
             print(f"compose_check: unknown argument {a!r} (try --help)", file=sys.stderr)
             return 2
+    live = None
+    if live_urls:
+        if set(live_urls) != {"node", "proxy"}:
+            print("compose_check: --live-node and --live-proxy go together", file=sys.stderr)
+            return 2
+        try:
+            live = {k: mon.fetch_names(u) for k, u in live_urls.items()}
+        except OSError as e:
+            print(f"compose_check: cannot read live /metrics: {e}", file=sys.stderr)
+            return 1
     if selftest:
-        failures = self_test(root)
+        failures = self_test(root, live)
         for f in failures:
             print(f"compose_check: self-test: FAIL: {f}", file=sys.stderr)
         if failures:
             return 1
+        nmut = len(MUTATIONS) + len(mon.MUTATIONS) + len(SERVICE_EDITS) + (1 if live else 0)
         print(f"compose_check: self-test: OK ({len(PARSER_CASES) + len(PARSER_ERRORS)} parser cases, "
-              f"{len(MUTATIONS) + len(SERVICE_EDITS)} mutations caught, end to end exit 1)")
+              f"{nmut} mutations caught, end to end exit 1)")
         return 0
     try:
         texts = read_texts(root)
     except OSError as e:
         print(f"compose_check: {e}", file=sys.stderr)
         return 1
-    errors = check(texts, root)
+    errors = check(texts, root, live)
     for e in errors:
         print(f"compose_check: {e}", file=sys.stderr)
     if errors:
@@ -941,7 +981,9 @@ def main(argv):
         return 1
     print(f"compose_check: OK: {SPEC_NODE_COUNT} nodes and {len(SPEC_PROXIES)} proxies agree with "
           f"{DEVNET} and the spec; {DOCKERFILE} exposes "
-          f"{' '.join(map(str, sorted(SPEC_NODE_EXPOSE)))}, entrypoint weft-node")
+          f"{' '.join(map(str, sorted(SPEC_NODE_EXPOSE)))}, entrypoint weft-node; Prometheus scrapes "
+          f"them all, the dashboard has the guides' {len(mon.GUIDE_PANELS)} panels"
+          + (f"; every dashboard metric is in the live /metrics" if live else ""))
     return 0
 
 

@@ -68,6 +68,7 @@ reject WEFT_LISTEN_IP "localhost"
 reject WEFT_LISTEN_IP "1.2.3"
 reject WEFT_TRACE_RPC maybe
 reject WEFT_CLIENT_QUEUE_BYTES 1000
+reject WEFT_KAD dht-server
 reject CLUSTER_ID "$(printf 'a\tb')" 'a\x09b'
 
 accept SIDECAR_PORT 1 SIDECAR_PORT 1
@@ -81,6 +82,9 @@ accept OPTIMUM_MAX_MSG_SIZE 67108864 OPTIMUM_MAX_MSG_SIZE 67108864
 accept BOOTSTRAP_PEERS " /ip4/127.0.0.1/tcp/7070/p2p/12D3KooWMFTzYTVaKpvG9ysub9CRP2vFwFetdgGv7uwGH7V79Cb6 , " \
     BOOTSTRAP_PEERS '["/ip4/127.0.0.1/tcp/7070/p2p/12D3KooWMFTzYTVaKpvG9ysub9CRP2vFwFetdgGv7uwGH7V79Cb6"]'
 accept OPTIMUM_PORT "" OPTIMUM_PORT 7070       # empty = default
+accept WEFT_KAD client WEFT_KAD '"client"'
+accept WEFT_KAD off WEFT_KAD '"off"'
+accept WEFT_KAD "" WEFT_KAD '"server"'   # the default
 
 # A real start with a bad value exits before binding anything.
 checks=$((checks + 1))

@@ -36,7 +36,9 @@ wait_for() {
 expect_rc 0 "$PC" -h
 grep -q "Usage: weft-proxy-client" "$T/last.out" || die "-h prints no usage"
 expect_rc 0 "$PC" --help
-expect_rc 2 "$PC"
+expect_rc 2 "$PC" -mode subscribe -topic t -subscribeOnly
+expect_rc 2 "$PC" -topic t -msg x
+expect_rc 2 "$PC" -rest https://127.0.0.1:1
 expect_rc 2 "$PC" -mode publish -topic t
 expect_rc 2 "$PC" -mode bogus -topic t
 expect_rc 2 "$PC" -mode subscribe
@@ -44,10 +46,10 @@ expect_rc 2 "$PC" -mode subscribe -topic t -msg x
 expect_rc 2 "$PC" -mode subscribe -topic t -threshold 1.5
 expect_rc 2 "$PC" -mode subscribe -topic t -threshold abc
 expect_rc 2 "$PC" -mode subscribe -topic t -grpc 127.0.0.1:1 -ws
-expect_rc 2 "$PC" -mode publish -topic t -msg x -proxy nonsense
+expect_rc 2 "$PC" -mode publish -topic t -msg x -rest nonsense
 expect_rc 2 "$PC" -mode publish -topic t -msg x -count 0
 expect_rc 2 "$PC" -mode publish -topic t -msg x -sleep 5parsecs
-expect_rc 2 "$PC" -mode publish -topic t -msg x -proxy 127.0.0.1:1 -grpc 127.0.0.1:2
+expect_rc 2 "$PC" -mode publish -topic t -msg x -rest 127.0.0.1:1 -grpc 127.0.0.1:2
 expect_rc 2 "$PC" -mode publish -topic t -msg x -nosuchflag
 expect_rc 2 "$PC" -mode publish -topic t -msg x extra
 grep -q "weft-proxy-client: unexpected argument" "$T/last.err" || die "no usage message"
@@ -56,9 +58,9 @@ read -r -a P < <(free_ports 9)
 dead=${P[8]} # bound once to learn it, nobody listens there
 
 # ---- unreachable proxy (exit 1)
-expect_rc 1 "$PC" -mode publish -topic t -msg x -proxy "127.0.0.1:$dead"
+expect_rc 1 "$PC" -mode publish -topic t -msg x -rest "127.0.0.1:$dead"
 grep -q "cannot connect" "$T/last.err" || die "unreachable proxy: unclear error"
-expect_rc 1 "$PC" -mode subscribe -topic t -proxy "127.0.0.1:$dead"
+expect_rc 1 "$PC" -mode subscribe -topic t -rest "127.0.0.1:$dead"
 expect_rc 1 "$PC" -mode publish -topic t -msg x -grpc "127.0.0.1:$dead"
 
 # ---- WebSocket checks against a scripted fake proxy (python3): fragments,
@@ -199,7 +201,7 @@ until curl -s -m 1 -o /dev/null -X POST -d '{}' "http://127.0.0.1:$fake/api/v1/s
     [ $SECONDS -lt $end ] || die "the fake proxy did not start"
     sleep 0.1
 done
-expect_rc 1 "$PC" -mode subscribe -topic t -proxy "127.0.0.1:$fake" -client-id good
+expect_rc 1 "$PC" -mode subscribe -topic t -rest "127.0.0.1:$fake" -client-id good
 grep -q '^Subscribed to topic "t" (threshold 0.25) via websocket' "$T/last.out" || die "fake: no Subscribed line"
 grep -q '^Recv message: \[1\] \[[0-9]* 12\] frag-one-two$' "$T/last.out" || die "fake: fragments not joined"
 grep -qE '^Recv message: \[2\] \[[0-9]+ 200\] M{200}$' "$T/last.out" || die "fake: 16-bit length"
@@ -208,11 +210,11 @@ big=${line#*70000\] }
 [ ${#big} = 70000 ] && [ -z "${big//B/}" ] || die "fake: 64-bit length"
 grep -q 'closed the WebSocket (code 1001: going away)' "$T/last.err" || die "fake: close not reported"
 [ "$(cat "$T/pong")" = "10 ping-data" ] || die "fake: ping not answered with a masked pong: $(cat "$T/pong")"
-expect_rc 0 "$PC" -mode subscribe -topic t -proxy "127.0.0.1:$fake" -client-id good -count 2
+expect_rc 0 "$PC" -mode subscribe -topic t -rest "127.0.0.1:$fake" -client-id good -count 2
 [ "$(grep -c '^Recv message' "$T/last.out")" = 2 ] || die "fake: -count 2 printed other than 2"
 for s in masked:masked rsv:reserved nonmin:16-bit huge:size badutf8:UTF-8 cont:continuation \
     ctlfrag:control opcode:opcode close1:1-byte eof:without badaccept:Accept refuse:'HTTP 400: {"error":"missing client ID"}'; do
-    expect_rc 1 "$PC" -mode subscribe -topic t -proxy "127.0.0.1:$fake" -client-id "${s%%:*}"
+    expect_rc 1 "$PC" -mode subscribe -topic t -rest "127.0.0.1:$fake" -client-id "${s%%:*}"
     grep -qF -- "${s#*:}" "$T/last.err" || die "fake ${s%%:*}: unclear error: $(cat "$T/last.err")"
 done
 for s in "masked 8 1002" "rsv 8 1002" "huge 8 1009" "badutf8 8 1007" "cont 8 1002" "close1 8 1002"; do
@@ -238,16 +240,16 @@ done
 
 # ---- a server error answer is printed and exits 1
 long=$(printf 'x%.0s' $(seq 300))
-expect_rc 1 "$PC" -mode publish -topic "$long" -msg x -proxy "$REST"
+expect_rc 1 "$PC" -mode publish -topic "$long" -msg x -rest "$REST"
 grep -q 'HTTP 400: {"error":' "$T/last.err" || die "server error not printed: $(cat "$T/last.err")"
 
 # ---- two subscribers
 TOPIC=pc-topic
-"$PC" -mode subscribe -topic "$TOPIC" -proxy "$REST" -client-id sub-ws -threshold 0.5 \
+"$PC" -mode subscribe -topic "$TOPIC" -rest "$REST" -client-id sub-ws -threshold 0.5 \
     >"$T/ws.out" 2>"$T/ws.log" &
 ws_pid=$!
 WEFT_TEST_PIDS+=("$ws_pid")
-"$PC" --mode=subscribe -topic="$TOPIC" -proxy "$REST" -grpc "$GRPC" -client-id sub-grpc \
+"$PC" --mode=subscribe -topic="$TOPIC" -rest "$REST" -grpc "$GRPC" -client-id sub-grpc \
     >"$T/grpc.out" 2>"$T/grpc.log" &
 grpc_pid=$!
 WEFT_TEST_PIDS+=("$grpc_pid")
@@ -259,7 +261,7 @@ wait_for "$T/grpc.out" "^Subscribed to topic \"$TOPIC\" \(threshold [0-9.]+\) vi
 # ---- publish until the subscription has spread, then 5 messages
 warm=0
 for i in $(seq 60); do
-    expect_rc 0 "$PC" -mode publish -topic "$TOPIC" -msg "warm $i" -proxy "$REST" -client-id pub
+    expect_rc 0 "$PC" -mode publish -topic "$TOPIC" -msg "warm $i" -rest "$REST" -client-id pub
     if wait_for "$T/ws.out" "^Recv message: " 1 && wait_for "$T/grpc.out" "^Recv message: " 1; then
         warm=1
         break
@@ -268,13 +270,13 @@ done
 [ $warm = 1 ] || die "no warm-up message reached both subscribers"
 sleep 2 # let late warm-up deliveries (threshold fallback) arrive first
 for i in 1 2 3 4 5; do
-    if [ $((i % 2)) = 1 ]; then via=(-proxy "$REST"); else via=(-grpc "$GRPC"); fi
+    if [ $((i % 2)) = 1 ]; then via=(-rest "$REST"); else via=(-grpc "$GRPC"); fi
     expect_rc 0 "$PC" -mode publish -topic "$TOPIC" -msg "payload $i" "${via[@]}" -client-id pub
     grep -qE "^Published \"payload $i\" to \"$TOPIC\" \(status published, message_id [0-9a-f]{64}, took [0-9.]+(ns|µs|ms|s)\)$" \
         "$T/last.out" || die "publish $i: unexpected output: $(cat "$T/last.out")"
 done
 # -count with -sleep in one run (REST)
-expect_rc 0 "$PC" -mode publish -topic "$TOPIC" -msg "burst" -count 3 -sleep 10ms -proxy "$REST" -client-id pub
+expect_rc 0 "$PC" -mode publish -topic "$TOPIC" -msg "burst" -count 3 -sleep 10ms -rest "$REST" -client-id pub
 [ "$(grep -c '^Published "burst"' "$T/last.out")" = 3 ] || die "-count 3 did not print 3 lines"
 
 for f in ws grpc; do
@@ -287,10 +289,10 @@ for f in ws grpc; do
 done
 
 # ---- -count subscribers exit by themselves
-"$PC" -mode subscribe -topic "$TOPIC" -proxy "$REST" -client-id sub-ws2 -count 2 -ws \
+"$PC" -mode subscribe -topic "$TOPIC" -rest "$REST" -client-id sub-ws2 -count 2 -ws \
     >"$T/ws2.out" 2>"$T/ws2.log" &
 ws2=$!
-"$PC" -mode subscribe -topic "$TOPIC" -proxy "$REST" -grpc "$GRPC" -client-id sub-grpc2 -count 2 \
+"$PC" -mode subscribe -topic "$TOPIC" -rest "$REST" -grpc "$GRPC" -client-id sub-grpc2 -count 2 \
     >"$T/grpc2.out" 2>"$T/grpc2.log" &
 grpc2=$!
 WEFT_TEST_PIDS+=("$ws2" "$grpc2")
@@ -298,7 +300,7 @@ wait_for "$T/ws2.out" "^Subscribed" 15 && wait_for "$T/grpc2.out" "^Subscribed" 
     die "-count subscribers did not subscribe"
 sleep 0.5
 for i in 1 2 3 4 5 6; do
-    expect_rc 0 "$PC" -mode publish -topic "$TOPIC" -msg "more $i" -proxy "$REST" -client-id pub
+    expect_rc 0 "$PC" -mode publish -topic "$TOPIC" -msg "more $i" -rest "$REST" -client-id pub
     kill -0 "$ws2" 2>/dev/null || kill -0 "$grpc2" 2>/dev/null || break
     sleep 0.5
 done

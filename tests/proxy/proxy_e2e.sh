@@ -14,15 +14,8 @@ here=$(cd "$(dirname "$0")/../node" && pwd)
 [ -d "$here/js/node_modules/ws" ] || die "npm packages missing: run ci/install-deps.sh"
 
 read -r -a P < <(free_ports 16)
-start_node n1 "$MODE" "${P[0]}" "${P[1]}" "${P[2]}" ""
-wait_api "127.0.0.1:${P[2]}" 10 || die "node 1 did not start"
-id1=$(IDENTITY_DIR="$WEFT_TEST_TMP/n1" "$WEFT_NODE" peer-id)
-for i in 1 2 3; do
-    start_node "n$((i + 1))" "$MODE" "${P[$((3 * i))]}" "${P[$((3 * i + 1))]}" "${P[$((3 * i + 2))]}" \
-        "/ip4/127.0.0.1/tcp/${P[0]}/p2p/$id1"
-done
-for i in 1 2 3; do wait_peers "127.0.0.1:${P[$((3 * i + 2))]}" 3 20 || die "node $((i + 1)) did not mesh"; done
-nodes="127.0.0.1:${P[1]},127.0.0.1:${P[4]},127.0.0.1:${P[7]},127.0.0.1:${P[10]}"
+start_star 4 "$MODE" 3
+nodes=$sidecars
 FALLBACK_MS=1500
 for k in 1 2; do
     rest=${P[$((10 + 2 * k))]} grpc=${P[$((11 + 2 * k))]}

@@ -48,7 +48,11 @@ function openOne() {
   const i = started++;
   const sep = a.url.includes('?') ? '&' : '?';
   const headers = a.token ? { Authorization: `Bearer ${a.token}` } : {};
-  const ws = new WebSocket(`${a.url}${sep}client_id=${a.prefix}${i}`, { headers, perMessageDeflate: false });
+  // spread over 16 loopback source addresses, as clients behind many hosts
+  // are: the server caps connections per address (4096 by default)
+  const localAddress = a.url.includes('//127.') ? `127.0.${1 + (i % 16)}.1` : undefined;
+  const ws = new WebSocket(`${a.url}${sep}client_id=${a.prefix}${i}`,
+                           { headers, perMessageDeflate: false, localAddress });
   let got = false;
   socks.push(ws);
   ws.on('open', () => {

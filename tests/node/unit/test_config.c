@@ -18,6 +18,7 @@
 #include "weft/common.h"
 #include "weft/identity.h"
 #include "weft/log.h"
+#include "weft/loop.h"
 
 static const char *const vars[] = {
     "NODE_MODE",
@@ -42,6 +43,8 @@ static const char *const vars[] = {
     "WEFT_PUBLIC_IP",
     "WEFT_TRACE_RPC",
     "WEFT_CLIENT_QUEUE_BYTES",
+    "WEFT_TRANSPORT",
+    "WEFT_GOSSIPSUB_VERSION",
 };
 
 static void
@@ -114,7 +117,7 @@ Test(node_config, defaults)
     cr_expect_eq(g_cfg.optimum_max_msg, 1048576);
     cr_expect_eq(g_cfg.gossipsub_max_msg, 1048576);
     cr_expect_eq(g_cfg.mesh_target, 6);
-    cr_expect_eq(g_cfg.mesh_min, 4);
+    cr_expect_eq(g_cfg.mesh_min, 3, "guides 002/003 (guide 001 writes 4)");
     cr_expect_eq(g_cfg.mesh_max, 12);
     cr_expect_eq(g_cfg.shard_factor, 4);
     cr_expect_float_eq(g_cfg.shard_mult, 1.5, 1e-12);
@@ -124,6 +127,7 @@ Test(node_config, defaults)
     cr_expect_null(g_cfg.public_ip);
     cr_expect_eq(g_cfg.trace_rpc, 0);
     cr_expect_eq(g_cfg.client_queue, 268435456LL);
+    cr_expect_eq(g_cfg.gossipsub_idontwant, 1);
     cr_expect_eq(node_config_p2p_port(&g_cfg), 7070);
     cr_expect_eq(node_config_max_msg(&g_cfg), 1048576);
     cr_expect_str_eq(node_mode_name(g_cfg.mode), "optimum");
@@ -205,12 +209,42 @@ Test(node_config, gossipsub_mode_uses_its_port_and_limit)
     cr_expect_eq(node_config_max_msg(&g_cfg), 4096);
 }
 
+/* The guides' compose files give only OPTIMUM_PORT: gossipsub mode takes it
+ * when GOSSIPSUB_PORT is unset or empty, and GOSSIPSUB_PORT still wins. */
+Test(node_config, gossipsub_mode_takes_optimum_port_when_alone)
+{
+    setenv("NODE_MODE", "gossipsub", 1);
+    setenv("OPTIMUM_PORT", "7070", 1);
+    cr_assert_eq(load(), 0, "%s", g_err);
+    cr_expect_eq(node_config_p2p_port(&g_cfg), 7070);
+    setenv("GOSSIPSUB_PORT", "", 1);
+    cr_assert_eq(load(), 0, "%s", g_err);
+    cr_expect_eq(node_config_p2p_port(&g_cfg), 7070);
+    setenv("GOSSIPSUB_PORT", "6061", 1);
+    cr_assert_eq(load(), 0, "%s", g_err);
+    cr_expect_eq(node_config_p2p_port(&g_cfg), 6061);
+    unsetenv("GOSSIPSUB_PORT");
+    unsetenv("OPTIMUM_PORT");
+    cr_assert_eq(load(), 0, "%s", g_err);
+    cr_expect_eq(node_config_p2p_port(&g_cfg), 6060);
+}
+
 Test(node_config, choices_and_booleans)
 {
     expect_error("NODE_MODE", "rlnc", "NODE_MODE=\"rlnc\": expected one of optimum|gossipsub");
     expect_error("LOG_LEVEL", "verbose",
                  "LOG_LEVEL=\"verbose\": expected one of debug|info|warn|error");
     expect_error("WEFT_TRACE_RPC", "maybe", "WEFT_TRACE_RPC=\"maybe\": expected true or false");
+    expect_error("WEFT_GOSSIPSUB_VERSION", "1.0",
+                 "WEFT_GOSSIPSUB_VERSION=\"1.0\": expected one of 1.2|1.1");
+    clear_env();
+    setenv("WEFT_GOSSIPSUB_VERSION", "1.1", 1);
+    cr_assert_eq(load(), 0, "%s", g_err);
+    cr_expect_eq(g_cfg.gossipsub_idontwant, 0, "1.1 turns IDONTWANT off");
+    setenv("WEFT_GOSSIPSUB_VERSION", "1.2", 1);
+    cr_assert_eq(load(), 0, "%s", g_err);
+    cr_expect_eq(g_cfg.gossipsub_idontwant, 1, "1.2 keeps IDONTWANT on");
+    unsetenv("WEFT_GOSSIPSUB_VERSION");
     static const char *const levels[] = {"debug", "info", "warn", "error"};
     for (size_t i = 0; i < 4; i++) {
         char upper[8];
@@ -372,9 +406,9 @@ Test(node_config, mesh_bounds_relation)
     cr_expect_eq(load(), 0, "%s", g_err);
     /* the default bounds against a changed target */
     clear_env();
-    setenv("OPTIMUM_MESH_TARGET", "4", 1);
+    setenv("OPTIMUM_MESH_TARGET", "3", 1);
     cr_expect_eq(load(), WEFT_EINVAL);
-    cr_expect_str_eq(g_err, "OPTIMUM_MESH_MIN=4, OPTIMUM_MESH_TARGET=4, OPTIMUM_MESH_MAX=12: "
+    cr_expect_str_eq(g_err, "OPTIMUM_MESH_MIN=3, OPTIMUM_MESH_TARGET=3, OPTIMUM_MESH_MAX=12: "
                             "expected OPTIMUM_MESH_MIN < OPTIMUM_MESH_TARGET < OPTIMUM_MESH_MAX");
     clear_env();
 }
@@ -442,7 +476,7 @@ Test(node_config, bootstrap_peer_errors)
 {
     char a[WEFT_PEER_ID_TEXT];
     peer_text(1, a, sizeof a);
-    const char *expect = ": expected /ip4/<ip>/tcp/<port>/p2p/<peer-id>";
+    const char *expect = ": expected /ip4|ip6|dns4|dns6|dns/<host>/tcp/<port>/p2p/<peer-id>";
     char list[1024], line[WEFT_ENV_ERR];
 
     /* no /p2p part: the entry is named by its position (empty ones count) */
@@ -460,7 +494,8 @@ Test(node_config, bootstrap_peer_errors)
         {"/ip4/10.0.0.999/tcp/7070/p2p/", 1},
         {"/ip4/10.0.0.1/tcp/70700/p2p/", 1},
         {"/ip4/10.0.0.1/tcp/7070/p2p/NotAPeerId", 0},
-        {"/dns4/node-1/tcp/7070/p2p/", 1},
+        {"/dns4/node-1/udp/7070/p2p/", 1},
+        {"/dns4/node-1/tcp/7070", 0},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char entry[200];
@@ -546,4 +581,64 @@ Test(node_config, help_names_every_variable)
 {
     for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
         cr_expect_not_null(strstr(node_config_help, vars[i]), "%s not in --help", vars[i]);
+}
+
+/* What start-up would refuse, check-config (the same node_config_load)
+ * refuses too: one port for two listeners, an unknown event loop, a ratio
+ * strtod would read as hex. */
+Test(node_config, start_up_agreement)
+{
+    expect_error("API_PORT", "33212",
+                 "SIDECAR_PORT=33212 and API_PORT=33212: expected a different port for each");
+    expect_error("SIDECAR_PORT", "7070",
+                 "SIDECAR_PORT=7070 and OPTIMUM_PORT=7070: expected a different port for each");
+    expect_error("OPTIMUM_PORT", "9090",
+                 "API_PORT=9090 and OPTIMUM_PORT=9090: expected a different port for each");
+    /* only the active mode's P2P port is bound */
+    expect_ok("GOSSIPSUB_PORT", "9090");
+    setenv("NODE_MODE", "gossipsub", 1);
+    setenv("GOSSIPSUB_PORT", "9090", 1);
+    cr_expect_eq(load(), WEFT_EINVAL);
+    cr_expect_str_eq(g_err,
+                     "API_PORT=9090 and GOSSIPSUB_PORT=9090: expected a different port for each");
+    clear_env();
+    expect_error("WEFT_TRANSPORT", "garbage",
+                 "WEFT_TRANSPORT=\"garbage\": expected one of auto|uring|io_uring|epoll");
+    expect_ok("WEFT_TRANSPORT", "epoll");
+    setenv("WEFT_TRANSPORT", "EPOLL", 1);
+    cr_assert_eq(load(), 0, "%s", g_err);
+    cr_expect_eq(g_cfg.transport, WEFT_LOOP_EPOLL);
+    unsetenv("WEFT_TRANSPORT");
+    cr_assert_eq(load(), 0, "%s", g_err);
+    cr_expect_eq(g_cfg.transport, WEFT_LOOP_AUTO);
+    static const char *const hex[] = {"0x10", "0X2", "0x1p1", "infinity", " 2",
+                                      "2 ",   "+",   ".",     "1e",       "e5"};
+    for (size_t i = 0; i < sizeof hex / sizeof *hex; i++) {
+        char line[128];
+        snprintf(line, sizeof line, "OPTIMUM_SHARD_MULT=\"%s\": expected a number in [1, 64]",
+                 hex[i]);
+        expect_error("OPTIMUM_SHARD_MULT", hex[i], line);
+    }
+    expect_ok("OPTIMUM_SHARD_MULT", "1.5e0");
+    expect_ok("OPTIMUM_SHARD_MULT", "+2.");
+    expect_ok("OPTIMUM_SHARD_MULT", ".5e1");
+    expect_error("OPTIMUM_THRESHOLD", "0x0.8",
+                 "OPTIMUM_THRESHOLD=\"0x0.8\": expected a number in (0, 1]");
+}
+
+/* The guides' compose files name peers by service: /dns4 (and /dns6, /dns)
+ * are taken as they are and resolved at each dial, not at load. */
+Test(node_config, bootstrap_peer_names)
+{
+    char a[WEFT_PEER_ID_TEXT], list[512];
+    peer_text(1, a, sizeof a);
+    snprintf(list, sizeof list,
+             "/dns4/p2pnode-1/tcp/7070/p2p/%s,/dns/no-such-name.invalid/tcp/1/p2p/%s", a, a);
+    setenv("BOOTSTRAP_PEERS", list, 1);
+    cr_assert_eq(load(), 0, "%s", g_err);
+    cr_assert_eq(g_cfg.nbootstrap, 2);
+    char t[512];
+    cr_assert_geq(weft_ma_to_text(&g_cfg.bootstrap[0], t, sizeof t), 0);
+    cr_expect_eq(strncmp(t, "/dns4/p2pnode-1/tcp/7070/p2p/", 29), 0, "%s", t);
+    unsetenv("BOOTSTRAP_PEERS");
 }

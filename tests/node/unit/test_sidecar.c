@@ -148,6 +148,15 @@ weft_grpc_call_send(weft_grpc_call *c, const uint8_t *p, size_t n)
     return rc;
 }
 
+size_t
+weft_grpc_call_queued(weft_grpc_call *c)
+{
+    pthread_mutex_lock(&c->mu);
+    size_t n = c->qbytes;
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}
+
 void
 weft_grpc_call_finish(weft_grpc_call *c, int status, const char *details)
 {
@@ -286,6 +295,19 @@ of_type(weft_grpc_call *c, int type, char **out, size_t max)
     return k;
 }
 
+/* Whether the last message sent on c contains needle. */
+static int
+last_response_has(weft_grpc_call *c, const char *needle)
+{
+    size_t n = nmsgs(c);
+    if (!n)
+        return 0;
+    Proto__Response *r = response(c, n - 1);
+    int has = r->data.len && memmem(r->data.data, r->data.len, needle, strlen(needle)) != NULL;
+    proto__response__free_unpacked(r, NULL);
+    return has;
+}
+
 static size_t
 count_type(weft_grpc_call *c, int type)
 {
@@ -315,7 +337,7 @@ loop_main(void *arg)
 
 static void settle(void);
 
-/* Returns once the loop runs: weft_loop_run clears a stop that came before it. */
+/* Returns once the loop runs (a stop is consumed when weft_loop_run returns). */
 static void
 loop_start(void)
 {
@@ -436,7 +458,7 @@ read_topics(void *arg)
         if (c->call != q->call)
             continue;
         size_t o = 0;
-        for (size_t i = 0; i < c->ntopics; i++)
+        for (size_t i = 0; i < c->ntopics && o < sizeof q->list; i++) /* a prefix if long */
             o += (size_t)snprintf(q->list + o, sizeof q->list - o, "%s%s", i ? "," : "",
                                   c->topics[i]);
         q->n = c->ntopics;
@@ -480,10 +502,13 @@ Test(node_sidecar, server_configuration)
     cr_expect_str_eq(g_srv.cfg.addr, "127.0.0.1:0");
     cr_expect_eq(g_srv.cfg.max_recv_message, 2000000 + 65536, "room for framing");
     cr_expect_eq(g_srv.cfg.max_queued_bytes, 3000000, "WEFT_CLIENT_QUEUE_BYTES per client");
-    cr_assert_eq(g_srv.cfg.nmethods, 3);
+    cr_assert_eq(g_srv.cfg.nmethods, 6, "CommandStream and the guides' P2PStream");
     cr_expect_str_eq(g_srv.cfg.methods[M_LISTEN], "/proto.CommandStream/ListenCommands");
     cr_expect_str_eq(g_srv.cfg.methods[M_HEALTH], "/proto.CommandStream/Health");
     cr_expect_str_eq(g_srv.cfg.methods[M_TOPICS], "/proto.CommandStream/ListTopics");
+    cr_expect_str_eq(g_srv.cfg.methods[3 + M_LISTEN], "/proto.P2PStream/ListenCommands");
+    cr_expect_str_eq(g_srv.cfg.methods[3 + M_HEALTH], "/proto.P2PStream/Health");
+    cr_expect_str_eq(g_srv.cfg.methods[3 + M_TOPICS], "/proto.P2PStream/ListTopics");
 }
 
 Test(node_sidecar, server_address_ipv6)
@@ -556,23 +581,47 @@ Test(node_sidecar, json_escapes_the_topic)
     free_strs(reply, 1);
 }
 
-Test(node_sidecar, duplicate_content_is_refused_in_optimum_mode)
+/* The same content twice: two messages, two ids, both published and both
+ * delivered to a subscriber of the topic (in both modes). */
+static void
+same_content_twice(const char *mode)
 {
+    setenv("NODE_MODE", mode, 1);
     node_start();
     weft_grpc_call *c = call_new(M_LISTEN);
+    request(c, 2, "t", NULL, 0);
     request(c, 1, "t", "same", 4);
     request(c, 1, "t", "same", 4);
-    WAIT_FOR(count_type(c, PROTO__RESPONSE_TYPE__Unknown) == 2);
-    char *reply[2];
+    WAIT_FOR(count_type(c, PROTO__RESPONSE_TYPE__Unknown) == 2 &&
+             count_type(c, PROTO__RESPONSE_TYPE__Message) == 2);
+    char *reply[2], *msg[2];
     cr_assert_eq(of_type(c, PROTO__RESPONSE_TYPE__Unknown, reply, 2), 2);
-    cJSON *second = json(reply[1]);
-    cr_expect_str_eq(jstr(second, "status"), "error");
-    cr_expect(jstr(second, "error") && strstr(jstr(second, "error"), "duplicate message"), "%s",
-              reply[1]);
-    cr_expect_eq(metric(g_n.m.published), 1);
-    cr_expect_eq(metric(g_n.m.publish_errors), 1);
-    cJSON_Delete(second);
+    cr_assert_eq(of_type(c, PROTO__RESPONSE_TYPE__Message, msg, 2), 2);
+    cJSON *r0 = json(reply[0]), *r1 = json(reply[1]), *m0 = json(msg[0]), *m1 = json(msg[1]);
+    cr_expect_str_eq(jstr(r0, "status"), "published", "%s", reply[0]);
+    cr_expect_str_eq(jstr(r1, "status"), "published", "%s", reply[1]);
+    cr_assert(jstr(r0, "message_id") && jstr(r1, "message_id"));
+    cr_expect_str_neq(jstr(r0, "message_id"), jstr(r1, "message_id"), "one id for two publishes");
+    cr_expect_str_eq(jstr(m0, "message_id"), jstr(r0, "message_id"));
+    cr_expect_str_eq(jstr(m1, "message_id"), jstr(r1, "message_id"));
+    cr_expect_eq(metric(g_n.m.published), 2);
+    cr_expect_eq(metric(g_n.m.publish_errors), 0);
+    cJSON_Delete(r0);
+    cJSON_Delete(r1);
+    cJSON_Delete(m0);
+    cJSON_Delete(m1);
     free_strs(reply, 2);
+    free_strs(msg, 2);
+}
+
+Test(node_sidecar, same_content_twice_is_two_messages_optimum)
+{
+    same_content_twice("optimum");
+}
+
+Test(node_sidecar, same_content_twice_is_two_messages_gossipsub)
+{
+    same_content_twice("gossipsub");
 }
 
 static void
@@ -589,8 +638,10 @@ too_big(const char *mode, const char *var)
     WAIT_FOR(count_type(c, PROTO__RESPONSE_TYPE__Unknown) == 2);
     char *reply[2];
     cr_assert_eq(of_type(c, PROTO__RESPONSE_TYPE__Unknown, reply, 2), 2);
-    /* the refusal is answered at once (gRPC thread), the publish from the loop */
+    /* replies come in publish order (the refusal goes through the loop
+     * behind the publish), so a client can pair them */
     int first_is_error = strstr(reply[0], "exceeds") != NULL;
+    cr_expect(!first_is_error, "the refusal overtook the earlier publish's reply");
     cJSON *err = json(reply[first_is_error ? 0 : 1]);
     cJSON *ok = json(reply[first_is_error ? 1 : 0]);
     char want[128];
@@ -635,20 +686,22 @@ Test(node_sidecar, bad_requests_are_counted_not_fatal)
     longt[255] = 0;
     request(c, 2, longt, NULL, 0);
     cr_expect_eq(topics_of(c).n, 1, "a 255-byte topic was refused");
-    /* a publish with a bad topic is answered with what is wrong */
+    /* a subscribe (4 above) or publish with a bad topic is answered with
+     * what is wrong */
     request(c, 1, "", "x", 1);
     longt[255] = 'l';
     request(c, 1, longt, "x", 1);
-    WAIT_FOR(count_type(c, PROTO__RESPONSE_TYPE__Unknown) == 2);
-    char *reply[2];
-    cr_assert_eq(of_type(c, PROTO__RESPONSE_TYPE__Unknown, reply, 2), 2);
-    for (int i = 0; i < 2; i++) {
+    WAIT_FOR(count_type(c, PROTO__RESPONSE_TYPE__Unknown) == 6);
+    char *reply[6];
+    cr_assert_eq(of_type(c, PROTO__RESPONSE_TYPE__Unknown, reply, 6), 6);
+    for (int i = 0; i < 6; i++) {
         cJSON *r = json(reply[i]);
+        cr_expect_str_eq(jstr(r, "status"), "error");
         cr_expect_str_eq(jstr(r, "error"),
-                         "topic: expected 1..255 characters without control characters");
+                         "topic: expected 1..255 bytes of UTF-8 without control characters");
         cJSON_Delete(r);
     }
-    free_strs(reply, 2);
+    free_strs(reply, 6);
     cr_expect_eq(metric(g_n.m.publish_errors), 2);
     cr_expect_eq(metric(g_n.m.sidecar_requests), 10);
 }
@@ -677,6 +730,16 @@ Test(node_sidecar, subscribe_to_topics_lists)
     request(d, 4, list, NULL, 0);
     cr_expect_str_eq(topics_of(d).list, "k,j");
     cr_expect_eq(metric(g_n.m.dropped_bad_request), 1);
+    /* and the request is answered once, naming how many and which */
+    WAIT_FOR(count_type(d, PROTO__RESPONSE_TYPE__Unknown) == 1);
+    char *reply[1];
+    cr_assert_eq(of_type(d, PROTO__RESPONSE_TYPE__Unknown, reply, 1), 1);
+    cJSON *r = json(reply[0]);
+    cr_expect_str_eq(jstr(r, "error"),
+                     "SubscribeToTopics: 1 of 3 topics refused (first: topic 2): expected 1..255 "
+                     "bytes of UTF-8 without control characters");
+    cJSON_Delete(r);
+    free_strs(reply, 1);
 }
 
 Test(node_sidecar, unsubscribe_and_leaving)
@@ -824,6 +887,7 @@ Test(node_sidecar, traces_go_to_subscribed_clients)
 struct rpc_trace {
     weft_peer_id peer;
     int type;
+    int64_t later_ns; /* router time past now */
     const uint8_t *coeffs;
     size_t ncoeffs;
 };
@@ -836,7 +900,7 @@ emit_rpc_trace(void *arg)
     weft_ps_trace ev;
     memset(&ev, 0, sizeof ev);
     ev.type = t->type ? t->type : WEFT_TRACE_RECV_RPC;
-    ev.ts_ns = weft_loop_now(g_n.loop);
+    ev.ts_ns = weft_loop_now(g_n.loop) + t->later_ns;
     ev.self = weft_host_peer_id(g_n.host);
     ev.peer = &t->peer;
     ev.length = 42;
@@ -847,6 +911,8 @@ emit_rpc_trace(void *arg)
     node_sidecar_trace(&g_n, &ev);
 }
 
+/* An RPC trace 2 s after the subscription's JOIN: past the window in which
+ * the exchange after a JOIN streams, so only WEFT_TRACE_RPC passes it. */
 static void
 rpc_traces(int on)
 {
@@ -859,10 +925,32 @@ rpc_traces(int on)
     struct rpc_trace t;
     memset(&t, 0, sizeof t);
     t.peer = *weft_host_peer_id(g_n.host);
+    t.later_ns = 2000000000LL;
     cr_assert_eq(weft_bridge_call(g_n.bridge, emit_rpc_trace, &t), 0);
     cr_expect_eq(traces(sub, PROTO__RESPONSE_TYPE__MessageTraceMumP2P,
                         OPTIMUM__PB__TRACE_EVENT__TYPE__RECV_RPC, NULL),
                  on ? 1 : 0, "WEFT_TRACE_RPC=%d", on);
+}
+
+/* Without WEFT_TRACE_RPC a subscriber still sees its topic's JOIN and the
+ * SEND_RPC of the exchange right after it (the guides show both). */
+Test(node_sidecar, join_and_the_send_rpc_after_it_reach_the_subscriber)
+{
+    node_start();
+    weft_grpc_call *sub = call_new(M_LISTEN);
+    request(sub, 2, "t", NULL, 0);
+    settle();
+    cr_expect_eq(traces(sub, PROTO__RESPONSE_TYPE__MessageTraceMumP2P,
+                        OPTIMUM__PB__TRACE_EVENT__TYPE__JOIN, NULL),
+                 1, "the JOIN of the first topic");
+    struct rpc_trace t;
+    memset(&t, 0, sizeof t);
+    t.peer = *weft_host_peer_id(g_n.host);
+    t.type = WEFT_TRACE_SEND_RPC;
+    cr_assert_eq(weft_bridge_call(g_n.bridge, emit_rpc_trace, &t), 0);
+    cr_expect_eq(traces(sub, PROTO__RESPONSE_TYPE__MessageTraceMumP2P,
+                        OPTIMUM__PB__TRACE_EVENT__TYPE__SEND_RPC, NULL),
+                 1, "SEND_RPC inside the window after JOIN");
 }
 
 Test(node_sidecar, rpc_traces_off_by_default)
@@ -1002,4 +1090,16 @@ Test(node_sidecar, a_topic_limit_per_client)
         request(c, 2, t, NULL, 0);
     }
     cr_expect_eq(topics_of(c).n, NODE_MAX_CLIENT_TOPICS);
+    /* the refusal is told to the client, not only logged */
+    WAIT_FOR(last_response_has(c, "\"command\":\"subscribe\""));
+    cr_expect(last_response_has(c, "\"topic\":\"t1024\""));
+    cr_expect(last_response_has(c, "too many topics"));
+    /* a flood of refused topics is told a few times, then only counted */
+    for (int i = 0; i < 200; i++) {
+        char t[16];
+        snprintf(t, sizeof t, "x%d", i);
+        request(c, 2, t, NULL, 0);
+    }
+    settle();
+    cr_expect_eq(count_type(c, PROTO__RESPONSE_TYPE__Unknown), NODE_REFUSALS_TOLD);
 }

@@ -33,6 +33,9 @@ static const char *const vars[] = {
     "WEFT_FALLBACK_MS",
     "WEFT_MAX_MESSAGE_SIZE",
     "WEFT_CLIENT_QUEUE_BYTES",
+    "WEFT_TLS_CA_FILE",
+    "WEFT_JWKS_REFRESH_S",
+    "WEFT_JWKS_MIN_INTERVAL_MS",
 };
 
 static void
@@ -263,10 +266,14 @@ Test(proxy_config, auth_settings)
     /* auth without keys cannot verify anything */
     setenv("ENABLE_AUTH", "true", 1);
     cr_expect_eq(load(), WEFT_EINVAL);
-    cr_expect_str_eq(g_err,
-                     "ENABLE_AUTH=true: WEFT_JWKS is not set: expected a JWKS file or http:// URL");
-    setenv("WEFT_JWKS", "/etc/weft/jwks.json", 1);
+    cr_expect_str_eq(g_err, "ENABLE_AUTH=true: neither AUTH0_DOMAIN nor WEFT_JWKS is set: "
+                            "expected the Auth0 domain (its key set is fetched over https) or a "
+                            "JWKS file or URL");
+    /* the guides' form: the domain alone (its key set comes over https) */
     setenv("AUTH0_DOMAIN", "tenant.example.com", 1);
+    cr_assert_eq(load(), 0, "%s", g_err);
+    cr_expect_null(g_cfg.jwks);
+    setenv("WEFT_JWKS", "/etc/weft/jwks.json", 1);
     setenv("AUTH0_AUDIENCE", "https://api.example.com", 1);
     cr_assert_eq(load(), 0, "%s", g_err);
     cr_expect_eq(g_cfg.enable_auth, 1);
@@ -290,4 +297,26 @@ Test(proxy_config, help_names_every_variable)
 {
     for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
         cr_expect_not_null(strstr(px_config_help, vars[i]), "%s not in --help", vars[i]);
+}
+
+/* What start-up would refuse, check-config refuses too (the same loader):
+ * one port for REST and gRPC; the key set settings and their ranges. */
+Test(proxy_config, start_up_agreement)
+{
+    expect_error("PROXY_GRPC_PORT", "8080",
+                 "PROXY_PORT=8080 and PROXY_GRPC_PORT=8080: expected a different port for each");
+    expect_error("PROXY_PORT", ":50051",
+                 "PROXY_PORT=50051 and PROXY_GRPC_PORT=50051: expected a different port for each");
+    expect_error("WEFT_JWKS_REFRESH_S", "0",
+                 "WEFT_JWKS_REFRESH_S=\"0\": expected an integer in 1..86400");
+    expect_error("WEFT_JWKS_MIN_INTERVAL_MS", "99",
+                 "WEFT_JWKS_MIN_INTERVAL_MS=\"99\": expected an integer in 100..3600000");
+    setenv("WEFT_TLS_CA_FILE", "/tmp/ca.pem", 1);
+    setenv("WEFT_JWKS_REFRESH_S", "30", 1);
+    cr_assert_eq(load(), 0, "%s", g_err);
+    cr_expect_str_eq(g_cfg.tls_ca_file, "/tmp/ca.pem");
+    cr_expect_eq(g_cfg.jwks_refresh_s, 30);
+    cr_expect_eq(g_cfg.jwks_retry_ms, 10000);
+    expect_error("SUBSCRIBER_THRESHOLD", "0x0.8",
+                 "SUBSCRIBER_THRESHOLD=\"0x0.8\": expected a number in [0.1, 1]");
 }

@@ -58,12 +58,20 @@ px_grpc_sink_send(void *call, char *client, char *topic, char *msgid, uint8_t *p
     return g_grpc_rc;
 }
 
-void
+static int g_pool_full; /* the pool refuses new topics, as at PX_MAX_TOPICS */
+
+int
 px_pool_subscribe(px_pool *pl, const char *topic)
 {
     cr_assert_not_null(pl);
     cr_assert_lt(g_npool, MAX_REC);
+    for (size_t i = 0; i < g_npool; i++)
+        if (!strcmp(g_pool_topics[i], topic))
+            return 0;
+    if (g_pool_full)
+        return WEFT_ELIMIT;
     snprintf(g_pool_topics[g_npool++], PX_TOPIC_MAX + 1, "%s", topic);
+    return 0;
 }
 
 int
@@ -104,7 +112,7 @@ start(size_t nnodes, long long fallback_ms)
     g_e = g_p.engine = px_engine_new(&g_p);
     cr_assert_not_null(g_e);
     g_ngrpc = g_npool = g_nbroadcast = g_ws_conns = 0;
-    g_grpc_rc = 0;
+    g_grpc_rc = g_pool_full = 0;
 }
 
 static void
@@ -177,11 +185,10 @@ Test(proxy_engine, subscribe_reaches_the_pool_and_lists_topics)
     cr_expect_str_eq(topics[1], "t2");
     cr_expect_eq(px_engine_topics(g_e, "c1", topics, 1), 1, "max is respected");
     cr_expect_eq(px_engine_topics(g_e, "nobody", topics, 8), 0);
-    /* every successful subscribe asks the pool (which de-duplicates) */
-    cr_assert_eq(g_npool, 3);
+    /* each topic new to a client asks the pool (which de-duplicates) */
+    cr_assert_eq(g_npool, 2);
     cr_expect_str_eq(g_pool_topics[0], "t1");
     cr_expect_str_eq(g_pool_topics[1], "t2");
-    cr_expect_str_eq(g_pool_topics[2], "t1");
 }
 
 Test(proxy_engine, subscription_limits)
@@ -208,6 +215,20 @@ Test(proxy_engine, subscription_limits)
     for (int i = 0; i < 8; i++)
         cr_assert_eq(px_engine_attach(g_e, "c2", PX_SINK_GRPC, &g_sinks[i]), 0);
     cr_expect_eq(px_engine_attach(g_e, "c2", PX_SINK_GRPC, &g_sinks[8]), WEFT_ELIMIT);
+}
+
+/* A topic the nodes will not carry is refused to the client, not answered
+ * "subscribed": before, the pool dropped it silently past the node's cap. */
+Test(proxy_engine, a_topic_the_pool_refuses_is_refused_to_the_client)
+{
+    start(2, 2000);
+    cr_assert_eq(px_engine_subscribe(g_e, "c1", "carried", 0.5, 0), 0);
+    g_pool_full = 1;
+    cr_expect_eq(px_engine_subscribe(g_e, "c2", "one-more", 0.5, 0), WEFT_ELIMIT);
+    cr_expect_eq(px_engine_subscribe(g_e, "c2", "carried", 0.5, 0), 0, "a carried topic is fine");
+    char topics[4][PX_TOPIC_MAX + 1];
+    cr_assert_eq(px_engine_topics(g_e, "c2", topics, 4), 1);
+    cr_expect_str_eq(topics[0], "carried");
 }
 
 Test(proxy_engine, threshold_delivery_once_per_client)
