@@ -213,6 +213,43 @@ fz_gf_muladd(uint8_t *dst, const uint8_t *src, uint8_t c, size_t len)
         dst[i] ^= fz_gf_mul(c, src[i]);
 }
 
+/* ---- text ------------------------------------------------------------------ */
+
+/* UTF-8 by the byte ranges of RFC 3629's grammar (section 4), the oracle
+ * for the services' text checks. */
+static inline int
+fz_utf8_ok(const uint8_t *s, size_t n)
+{
+    /* lead byte range, then the allowed range of the 2nd byte; later
+     * bytes are 80..BF */
+    static const struct {
+        uint8_t lo, hi, len, b2lo, b2hi;
+    } forms[] = {
+        {0xc2, 0xdf, 2, 0x80, 0xbf}, {0xe0, 0xe0, 3, 0xa0, 0xbf}, {0xe1, 0xec, 3, 0x80, 0xbf},
+        {0xed, 0xed, 3, 0x80, 0x9f}, {0xee, 0xef, 3, 0x80, 0xbf}, {0xf0, 0xf0, 4, 0x90, 0xbf},
+        {0xf1, 0xf3, 4, 0x80, 0xbf}, {0xf4, 0xf4, 4, 0x80, 0x8f},
+    };
+    size_t i = 0;
+    while (i < n) {
+        if (s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t f = 0;
+        while (f < sizeof forms / sizeof *forms && !(s[i] >= forms[f].lo && s[i] <= forms[f].hi))
+            f++;
+        if (f == sizeof forms / sizeof *forms || n - i < forms[f].len)
+            return 0;
+        if (s[i + 1] < forms[f].b2lo || s[i + 1] > forms[f].b2hi)
+            return 0;
+        for (size_t k = 2; k < forms[f].len; k++)
+            if (s[i + k] < 0x80 || s[i + k] > 0xbf)
+                return 0;
+        i += forms[f].len;
+    }
+    return 1;
+}
+
 /* ---- kernel sets ----------------------------------------------------------- */
 
 /* Whether name is an item of the comma-separated list. */
