@@ -3,7 +3,7 @@
  * bench_json_check.c: the ctest smoke check of weft-bench's --json output,
  * kept in C so the test needs nothing but the compiler.
  *
- *   bench_json_check [--bench codec|transport] [--want KEY=VALUE]...
+ *   bench_json_check [--bench codec|transport|kernel] [--want KEY=VALUE]...
  *                    [--want-backend NAME]... -- PROGRAM [ARGS...]
  *
  * runs PROGRAM, requires exit status 0 and a stdout made of at least one
@@ -36,6 +36,11 @@ static const char *const transport_required[] = {
     "bench", "test", "loop", "runs", "cpu", "peak_rss_kb", "version", NULL,
 };
 static const char *const transport_figures[] = {"gbps", "per_sec", "bytes_per_conn", NULL};
+static const char *const kernel_required[] = {
+    "bench",     "backend",        "level", "rows", "srcs",    "len",
+    "clock_ghz", "cycles_per_32b", "runs",  "cpu",  "version", NULL,
+};
+static const char *const kernel_figures[] = {"work_gbps", NULL};
 
 /* What one subcommand's lines must hold: every required field, and at
  * least one of the figures, each present one a positive number. */
@@ -48,6 +53,7 @@ typedef struct profile {
 static const profile profiles[] = {
     {"codec", codec_required, codec_figures},
     {"transport", transport_required, transport_figures},
+    {"kernel", kernel_required, kernel_figures},
 };
 
 /* The top-level fields of one object (the first MAX_FIELDS). */
@@ -390,8 +396,9 @@ run_capture(char **argv, size_t *len, int *status)
 static int
 usage(void)
 {
-    fprintf(stderr, "usage: bench_json_check [--bench codec|transport] [--want KEY=VALUE]...\n"
-                    "                        [--want-backend NAME]... -- PROG [ARGS]\n");
+    fprintf(stderr,
+            "usage: bench_json_check [--bench codec|transport|kernel] [--want KEY=VALUE]...\n"
+            "                        [--want-backend NAME]... -- PROG [ARGS]\n");
     return 2;
 }
 

@@ -251,7 +251,7 @@ static double
 time_op(aead_ctx *c, void (*op)(void *), unsigned runs)
 {
     bench_case bc = {c, NULL, op};
-    bench_measure_opts mo = {runs, 20.0, 0, 0};
+    bench_measure_opts mo = {runs, 20.0, 0, 0, 0};
     bench_stats st;
 
     bench_measure(&bc, &mo, &st);

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -107,6 +108,31 @@ cpuinfo_field(const char *key, char *out, size_t cap)
     }
     fclose(f);
     return found;
+}
+
+double
+bench_core_ghz(void)
+{
+    static double ghz = -1;
+
+    if (ghz >= 0)
+        return ghz;
+    ghz = 0;
+#if defined(__x86_64__)
+    for (int rep = 0; rep < 5; rep++) {
+        uint64_t n = 2000000, x = 3;
+        struct timespec a, b;
+
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+        for (uint64_t i = 0; i < n; i++)
+            __asm__ volatile("imul %0, %0\n\timul %0, %0\n\timul %0, %0\n\timul %0, %0" : "+r"(x));
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+        double ns = (double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec);
+        if (ns > 0 && 12.0 * (double)n / ns > ghz)
+            ghz = 12.0 * (double)n / ns;
+    }
+#endif
+    return ghz;
 }
 
 const char *
@@ -255,6 +281,19 @@ bench_parse_names(const char *arg, const char *const *names, int count, unsigned
 /* ---- measuring ----------------------------------------------------------- */
 
 /* Total ns spent inside op over iters ops. */
+/* CLOCK_THREAD_CPUTIME_ID in ns: on a shared machine, time the thread was
+ * not running is left out (cache and memory contention are not). */
+static int64_t
+thread_cpu_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t (*bench_clock)(void) = weft_mono_ns;
+
 static uint64_t
 time_ops(const bench_case *bc, uint64_t iters, int cold)
 {
@@ -262,19 +301,19 @@ time_ops(const bench_case *bc, uint64_t iters, int cold)
     int64_t t0;
 
     if (bc->prep == NULL && !cold) {
-        t0 = weft_mono_ns();
+        t0 = bench_clock();
         for (i = 0; i < iters; i++)
             bc->op(bc->ctx);
-        return (uint64_t)(weft_mono_ns() - t0);
+        return (uint64_t)(bench_clock() - t0);
     }
     for (i = 0; i < iters; i++) {
         if (bc->prep != NULL)
             bc->prep(bc->ctx);
         if (cold)
             bench_flush_caches();
-        t0 = weft_mono_ns();
+        t0 = bench_clock();
         bc->op(bc->ctx);
-        total += (uint64_t)(weft_mono_ns() - t0);
+        total += (uint64_t)(bench_clock() - t0);
     }
     return total;
 }
@@ -307,6 +346,7 @@ bench_measure(const bench_case *bc, const bench_measure_opts *opts, bench_stats 
     }
     if (min_ns == 0)
         min_ns = 1;
+    bench_clock = opts->cpu_time ? thread_cpu_ns : weft_mono_ns;
     if (!spun) {
         spin_up(200.0);
         spun = 1;
@@ -463,6 +503,22 @@ bench_json_f64(bench_json *j, const char *key, double val, int prec)
         json_raw(j, "%.*f", prec, val);
     else
         json_raw(j, "null");
+    json_done(j, mark);
+}
+
+void
+bench_json_f64_array(bench_json *j, const char *key, const double *v, size_t n, int prec)
+{
+    size_t mark = json_key(j, key);
+
+    json_raw(j, "[");
+    for (size_t i = 0; i < n; i++) {
+        if (isfinite(v[i]))
+            json_raw(j, "%s%.*f", i ? "," : "", prec, v[i]);
+        else
+            json_raw(j, "%snull", i ? "," : "");
+    }
+    json_raw(j, "]");
     json_done(j, mark);
 }
 

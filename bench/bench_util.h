@@ -32,6 +32,8 @@
  * with the network libraries only. */
 int bench_codec_main(int argc, char **argv);
 void bench_codec_usage(FILE *out);
+int bench_kernel_main(int argc, char **argv);
+void bench_kernel_usage(FILE *out);
 int bench_transport_main(int argc, char **argv);
 void bench_transport_usage(FILE *out);
 int bench_mesh_main(int argc, char **argv);
@@ -55,6 +57,10 @@ double bench_median(double *v, size_t n);
 /* CPU model string ("model name" in /proc/cpuinfo, else a best effort,
  * else "unknown"). Static storage, read once. */
 const char *bench_cpu_model(void);
+/* The core clock in GHz, measured once (a chain of dependent integer
+ * multiplies, 3 cycles each on x86 since Nehalem and Zen; 0 elsewhere),
+ * best of five, timed with the thread's CPU clock. */
+double bench_core_ghz(void);
 
 /* Peak resident set size of this process so far, in KiB (getrusage). */
 long bench_peak_rss_kb(void);
@@ -103,6 +109,7 @@ typedef struct bench_measure_opts {
     double min_run_ms;       /* each run repeats op until it lasts this long */
     int cold;                /* flush the caches (untimed) before each op */
     unsigned cold_max_iters; /* cap on ops per run when cold (flushes are slow) */
+    int cpu_time;            /* time with the thread's CPU clock, not the monotonic one */
 } bench_measure_opts;
 
 typedef struct bench_stats {
@@ -136,6 +143,8 @@ void bench_json_i64(bench_json *j, const char *key, int64_t val);
 /* prec: digits after the decimal point. */
 void bench_json_f64(bench_json *j, const char *key, double val, int prec);
 void bench_json_bool(bench_json *j, const char *key, int val);
+/* An array of n numbers (a field too long for the buffer is left out). */
+void bench_json_f64_array(bench_json *j, const char *key, const double *v, size_t n, int prec);
 /* Close the object, write it and a newline to out, flush out. */
 void bench_json_end(bench_json *j, FILE *out);
 

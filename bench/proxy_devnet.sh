@@ -42,15 +42,8 @@ progress() { echo "proxy_devnet: $*" >&2; }
 [ -n "$OUT" ] && : >"$OUT"
 
 read -r -a P < <(free_ports 16)
-start_node n1 optimum "${P[0]}" "${P[1]}" "${P[2]}" ""
-wait_api "127.0.0.1:${P[2]}" 10 || die "node 1 did not start"
-id1=$(IDENTITY_DIR="$WEFT_TEST_TMP/n1" "$WEFT_NODE" peer-id)
-for i in 1 2 3; do
-    start_node "n$((i + 1))" optimum "${P[$((3 * i))]}" "${P[$((3 * i + 1))]}" "${P[$((3 * i + 2))]}" \
-        "/ip4/127.0.0.1/tcp/${P[0]}/p2p/$id1"
-done
-for i in 1 2 3; do wait_peers "127.0.0.1:${P[$((3 * i + 2))]}" 3 20 || die "node $((i + 1)) did not mesh"; done
-nodes="127.0.0.1:${P[1]},127.0.0.1:${P[4]},127.0.0.1:${P[7]},127.0.0.1:${P[10]}"
+start_star 4 optimum 3
+nodes=$sidecars
 for k in 1 2; do
     env CLUSTER_ID="proxy-$k" PROXY_PORT=":${P[$((10 + 2 * k))]}" PROXY_GRPC_PORT=":${P[$((11 + 2 * k))]}" \
         P2P_NODES="$nodes" WEFT_LISTEN_IP=127.0.0.1 LOG_LEVEL=warn "$root/$BUILD/bin/weft-proxy" \
@@ -86,8 +79,9 @@ want health && emit "{\"bench\":\"proxy_devnet\",\"figure\":\"health\",\"tool\":
 # ---- publish 1 KiB end to end ------------------------------------------------------
 topic="bench-$(date +%s)"
 msg=$(head -c 768 /dev/urandom | base64 -w0 | head -c 1024)
-# Every request a distinct message (RLNC ids are content hashes: the same
-# content twice is one message): a counter and the wrk thread in front.
+# Every request a distinct message (a counter and the wrk thread in front),
+# so deliveries can be told apart; a repeat would be a new message as well
+# (docs/spec/message-ids.md).
 cat >"$WEFT_TEST_TMP/publish.lua" <<LUA
 local n = 0
 local prefix = ""
@@ -182,7 +176,7 @@ for ((r = 1; r <= RUNS; r++)); do
     # the previous run's connections must be gone before the next opens
     # FANOUT more (descriptors)
     end=$((SECONDS + 30))
-    until curl -fsS "http://$R1/metrics" | grep -q '^active_ws_clients 0$'; do
+    until curl -fsS "http://$R1/metrics" | grep '^active_ws_clients 0$' >/dev/null; do
         [ $SECONDS -lt $end ] || break
         sleep 0.5
     done

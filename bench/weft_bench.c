@@ -21,6 +21,8 @@ typedef struct subcommand {
 static const subcommand subcommands[] = {
     {"codec", "RLNC encode/decode/recode throughput, every GF kernel set and ISA-L",
      bench_codec_main, bench_codec_usage},
+    {"kernel", "the fused GF(2^8) dot kernel per set on L1/L2/L3 data, against its bound",
+     bench_kernel_main, bench_kernel_usage},
 #ifdef WEFT_BENCH_HAVE_TRANSPORT
     {"transport", "TCP vs Noise+yamux throughput, handshakes/s, idle connection memory",
      bench_transport_main, bench_transport_usage},
