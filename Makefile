@@ -11,7 +11,8 @@ CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 # WERROR=ON turns every compiler warning into an error (CI sets it).
 WERROR     ?= OFF
 
-.PHONY: all deps build test test-minimal test-sanitize test-arm64 fuzz lint bench bench-node bench-proxy demo devnet devnet-up devnet-down devnet-status install clean format help
+.PHONY: subscribe publish generate-identity clients
+.PHONY: all deps build testbed testbed-clean test test-minimal test-sanitize test-arm64 fuzz lint bench bench-node bench-proxy soak demo devnet devnet-up devnet-down devnet-status install clean format help
 
 all: build
 
@@ -28,10 +29,22 @@ help:
 	@echo "make bench          codec benchmarks against ISA-L, JSON lines"
 	@echo "make bench-node     devnet throughput, latency, idle RSS and CPU of weft-node, JSON lines"
 	@echo "make bench-proxy    weft-proxy: wrk on health and publish, 10k-client fan-out, failover"
+	@echo "make soak           the devnet under a mixed load for SOAK_MINUTES (30): RSS and fds of every"
+	@echo "                    process each minute, bench/results/soak.jsonl and soak.svg"
+	@echo "make testbed        (root) 16 weft-node processes in network namespaces, shaped links;"
+	@echo "                    both modes, 4 sizes; JSON lines, CDF plot and the simulator beside"
+	@echo "                    it in TESTBED_DIR (TESTBED_ARGS: testbed/testbed.sh --help)"
+	@echo "make testbed-clean  remove namespaces a killed testbed run left (wtb-*)"
 	@echo "make fuzz           each libFuzzer target for FUZZ_SECONDS (clang, ASan+UBSan)"
 	@echo "make lint           cppcheck (ci/static-analysis.sh) and a clang-format check of every"
 	@echo "                    tracked *.c / *.h (reports, never rewrites)"
 	@echo "make install        cmake --install (PREFIX=/usr/local)"
+	@echo ""
+	@echo "The guides' shortcuts (weft-client in place of their p2p-client):"
+	@echo "make generate-identity                      IDENTITY_DIR/p2p.key if missing (./identity)"
+	@echo "make subscribe <addr> <topic>               e.g. make subscribe 127.0.0.1:33221 testtopic"
+	@echo "make publish <addr> <topic> <message|random> [count] [sleep]"
+	@echo "                                            e.g. make publish 127.0.0.1:33221 testtopic random 10 1s"
 
 deps:
 	@bash ci/install-deps.sh
@@ -70,9 +83,10 @@ test-arm64:
 	cmake --build $(ARM_BUILD) -j $(JOBS)
 	cd $(ARM_BUILD) && WEFT_TEST_QUICK=1 ctest --output-on-failure -j $(JOBS)
 
+# Every target for FUZZ_SECONDS, JOBS at a time (default: the number of CPUs), each
+# with its own log; a summary line per target, and a failing exit if any target found something.
 fuzz: deps
-	@for f in fuzz/fuzz_*.c; do t=$$(basename $$f .c); t=$${t#fuzz_}; \
-	    bash fuzz/run.sh $$t $(FUZZ_SECONDS) || exit 1; done
+	@bash fuzz/run_all.sh $(FUZZ_SECONDS) $(JOBS)
 
 # Both checks run, so one report shows everything; either failing fails.
 lint: deps
@@ -110,11 +124,84 @@ bench-node: build
 bench-proxy: build
 	bash bench/proxy_devnet.sh $(BUILD)
 
+soak: build
+	bash bench/soak.sh $(BUILD) --minutes $(or $(SOAK_MINUTES),30)
+
+# The multi-host testbed (testbed/README.md): results, plot, node logs and the
+# simulator on the same topology go to TESTBED_DIR.
+TESTBED_DIR  ?= $(BUILD)/testbed
+TESTBED_ARGS ?=
+testbed: build
+	@mkdir -p $(TESTBED_DIR)
+	@: >$(TESTBED_DIR)/testbed.jsonl
+	bash testbed/testbed.sh --build $(BUILD) --out $(TESTBED_DIR)/testbed.jsonl \
+	    --logs $(TESTBED_DIR)/logs $(TESTBED_ARGS)
+	bash testbed/sim.sh $(TESTBED_DIR)/testbed.jsonl $(TESTBED_DIR)/logs $(BUILD) \
+	    >$(TESTBED_DIR)/sim.jsonl
+	python3 testbed/plot.py $(TESTBED_DIR)/testbed.jsonl $(TESTBED_DIR)/testbed-cdf.png \
+	    --sim $(TESTBED_DIR)/sim.jsonl
+
+testbed-clean:
+	bash testbed/testbed.sh --clean
+
 install: build
 	cmake --install $(BUILD) --prefix $(or $(PREFIX),/usr/local)
 
 format:
 	git ls-files '*.c' '*.h' | xargs clang-format -i
+
+# ---- the guides' Makefile shortcuts -------------------------------------------
+# Their arguments are extra goals (make subscribe 127.0.0.1:33221 testtopic):
+# when the first goal is subscribe or publish, every other goal does nothing.
+IDENTITY_DIR ?= ./identity
+GUIDE_ARGS := $(wordlist 2,$(words $(MAKECMDGOALS)),$(MAKECMDGOALS))
+ifneq ($(filter subscribe publish,$(firstword $(MAKECMDGOALS))),)
+%:
+	@:
+endif
+
+# weft-client and weft-node, built if missing (no dependency install).
+clients:
+	@[ -x $(BUILD)/bin/weft-client ] && [ -x $(BUILD)/bin/weft-node ] || { \
+	    [ -f $(BUILD)/build.ninja ] || [ -f $(BUILD)/Makefile ] || \
+	        cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Release -DWEFT_BUILD_TESTS=OFF; \
+	    cmake --build $(BUILD) -j $(JOBS) --target weft-client weft-node; }
+
+generate-identity: clients
+	@mkdir -p $(IDENTITY_DIR)
+	@if [ ! -f "$(IDENTITY_DIR)/p2p.key" ]; then \
+	    echo "Generating new P2P identity..."; \
+	    IDENTITY_DIR="$(IDENTITY_DIR)" $(BUILD)/bin/weft-node generate-key --output-peer-id; \
+	else \
+	    echo "P2P identity already exists at $(IDENTITY_DIR)/p2p.key"; \
+	fi
+
+subscribe: clients generate-identity
+	@set -e; addr="$(word 1,$(GUIDE_ARGS))"; topic="$(word 2,$(GUIDE_ARGS))"; \
+	if [ -z "$$addr" ] || [ -z "$$topic" ]; then \
+	    echo "Usage: make subscribe <addr> <topic>" >&2; \
+	    echo "Example: make subscribe 127.0.0.1:33221 testtopic" >&2; \
+	    exit 1; \
+	fi; \
+	exec $(BUILD)/bin/weft-client -mode=subscribe -topic="$$topic" --addr="$$addr"
+
+publish: clients generate-identity
+	@set -e; addr="$(word 1,$(GUIDE_ARGS))"; topic="$(word 2,$(GUIDE_ARGS))"; \
+	message="$(word 3,$(GUIDE_ARGS))"; count="$(word 4,$(GUIDE_ARGS))"; sleep="$(word 5,$(GUIDE_ARGS))"; \
+	if [ -z "$$addr" ] || [ -z "$$topic" ] || [ -z "$$message" ]; then \
+	    echo "Usage: make publish <addr> <topic> <message|random> [count] [sleep]" >&2; \
+	    echo "Examples:" >&2; \
+	    echo "  make publish 127.0.0.1:33221 testtopic random" >&2; \
+	    echo "  make publish 127.0.0.1:33221 testtopic random 10 1s" >&2; \
+	    exit 1; \
+	fi; \
+	set -- -mode=publish -topic="$$topic" -msg="$$message" --addr="$$addr"; \
+	if [ -n "$$count" ]; then set -- "$$@" -count="$$count"; fi; \
+	if [ -n "$$sleep" ]; then \
+	    case "$$sleep" in *[0-9]) sleep="$${sleep}s" ;; esac; \
+	    set -- "$$@" -sleep="$$sleep"; \
+	fi; \
+	exec $(BUILD)/bin/weft-client "$$@"
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(ARM_BUILD) build-fuzz build-minimal

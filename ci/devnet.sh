@@ -197,14 +197,14 @@ up() {
     # publishes through proxy 2 (REST).
     local ptopic="devnet-proxy-$(date +%s)" psub_log="$dir/roundtrip-proxy-subscribe.log"
     local r1="$DEVNET_HOST:${PRESTS[0]}" r2="$DEVNET_HOST:${PRESTS[1]}"
-    "$PCLIENT_BIN" -mode subscribe -proxy "$r1" -topic "$ptopic" -client-id devnet-subscriber -count 1 \
+    "$PCLIENT_BIN" -mode subscribe -rest "$r1" -topic "$ptopic" -client-id devnet-subscriber -count 1 \
         >"$psub_log" 2>&1 &
     sub_pid=$!
     for _ in $(seq 1 50); do grep -q "Subscribed" "$psub_log" 2>/dev/null && break; sleep 0.1; done
     say "subscriber on $(proxy_name 1) ($r1): $(head -1 "$psub_log")"
     got=0
     for attempt in $(seq 1 20); do
-        "$PCLIENT_BIN" -mode publish -proxy "$r2" -topic "$ptopic" -client-id devnet-publisher \
+        "$PCLIENT_BIN" -mode publish -rest "$r2" -topic "$ptopic" -client-id devnet-publisher \
             -msg "hello through $(proxy_name 2) #$attempt" | sed "s/^/devnet: $(proxy_name 2) ($r2): /"
         for _ in $(seq 1 10); do
             grep -q "Recv message" "$psub_log" && { got=1; break; }

@@ -26,10 +26,16 @@ PKGS=(
     # cjose (JWT), MaxMind country lookup
     libgrpc-dev libprotobuf-c-dev protobuf-c-compiler libh2o-evloop-dev libwslay-dev
     libcjson-dev libcjose-dev libjansson-dev libmaxminddb-dev libssl-dev
+    # node: the role file (weft-node --config FILE.yaml)
+    libyaml-dev
+    # proxy: the JWKS fetch over HTTPS (AUTH0_DOMAIN, WEFT_JWKS=https://...)
+    libcurl4-openssl-dev
     # tests (python3: the source checks, tests/layers and tests/node)
     libcriterion-dev wrk python3
     # benchmarks: plots
     gnuplot-nox
+    # the multi-host testbed (testbed/): ip netns, veth, tc tbf; curl for the nodes' APIs
+    iproute2 curl
     # AArch64: NEON kernels cross-built and tested under qemu
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
 )
@@ -82,6 +88,30 @@ if [ -f "$jsdir/package-lock.json" ] && [ ! -d "$jsdir/node_modules" ]; then
         (cd "$jsdir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
     else
         echo "install-deps: node/npm not found; the gRPC client tests will fail" >&2
+    fi
+fi
+
+# npm packages of the Kademlia interop peers (@libp2p/kad-dht beside libp2p
+# 2.9.0), pinned by tests/interop/js-kad/package-lock.json.
+kaddir="$here/tests/interop/js-kad"
+if [ -f "$kaddir/package-lock.json" ] && [ ! -d "$kaddir/node_modules" ]; then
+    if command -v npm >/dev/null 2>&1; then
+        echo "install-deps: npm ci in $kaddir" >&2
+        (cd "$kaddir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    else
+        echo "install-deps: node/npm not found; the kad interop test will fail" >&2
+    fi
+fi
+
+# npm packages of the manifest checks (kubernetes-models, yaml), pinned by
+# tests/deploy/package-lock.json.
+deploydir="$here/tests/deploy"
+if [ -f "$deploydir/package-lock.json" ] && [ ! -d "$deploydir/node_modules" ]; then
+    if command -v npm >/dev/null 2>&1; then
+        echo "install-deps: npm ci in $deploydir" >&2
+        (cd "$deploydir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    else
+        echo "install-deps: node/npm not found; the deploy manifest test will fail" >&2
     fi
 fi
 

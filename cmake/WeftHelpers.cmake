@@ -138,6 +138,15 @@ function(weft_pc_dirs out_prefix out_libdir out_includedir)
     endforeach()
 endfunction()
 
+# weft_use_commit(TARGET): TARGET may include "weft/commit.h" (WEFT_COMMIT,
+# WEFT_DESCRIBE), regenerated before it compiles.
+function(weft_use_commit t)
+    if(TARGET weft_commit)
+        add_dependencies(${t} weft_commit)
+        target_include_directories(${t} PRIVATE ${WEFT_GENERATED_DIR})
+    endif()
+endfunction()
+
 # weft_add_program(NAME SOURCES src... LIBS lib...): a program of apps/,
 # installed into bin/.
 function(weft_add_program name)
@@ -147,6 +156,7 @@ function(weft_add_program name)
     target_include_directories(${name} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
     target_link_libraries(${name} PRIVATE ${P_LIBS} weft::options)
     target_compile_definitions(${name} PRIVATE WEFT_VERSION="${PROJECT_VERSION}")
+    weft_use_commit(${name})
     install(TARGETS ${name} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 endfunction()
 

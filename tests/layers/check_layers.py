@@ -77,6 +77,8 @@ LAYERS = {
     "app:weft-proxy-client": (5, ["apps/weft-proxy-client"], [],
                               ["base", "apps_common", "svc_grpc", "svc_http", "svc_httpc",
                                "proto"]),
+    # the testbed's programs (weft-netem): base only
+    "testbed": (5, ["testbed"], [], ["base"]),
     # anything goes
     "bench": (9, ["bench"], [], ["*"]),
     "fuzz": (9, ["fuzz"], [], ["*"]),
