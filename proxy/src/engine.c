@@ -18,6 +18,14 @@
  * forgotten with its subscriptions (swept once a second), so client state
  * is bounded by WEFT_MAX_CLIENTS and by time, never by what was ever seen.
  * A client record is ~0.4 KB plus ~0.3 KB per topic.
+ *
+ * Held deliveries: the guides' clients subscribe over REST, then open their
+ * stream, then publish at once, so a message can reach the proxy before the
+ * stream is attached. A client with subscriptions and no sink, active in
+ * the last HOLD_MS, has such deliveries held (at most HOLD_MAX per client,
+ * HOLD_BYTES over all clients) and written to the first sink it attaches;
+ * past any of those bounds, or HOLD_MS after they were held, they are
+ * dropped and counted (weft_proxy_dropped_total{reason="no_stream"}).
  */
 #include <errno.h>
 #include <math.h>
@@ -41,6 +49,9 @@
 #define ENTRY_SLOTS 65536 /* power of two */
 #define ENTRY_TTL_MS 60000
 #define MAX_ENTRIES 262144 /* ~120 MB of records at most; see retire_oldest */
+#define HOLD_MS 10000
+#define HOLD_MAX 64
+#define HOLD_BYTES (64u << 20)
 
 struct sub {
     char topic[PX_TOPIC_MAX + 1];
@@ -52,13 +63,25 @@ struct sink {
     void *handle;
 };
 
+/* A delivery kept for a client whose stream is not attached yet. */
+struct held {
+    struct held *next;
+    int64_t at_ms;
+    size_t len;
+    char id[PX_MSGID_MAX];
+    char topic[PX_TOPIC_MAX + 1];
+    char json[]; /* len bytes and a NUL */
+};
+
 typedef struct px_client {
     char id[PX_ID_MAX + 1];
     struct sub *subs; /* grows to MAX_CLIENT_TOPICS */
     size_t nsubs, csubs;
     struct sink sinks[MAX_SINKS];
     size_t nsinks;
-    int64_t last_ms; /* last subscribe, attach, detach or topics request */
+    int64_t last_ms;                /* last subscribe, attach, detach or topics request */
+    struct held *held, **held_tail; /* oldest first */
+    size_t nheld;
     uint64_t hash;
     struct px_client *next;  /* every client */
     struct px_client *hnext; /* hash chain */
@@ -93,6 +116,7 @@ struct px_engine {
     size_t nentries;
     weft_ws_conn **ws; /* scratch: WebSocket sinks of one delivery */
     size_t nws, cws;
+    size_t held_bytes; /* over every client's held deliveries */
 };
 
 static uint32_t
@@ -136,28 +160,114 @@ entry_free(struct entry *x)
     free(x);
 }
 
+/* The "message" of a node's delivery JSON, base64-decoded (malloc'd). */
+static uint8_t *
+json_payload(const char *json, size_t jlen, size_t *len)
+{
+    cJSON *o = cJSON_ParseWithLength(json, jlen);
+    const cJSON *m = o ? cJSON_GetObjectItemCaseSensitive(o, "message") : NULL;
+    size_t blen = cJSON_IsString(m) ? strlen(m->valuestring) : 0;
+    uint8_t *raw = cJSON_IsString(m) ? malloc(blen / 4 * 3 + 4) : NULL;
+    int n = raw ? weft_base64_decode(m->valuestring, blen, raw, blen / 4 * 3 + 4) : -1;
+    cJSON_Delete(o);
+    if (n < 0) {
+        free(raw);
+        return NULL;
+    }
+    *len = (size_t)n;
+    return raw;
+}
+
 /* ProxyMessage carries the payload itself: base64-decoded out of the
  * node's JSON once per message, however many gRPC clients get it. */
 static uint8_t *
 entry_payload(struct entry *x, size_t *len)
 {
     if (!x->raw && !x->raw_bad) {
-        cJSON *o = cJSON_ParseWithLength(x->json, x->len);
-        const cJSON *m = o ? cJSON_GetObjectItemCaseSensitive(o, "message") : NULL;
-        size_t blen = cJSON_IsString(m) ? strlen(m->valuestring) : 0;
-        uint8_t *raw = cJSON_IsString(m) ? malloc(blen / 4 * 3 + 4) : NULL;
-        int n = raw ? weft_base64_decode(m->valuestring, blen, raw, blen / 4 * 3 + 4) : -1;
-        if (n < 0) {
-            free(raw);
-            x->raw_bad = 1;
-        } else {
-            x->raw = raw;
-            x->rawlen = (size_t)n;
-        }
-        cJSON_Delete(o);
+        x->raw = json_payload(x->json, x->len, &x->rawlen);
+        x->raw_bad = !x->raw;
     }
     *len = x->rawlen;
     return x->raw;
+}
+
+/* Forget c's held deliveries older than now - HOLD_MS (all with now 0);
+ * counted as dropped. Holds e->mu. */
+static void
+held_expire(px_engine *e, px_client *c, int64_t now)
+{
+    size_t gone = 0;
+    while (c->held && (!now || now - c->held->at_ms >= HOLD_MS)) {
+        struct held *h = c->held;
+        c->held = h->next;
+        e->held_bytes -= h->len;
+        c->nheld--;
+        free(h);
+        gone++;
+    }
+    if (!c->held)
+        c->held_tail = &c->held;
+    if (gone)
+        weft_metric_add(e->p->m.dropped_no_stream, gone);
+}
+
+/* Keep x for c, which has no sink yet; or count it dropped. Holds e->mu. */
+static void
+held_add(px_engine *e, px_client *c, const struct entry *x)
+{
+    int64_t now = weft_mono_ms();
+    held_expire(e, c, now);
+    struct held *h = NULL;
+    if (now - c->last_ms < HOLD_MS && c->nheld < HOLD_MAX && x->json &&
+        e->held_bytes + x->len <= HOLD_BYTES)
+        h = malloc(sizeof *h + x->len + 1);
+    if (!h) {
+        weft_metric_inc(e->p->m.dropped_no_stream);
+        return;
+    }
+    h->next = NULL;
+    h->at_ms = now;
+    h->len = x->len;
+    memcpy(h->id, x->id, sizeof h->id);
+    memcpy(h->topic, x->topic, sizeof h->topic);
+    memcpy(h->json, x->json, x->len);
+    h->json[x->len] = 0;
+    if (!c->held_tail)
+        c->held_tail = &c->held;
+    *c->held_tail = h;
+    c->held_tail = &h->next;
+    c->nheld++;
+    e->held_bytes += h->len;
+}
+
+/* c's first sink s is attached: write what was held for it, oldest first.
+ * Holds e->mu. */
+static void
+held_flush(px_engine *e, px_client *c, const struct sink *s)
+{
+    held_expire(e, c, weft_mono_ms());
+    while (c->held) {
+        struct held *h = c->held;
+        c->held = h->next;
+        int rc;
+        if (s->kind == PX_SINK_WS) {
+            rc = weft_ws_send_text(s->handle, h->json, h->len);
+        } else {
+            size_t plen = 0;
+            uint8_t *payload = json_payload(h->json, h->len, &plen);
+            rc = payload ? px_grpc_sink_send(s->handle, c->id, h->topic, h->id, payload, plen)
+                         : WEFT_EPROTO;
+            free(payload);
+        }
+        if (rc == 0)
+            weft_metric_inc(e->p->m.deliveries);
+        else
+            weft_metric_inc(rc == WEFT_ELIMIT ? e->p->m.dropped_slow : e->p->m.dropped_no_stream);
+        e->held_bytes -= h->len;
+        c->nheld--;
+        free(h);
+    }
+    c->held_tail = &c->held;
 }
 
 void
@@ -168,6 +278,11 @@ px_engine_free(px_engine *e)
     while (e->clients) {
         px_client *c = e->clients;
         e->clients = c->next;
+        while (c->held) {
+            struct held *h = c->held;
+            c->held = h->next;
+            free(h);
+        }
         free(c->subs);
         free(c);
     }
@@ -247,6 +362,8 @@ sweep_clients(px_engine *e, int64_t now)
     size_t gone = 0;
     for (px_client **pp = &e->clients; *pp;) {
         px_client *c = *pp;
+        if (c->held)
+            held_expire(e, c, now);
         if (c->nsinks || now - c->last_ms < idle) {
             pp = &c->next;
             continue;
@@ -257,6 +374,7 @@ sweep_clients(px_engine *e, int64_t now)
             hp = &(*hp)->hnext;
         if (*hp)
             *hp = c->hnext;
+        held_expire(e, c, 0);
         free(c->subs);
         free(c);
         e->nclients--;
@@ -400,6 +518,8 @@ px_engine_attach(px_engine *e, const char *client, int kind, void *handle)
     } else {
         c->sinks[c->nsinks++] = (struct sink){kind, handle};
         c->last_ms = weft_mono_ms();
+        if (c->held)
+            held_flush(e, c, &c->sinks[c->nsinks - 1]);
     }
     pthread_mutex_unlock(&e->mu);
     /* the other proxies may hold subscriptions of this client that we never
@@ -447,14 +567,16 @@ deliver_range(px_engine *e, struct entry *x, unsigned from, unsigned to)
 {
     size_t n = 0;
     for (px_client *c = e->clients; c; c = c->next) {
-        if (!c->nsinks) /* nobody to deliver to (a REST-only subscription) */
-            continue;
         double t = client_threshold(c, x->topic);
         if (t < 0)
             continue;
         unsigned k = need(t, x->total);
         if (k <= from || k > to)
             continue;
+        if (!c->nsinks) { /* no stream yet (or a REST-only subscription) */
+            held_add(e, c, x);
+            continue;
+        }
         for (size_t i = 0; i < c->nsinks; i++) {
             if (c->sinks[i].kind == PX_SINK_WS) {
                 if (e->nws == e->cws) {

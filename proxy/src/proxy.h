@@ -190,9 +190,10 @@ enum {
 
 typedef struct px_metrics {
     weft_metric *published, *perr[PX_PERR_N], *publish_size, *node_received, *fallback, *ws_clients,
-        *grpc_clients, *nodes_connected, *deliveries, *dropped_slow, *dedup_publish, *http_latency,
-        *auth_failures, *rate_limited, *clients, *clients_expired, *share_sent, *share_applied,
-        *share_refused, *subscribe_refused, *jwks_refresh_ok, *jwks_refresh_failed;
+        *grpc_clients, *nodes_connected, *deliveries, *dropped_slow, *dropped_no_stream,
+        *dedup_publish, *http_latency, *auth_failures, *rate_limited, *clients, *clients_expired,
+        *share_sent, *share_applied, *share_refused, *subscribe_refused, *jwks_refresh_ok,
+        *jwks_refresh_failed;
 } px_metrics;
 
 typedef struct proxy {

@@ -56,6 +56,8 @@ px_stats_init(proxy *p)
                                          "Messages queued to clients", NULL);
     m->dropped_slow = weft_metrics_counter(
         r, "weft_proxy_dropped_total", "Deliveries dropped, by reason", "reason=\"slow_consumer\"");
+    m->dropped_no_stream = weft_metrics_counter(
+        r, "weft_proxy_dropped_total", "Deliveries dropped, by reason", "reason=\"no_stream\"");
     m->dedup_publish = weft_metrics_counter(r, "weft_proxy_publish_deduplicated_total",
                                             "Publishes answered as duplicates", NULL);
     m->http_latency = weft_metrics_histogram(r, "weft_proxy_http_request_duration_seconds",

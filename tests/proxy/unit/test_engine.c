@@ -7,7 +7,7 @@
  *
  * The engine's collaborators are replaced at link time by recorders defined
  * here: px_grpc_sink_send (front_grpc.c), px_pool_subscribe (pool.c) and
- * weft_ws_broadcast_text (svc_http). Their objects are then never pulled
+ * weft_ws_broadcast_text and weft_ws_send_text (svc_http). Their objects are then never pulled
  * from the static libraries, so no server, socket or thread is involved.
  */
 #include <criterion/criterion.h>
@@ -88,6 +88,19 @@ weft_ws_broadcast_text(weft_http_server *s, weft_ws_conn *const *conns, size_t n
     return (int)n;
 }
 
+static size_t g_nsent;
+static weft_ws_conn *g_sent_conn;
+static char g_sent_json[1024];
+
+int
+weft_ws_send_text(weft_ws_conn *c, const char *data, size_t len)
+{
+    g_nsent++;
+    g_sent_conn = c;
+    snprintf(g_sent_json, sizeof g_sent_json, "%.*s", (int)len, data);
+    return 0;
+}
+
 /* ---- the proxy around the engine ---------------------------------------------------------- */
 
 static proxy g_p;
@@ -108,10 +121,11 @@ start(size_t nnodes, long long fallback_ms)
     m->fallback = weft_metrics_counter(g_p.metrics, "fallback_total", "h", NULL);
     m->deliveries = weft_metrics_counter(g_p.metrics, "deliveries_total", "h", NULL);
     m->dropped_slow = weft_metrics_counter(g_p.metrics, "dropped_total", "h", NULL);
-    cr_assert(m->fallback && m->deliveries && m->dropped_slow);
+    m->dropped_no_stream = weft_metrics_counter(g_p.metrics, "dropped_no_stream_total", "h", NULL);
+    cr_assert(m->fallback && m->deliveries && m->dropped_slow && m->dropped_no_stream);
     g_e = g_p.engine = px_engine_new(&g_p);
     cr_assert_not_null(g_e);
-    g_ngrpc = g_npool = g_nbroadcast = g_ws_conns = 0;
+    g_ngrpc = g_npool = g_nbroadcast = g_ws_conns = g_nsent = 0;
     g_grpc_rc = g_pool_full = 0;
 }
 
@@ -437,4 +451,60 @@ Test(proxy_engine, undecodable_deliveries_are_ignored)
     deliver_raw(0, "{\"topic\":\"t\",\"message_id\":\"bad\",\"message\":\"%%%\"}");
     cr_expect_eq(g_ngrpc, 0, "an undecodable payload went to a gRPC sink");
     cr_expect_eq(g_nbroadcast, 1);
+}
+
+/* The guides' clients subscribe over REST, open their stream and publish at
+ * once: what arrives before the stream is attached is held for it. */
+Test(proxy_engine, deliveries_before_the_stream_attaches_are_held)
+{
+    start(1, 2000);
+    cr_assert_eq(px_engine_subscribe(g_e, "c", "t", 0.1, 0), 0);
+    deliver(0, "m1", "t", "one");
+    deliver(0, "m2", "t", "two");
+    cr_expect_eq(g_ngrpc, 0);
+    cr_assert_eq(px_engine_attach(g_e, "c", PX_SINK_GRPC, &g_sinks[0]), 0);
+    cr_assert_eq(got("c"), 2, "the held deliveries reach the stream when it attaches");
+    cr_expect_str_eq(g_grpc[0].msgid, "m1", "oldest first");
+    cr_expect_str_eq(g_grpc[1].msgid, "m2");
+    cr_expect_str_eq(g_grpc[1].topic, "t");
+    cr_expect_eq(g_grpc[1].len, 3);
+    cr_expect_eq(memcmp(g_grpc[1].payload, "two", 3), 0);
+    cr_expect_eq(metric(g_p.m.deliveries), 2);
+    deliver(0, "m3", "t", "three");
+    cr_expect_eq(got("c"), 3, "nothing held twice, later ones go straight through");
+
+    /* a WebSocket gets the node's JSON as it came */
+    int ws;
+    cr_assert_eq(px_engine_subscribe(g_e, "w", "t", 0.1, 0), 0);
+    deliver_raw(0, "{\"topic\":\"t\",\"message_id\":\"m4\",\"message\":\"aGk=\"}");
+    cr_expect_eq(g_nsent, 0);
+    cr_assert_eq(px_engine_attach(g_e, "w", PX_SINK_WS, &ws), 0);
+    cr_expect_eq(g_nsent, 1);
+    cr_expect_eq(g_sent_conn, (weft_ws_conn *)&ws);
+    cr_expect_str_eq(g_sent_json, "{\"topic\":\"t\",\"message_id\":\"m4\",\"message\":\"aGk=\"}");
+    cr_expect_eq(metric(g_p.m.dropped_no_stream), 0);
+}
+
+Test(proxy_engine, held_deliveries_are_bounded_and_expire_counted)
+{
+    start(1, 2000);
+    cr_assert_eq(px_engine_subscribe(g_e, "c", "t", 0.1, 0), 0);
+    char id[16];
+    for (int i = 0; i < 70; i++) {
+        snprintf(id, sizeof id, "m%d", i);
+        deliver(0, id, "t", "x");
+    }
+    cr_expect_eq(metric(g_p.m.dropped_no_stream), 6, "64 held per client, the rest counted");
+    cr_assert_eq(px_engine_attach(g_e, "c", PX_SINK_GRPC, &g_sinks[0]), 0);
+    cr_expect_eq(got("c"), 64);
+    cr_expect_str_eq(g_grpc[63].msgid, "m63", "the first 64 were kept, in order");
+
+    /* held past their time: dropped and counted, never delivered late */
+    cr_assert_eq(px_engine_subscribe(g_e, "d", "t", 0.1, 0), 0);
+    deliver(0, "late1", "t", "x");
+    deliver(0, "late2", "t", "x");
+    px_engine_tick(g_e, weft_mono_ms() + 11000);
+    cr_expect_eq(metric(g_p.m.dropped_no_stream), 8);
+    cr_assert_eq(px_engine_attach(g_e, "d", PX_SINK_GRPC, &g_sinks[1]), 0);
+    cr_expect_eq(got("d"), 0);
 }
