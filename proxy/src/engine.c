@@ -17,7 +17,9 @@
  * no subscribe, attach or topics request for WEFT_CLIENT_IDLE_S is
  * forgotten with its subscriptions (swept once a second), so client state
  * is bounded by WEFT_MAX_CLIENTS and by time, never by what was ever seen.
- * A client record is ~0.4 KB plus ~0.3 KB per topic.
+ * A client record is ~0.4 KB plus ~0.3 KB per topic. Each topic keeps the
+ * list of its subscribers, so a delivery visits those and not every client
+ * held (idle REST clients on other topics cost a delivery nothing).
  *
  * Held deliveries: the guides' clients subscribe over REST, then open their
  * stream, then publish at once, so a message can reach the proxy before the
@@ -47,15 +49,30 @@
 #define MAX_CLIENT_TOPICS 64
 #define MAX_SINKS 8
 #define ENTRY_SLOTS 65536 /* power of two */
+#define TOPIC_SLOTS 4096  /* power of two */
 #define ENTRY_TTL_MS 60000
 #define MAX_ENTRIES 262144 /* ~120 MB of records at most; see retire_oldest */
 #define HOLD_MS 10000
 #define HOLD_MAX 64
 #define HOLD_BYTES (64u << 20)
 
+struct topic;
+
 struct sub {
     char topic[PX_TOPIC_MAX + 1];
     double threshold;
+    struct topic *t; /* its topic's subscriber list, where this client is t->cl[pos] */
+    size_t pos;
+};
+
+/* The clients subscribed to one topic: a delivery visits these, not every
+ * client held (65,536 idle REST clients made each delivery scan them all). */
+struct topic {
+    struct topic *hnext;
+    uint64_t hash;
+    struct px_client **cl;
+    size_t n, cap;
+    char name[PX_TOPIC_MAX + 1];
 };
 
 struct sink {
@@ -117,6 +134,7 @@ struct px_engine {
     weft_ws_conn **ws; /* scratch: WebSocket sinks of one delivery */
     size_t nws, cws;
     size_t held_bytes; /* over every client's held deliveries */
+    struct topic *tslots[TOPIC_SLOTS];
 };
 
 static uint32_t
@@ -270,6 +288,80 @@ held_flush(px_engine *e, px_client *c, const struct sink *s)
     c->held_tail = &c->held;
 }
 
+static struct topic *
+topic_find(px_engine *e, const char *name, uint64_t h)
+{
+    for (struct topic *t = e->tslots[h & (TOPIC_SLOTS - 1)]; t; t = t->hnext)
+        if (t->hash == h && !strcmp(t->name, name))
+            return t;
+    return NULL;
+}
+
+/* Add c, whose new subscription is sb, to sb's topic list. Holds e->mu. */
+static int
+topic_join(px_engine *e, px_client *c, struct sub *sb)
+{
+    uint64_t h = weft_siphash24(e->ckey, sb->topic, strlen(sb->topic));
+    struct topic *t = topic_find(e, sb->topic, h);
+    if (!t) {
+        t = calloc(1, sizeof *t);
+        if (!t)
+            return -ENOMEM;
+        t->hash = h;
+        snprintf(t->name, sizeof t->name, "%s", sb->topic);
+        struct topic **slot = &e->tslots[h & (TOPIC_SLOTS - 1)];
+        t->hnext = *slot;
+        *slot = t;
+    }
+    if (t->n == t->cap) {
+        size_t nc = t->cap ? t->cap * 2 : 4;
+        px_client **ncl = realloc(t->cl, nc * sizeof *ncl);
+        if (!ncl) {
+            if (!t->n) { /* just made: unlink it again */
+                struct topic **pp = &e->tslots[h & (TOPIC_SLOTS - 1)];
+                *pp = t->hnext;
+                free(t);
+            }
+            return -ENOMEM;
+        }
+        t->cl = ncl;
+        t->cap = nc;
+    }
+    sb->t = t;
+    sb->pos = t->n;
+    t->cl[t->n++] = c;
+    return 0;
+}
+
+/* Take c (subscription sb) off its topic's list; the list goes with its
+ * last subscriber. Holds e->mu. */
+static void
+topic_leave(px_engine *e, struct sub *sb)
+{
+    struct topic *t = sb->t;
+    if (!t)
+        return;
+    px_client *last = t->cl[--t->n];
+    if (sb->pos < t->n) { /* the last one takes the freed place */
+        t->cl[sb->pos] = last;
+        for (size_t i = 0; i < last->nsubs; i++)
+            if (last->subs[i].t == t) {
+                last->subs[i].pos = sb->pos;
+                break;
+            }
+    }
+    sb->t = NULL;
+    if (!t->n) {
+        struct topic **pp = &e->tslots[t->hash & (TOPIC_SLOTS - 1)];
+        while (*pp && *pp != t)
+            pp = &(*pp)->hnext;
+        if (*pp)
+            *pp = t->hnext;
+        free(t->cl);
+        free(t);
+    }
+}
+
 void
 px_engine_free(px_engine *e)
 {
@@ -286,6 +378,13 @@ px_engine_free(px_engine *e)
         free(c->subs);
         free(c);
     }
+    for (size_t i = 0; i < TOPIC_SLOTS; i++)
+        while (e->tslots[i]) {
+            struct topic *t = e->tslots[i];
+            e->tslots[i] = t->hnext;
+            free(t->cl);
+            free(t);
+        }
     while (e->oldest) {
         struct entry *x = e->oldest;
         e->oldest = x->lnext;
@@ -375,6 +474,8 @@ sweep_clients(px_engine *e, int64_t now)
         if (*hp)
             *hp = c->hnext;
         held_expire(e, c, 0);
+        for (size_t i = 0; i < c->nsubs; i++)
+            topic_leave(e, &c->subs[i]);
         free(c->subs);
         free(c);
         e->nclients--;
@@ -437,8 +538,11 @@ subscribe(px_engine *e, const char *client, const char *topic, double threshold,
         weft_metric_inc(e->p->m.subscribe_refused);
         goto out;
     }
-    snprintf(c->subs[c->nsubs].topic, sizeof c->subs[0].topic, "%s", topic);
-    c->subs[c->nsubs].threshold = threshold;
+    struct sub *sb = &c->subs[c->nsubs];
+    snprintf(sb->topic, sizeof sb->topic, "%s", topic);
+    sb->threshold = threshold;
+    if ((rc = topic_join(e, c, sb)) < 0)
+        goto out;
     c->nsubs++;
 out:
     pthread_mutex_unlock(&e->mu);
@@ -470,6 +574,7 @@ px_engine_unsubscribe(px_engine *e, const char *client, const char *topic)
     int rc = 1;
     for (size_t i = 0; c && i < c->nsubs; i++)
         if (!strcmp(c->subs[i].topic, topic)) {
+            topic_leave(e, &c->subs[i]);
             c->subs[i] = c->subs[--c->nsubs];
             rc = 0;
             break;
@@ -566,7 +671,10 @@ static size_t
 deliver_range(px_engine *e, struct entry *x, unsigned from, unsigned to)
 {
     size_t n = 0;
-    for (px_client *c = e->clients; c; c = c->next) {
+    uint64_t h = weft_siphash24(e->ckey, x->topic, strlen(x->topic));
+    struct topic *tp = topic_find(e, x->topic, h);
+    for (size_t m = 0; tp && m < tp->n; m++) {
+        px_client *c = tp->cl[m];
         double t = client_threshold(c, x->topic);
         if (t < 0)
             continue;

@@ -508,3 +508,59 @@ Test(proxy_engine, held_deliveries_are_bounded_and_expire_counted)
     cr_assert_eq(px_engine_attach(g_e, "d", PX_SINK_GRPC, &g_sinks[1]), 0);
     cr_expect_eq(got("d"), 0);
 }
+
+/* Deliveries visit the topic's own subscriber list: clients leaving it from
+ * the front, the middle and the end, and clients forgotten when idle, leave
+ * exactly the others there. */
+Test(proxy_engine, topic_lists_follow_subscribe_unsubscribe_and_expiry)
+{
+    start(1, 2000);
+    char id[8];
+    for (int i = 0; i < 10; i++) {
+        snprintf(id, sizeof id, "c%d", i);
+        client(id, "t", 0.1, i);
+        if (i % 2 == 0)
+            cr_assert_eq(px_engine_subscribe(g_e, id, "u", 0.1, 0), 0);
+    }
+    cr_assert_eq(px_engine_unsubscribe(g_e, "c0", "t"), 0);
+    cr_assert_eq(px_engine_unsubscribe(g_e, "c9", "t"), 0);
+    cr_assert_eq(px_engine_unsubscribe(g_e, "c5", "t"), 0);
+    cr_assert_eq(px_engine_unsubscribe(g_e, "c5", "t"), 1, "not subscribed any more");
+    deliver(0, "m1", "t", "x");
+    for (int i = 0; i < 10; i++) {
+        snprintf(id, sizeof id, "c%d", i);
+        cr_expect_eq(got(id), (i == 0 || i == 5 || i == 9) ? 0u : 1u, "%s", id);
+    }
+    deliver(0, "m2", "u", "x");
+    for (int i = 0; i < 10; i += 2) {
+        snprintf(id, sizeof id, "c%d", i);
+        cr_expect_eq(got(id), i == 0 ? 1u : 2u, "%s on u", id);
+    }
+    /* everyone leaves t, one comes back */
+    for (int i = 1; i < 9; i++) {
+        snprintf(id, sizeof id, "c%d", i);
+        WEFT_IGNORE(px_engine_unsubscribe(g_e, id, "t"));
+    }
+    cr_assert_eq(px_engine_subscribe(g_e, "c3", "t", 0.1, 0), 0);
+    size_t before = g_ngrpc;
+    deliver(0, "m3", "t", "x");
+    cr_expect_eq(g_ngrpc, before + 1);
+    cr_expect_str_eq(g_grpc[g_ngrpc - 1].client, "c3");
+
+    /* idle clients without a sink are forgotten, and leave their lists */
+    g_p.cfg.client_idle_ms = 1000;
+    cr_assert_eq(px_engine_subscribe(g_e, "idle1", "t", 0.1, 0), 0);
+    cr_assert_eq(px_engine_subscribe(g_e, "idle2", "u", 0.1, 0), 0);
+    for (int i = 0; i < 10; i++) {
+        snprintf(id, sizeof id, "c%d", i);
+        px_engine_detach(g_e, id, PX_SINK_GRPC, &g_sinks[i]);
+    }
+    cr_assert_eq(px_engine_attach(g_e, "c3", PX_SINK_GRPC, &g_sinks[3]), 0);
+    px_engine_tick(g_e, weft_mono_ms() + 12000);
+    cr_expect_eq(px_engine_clients(g_e), 1, "only c3 (attached) is left");
+    before = g_ngrpc;
+    deliver(0, "m4", "t", "x");
+    deliver(0, "m5", "u", "x");
+    cr_expect_eq(g_ngrpc, before + 1, "only c3 receives");
+    cr_expect_str_eq(g_grpc[g_ngrpc - 1].msgid, "m4");
+}
