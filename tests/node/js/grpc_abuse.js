@@ -9,34 +9,18 @@
 // usage: node grpc_abuse.js --proto DIR --sidecar HOST:PORT --pid PID --log FILE
 'use strict';
 const fs = require('fs');
-const net = require('net');
-const path = require('path');
 const crypto = require('crypto');
+const path = require('path');
 const grpc = require('@grpc/grpc-js');
 const loader = require('@grpc/proto-loader');
 
-const a = {};
-for (let i = 2; i < process.argv.length; i += 2) a[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
-for (const k of ['proto', 'sidecar', 'pid', 'log'])
-  if (!a[k]) { console.error(`grpc_abuse: --${k} is required`); process.exit(2); }
+const { args, harness, sleep, garbage, RSS_BOUND_MIB, COPTS: copts } = require('./abuse_common');
+const a = args('grpc_abuse', ['proto', 'sidecar', 'pid', 'log']);
 const opts = { keepCase: true, longs: String, enums: Number, defaults: true };
 const pkg = grpc.loadPackageDefinition(loader.loadSync(path.join(a.proto, 'p2p_stream.proto'), opts)).proto;
-const copts = { 'grpc.max_send_message_length': -1, 'grpc.max_receive_message_length': -1 };
-// sanitizers (ASan quarantine, shadow memory) multiply the footprint
-const RSS_BOUND_MIB = process.env.WEFT_TEST_SANITIZED ? 1500 : 300;
-
-let failed = 0;
-function check(ok, what, detail) {
-  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}${detail !== undefined ? ': ' + detail : ''}`);
-  if (!ok) failed++;
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const rssMiB = () => {
-  const m = /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${a.pid}/status`, 'utf8'));
-  return m ? +m[1] / 1024 : -1;
-};
-let peak = 0;
-const sampler = setInterval(() => { try { peak = Math.max(peak, rssMiB()); } catch (e) { /* gone */ } }, 50);
+const h = harness(a.pid);
+const check = h.check;
+const rssMiB = h.rss;
 
 function client() { return new pkg.CommandStream(a.sidecar, grpc.credentials.createInsecure(), copts); }
 function health(c, ms = 1000) {
@@ -44,24 +28,15 @@ function health(c, ms = 1000) {
 }
 async function alive(what) {
   const c = client();
-  const h = await health(c);
-  check(h !== null && h.status === true, `the node answers Health within 1 s after ${what}`);
-  console.log(`info RSS ${rssMiB().toFixed(1)} MiB, peak so far ${peak.toFixed(1)} MiB`);
+  const r = await health(c);
+  check(r !== null && r.status === true, `the node answers Health within 1 s after ${what}`);
+  console.log(`info RSS ${rssMiB().toFixed(1)} MiB, peak so far ${h.peak.toFixed(1)} MiB`);
   c.close();
 }
 
 async function main() {
   // ---- garbage on the port: not HTTP/2 at all ------------------------------------------
-  for (const junk of [crypto.randomBytes(4096), Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'),
-    Buffer.from('\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03', 'latin1')]) {
-    const closed = await new Promise((ok) => {
-      const s = net.connect(+a.sidecar.split(':')[1], a.sidecar.split(':')[0], () => s.write(junk));
-      s.on('data', () => {}); // flowing, so that the server's close is seen
-      s.on('close', () => ok(true)); s.on('error', () => {});
-      setTimeout(() => { s.destroy(); ok(false); }, 5000);
-    });
-    check(closed, `garbage (${junk.length} bytes) closes the connection`);
-  }
+  await garbage(h, a.sidecar);
   await alive('garbage');
 
   // ---- undecodable protobuf on ListenCommands ------------------------------------------
@@ -125,10 +100,10 @@ async function main() {
   check(logAfter - logBefore < 5000, 'the log did not take a line per topic', `${logAfter - logBefore} lines`);
   ss.end(); sub.close();
 
-  clearInterval(sampler);
-  check(peak > 0 && peak < RSS_BOUND_MIB, `node RSS stayed under ${RSS_BOUND_MIB} MiB`, `${peak.toFixed(1)} MiB peak`);
-  console.log(`grpc_abuse: ${failed ? 'FAILED' : 'ok'}`);
-  process.exit(failed ? 1 : 0);
+  h.stop();
+  check(h.peak > 0 && h.peak < RSS_BOUND_MIB, `node RSS stayed under ${RSS_BOUND_MIB} MiB`, `${h.peak.toFixed(1)} MiB peak`);
+  console.log(`grpc_abuse: ${h.failed ? 'FAILED' : 'ok'}`);
+  process.exit(h.failed ? 1 : 0);
 }
 main().catch((e) => { console.error('grpc_abuse:', e); process.exit(1); });
 setTimeout(() => { console.error('grpc_abuse: timed out'); process.exit(1); }, 120000).unref();

@@ -9,35 +9,18 @@
 //
 // usage: node proxy_grpc_abuse.js --proto DIR --grpc HOST:PORT --pid PID
 'use strict';
-const fs = require('fs');
-const net = require('net');
-const path = require('path');
 const crypto = require('crypto');
+const path = require('path');
 const grpc = require('@grpc/grpc-js');
 const loader = require('@grpc/proto-loader');
 
-const a = {};
-for (let i = 2; i < process.argv.length; i += 2) a[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
-for (const k of ['proto', 'grpc', 'pid'])
-  if (!a[k]) { console.error(`proxy grpc_abuse: --${k} is required`); process.exit(2); }
+const { args, harness, sleep, garbage, RSS_BOUND_MIB, COPTS: copts } = require('./abuse_common');
+const a = args('proxy grpc_abuse', ['proto', 'grpc', 'pid']);
 const opts = { keepCase: true, longs: String, enums: Number, defaults: true };
 const pkg = grpc.loadPackageDefinition(loader.loadSync(path.join(a.proto, 'proxy_stream.proto'), opts)).proto;
-const copts = { 'grpc.max_send_message_length': -1, 'grpc.max_receive_message_length': -1 };
-const RSS_BOUND_MIB = process.env.WEFT_TEST_SANITIZED ? 1500 : 300;
-const [host, port] = [a.grpc.split(':')[0], +a.grpc.split(':')[1]];
-
-let failed = 0;
-function check(ok, what, detail) {
-  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}${detail !== undefined ? ': ' + detail : ''}`);
-  if (!ok) failed++;
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const rssMiB = () => {
-  const m = /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${a.pid}/status`, 'utf8'));
-  return m ? +m[1] / 1024 : -1;
-};
-let peak = 0;
-const sampler = setInterval(() => { try { peak = Math.max(peak, rssMiB()); } catch (e) { /* gone */ } }, 50);
+const h = harness(a.pid);
+const check = h.check;
+const rssMiB = h.rss;
 
 function client() { return new pkg.ProxyStream(a.grpc, grpc.credentials.createInsecure(), copts); }
 function expose(c, ms = 1000) {
@@ -48,7 +31,7 @@ async function alive(what) {
   const r = await expose(c);
   check(r !== null && Array.isArray(r.nodes) && r.nodes.length === 1,
     `the proxy answers ExposeNodes within 1 s after ${what}`, r && JSON.stringify(r.nodes));
-  console.log(`info RSS ${rssMiB().toFixed(1)} MiB, peak so far ${peak.toFixed(1)} MiB`);
+  console.log(`info RSS ${rssMiB().toFixed(1)} MiB, peak so far ${h.peak.toFixed(1)} MiB`);
   c.close();
 }
 // A raw call: bytes in, the status out.
@@ -62,16 +45,7 @@ function rawUnary(method, bytes) {
 
 async function main() {
   // ---- garbage on the port: not HTTP/2 at all ------------------------------------------
-  for (const junk of [crypto.randomBytes(4096), Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'),
-    Buffer.from('\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03', 'latin1')]) {
-    const closed = await new Promise((ok) => {
-      const s = net.connect(port, host, () => s.write(junk));
-      s.on('data', () => {});
-      s.on('close', () => ok(true)); s.on('error', () => {});
-      setTimeout(() => { s.destroy(); ok(false); }, 5000);
-    });
-    check(closed, `garbage (${junk.length} bytes) closes the connection`);
-  }
+  await garbage(h, a.grpc);
   await alive('garbage');
 
   // ---- undecodable protobuf: ClientStream and Publish ------------------------------------
@@ -121,10 +95,10 @@ async function main() {
   await sleep(1000);
   await alive('1,000 streams cancelled');
 
-  clearInterval(sampler);
-  check(peak > 0 && peak < RSS_BOUND_MIB, `proxy RSS stayed under ${RSS_BOUND_MIB} MiB`, `${peak.toFixed(1)} MiB peak`);
-  console.log(`proxy grpc_abuse: ${failed ? 'FAILED' : 'ok'}`);
-  process.exit(failed ? 1 : 0);
+  h.stop();
+  check(h.peak > 0 && h.peak < RSS_BOUND_MIB, `proxy RSS stayed under ${RSS_BOUND_MIB} MiB`, `${h.peak.toFixed(1)} MiB peak`);
+  console.log(`proxy grpc_abuse: ${h.failed ? 'FAILED' : 'ok'}`);
+  process.exit(h.failed ? 1 : 0);
 }
 main().catch((e) => { console.error('proxy grpc_abuse:', e); process.exit(1); });
 setTimeout(() => { console.error('proxy grpc_abuse: timed out'); process.exit(1); }, 120000).unref();
